@@ -1,0 +1,48 @@
+# meshwatch: the README's two commands are `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install tools format lint typecheck test test-unit demo bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# mosquitto and victoria-metrics are real servers the tests start on free ports.
+tools:
+	scripts/ensure-tools mosquitto victoria-metrics
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install tools lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+demo: install
+	scripts/ensure-tools mosquitto
+	$(BIN)/meshwatch demo
+
+bench: install tools
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .meshwatch .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,8 @@
+"""Alerts: rules, alert lifecycle, silences, routing, receivers and the fleet health map.
+
+Filled by the alerts issue; it plugs into the ingest path after scoring.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

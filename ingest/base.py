@@ -1,0 +1,81 @@
+"""The values that travel through ingest, and the contracts of its pluggable parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated reading of one asset: the `telemetry` measurement of DESIGN.md.
+
+    Parameters
+    ----------
+    site, asset
+        IDs taken from the topic.
+    kind
+        Asset kind from the payload, or None when the sensor did not say.
+    ts
+        Event time in nanoseconds since the Unix epoch.
+    metrics
+        Metric name to finite float.
+    seq
+        The sensor's sequence number, when it sends one.
+    """
+
+    site: str
+    asset: str
+    kind: str | None
+    ts: int
+    metrics: Mapping[str, float]
+    seq: int | None = None
+
+
+FieldValue = float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A derived fact to store beside the readings (an `anomaly` or `alert` record).
+
+    `tags` and `fields` follow the storage schema of DESIGN.md; `ts` is in nanoseconds.
+    """
+
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    ts: int
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one flush commits in one transaction: readings and the points derived from them."""
+
+    readings: list[Reading] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.points)
+
+
+class Store(Protocol):
+    """Where accepted readings become durable. The pipeline acks only after `write` returns."""
+
+    def write(self, batch: Batch) -> None:
+        """Commit the whole batch durably, or raise `StoreError` having committed nothing."""
+
+    def close(self) -> None:
+        """Release files, connections and threads; pending durable data stays on disk."""
+
+
+class Processor(Protocol):
+    """The scoring/alerting hook: sees each batch of readings once, before it is stored.
+
+    Points it returns are written in the same transaction as the readings, so a reading and
+    its score are durable together (models and alerts plug in here).
+    """
+
+    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+        """Return the derived points for these readings (may be empty)."""

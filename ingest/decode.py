@@ -1,0 +1,211 @@
+"""Payload decoding and validation: one MQTT message to readings, or a specific rejection.
+
+The contract is DESIGN.md's "Telemetry in". A message is all or nothing: if any reading of a
+batched array breaks the contract, the whole message becomes one dead letter (its raw bytes can
+be fixed and replayed as they came). This runs once per message on the hot path, so it avoids
+per-message allocations beyond the readings themselves: valid topics and metric names are
+cached, and the slow classifying parse runs only when the fast parser fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ingest.base import Reading
+from ingest.errors import Reason, RejectedMessage
+from ingest.timestamps import parse_ts
+from ingest.topic import ID_PATTERN, TopicTemplate
+
+#: DESIGN.md: a reading carries 1 to 64 metrics.
+MAX_METRICS = 64
+_RESERVED = frozenset(("ts", "seq", "kind", "metrics"))
+# Caches of validated names are bounded so that a flood of distinct garbage cannot grow memory.
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(slots=True)
+class Decoder:
+    """Turns (topic, payload) into readings following the DESIGN.md payload contract.
+
+    Parameters
+    ----------
+    template
+        Where the topic carries site and asset.
+    max_payload
+        Largest accepted payload in bytes (DESIGN.md: 64 KiB).
+    max_future_ns
+        How far ahead of the arrival time a ``ts`` may be (DESIGN.md: 5 minutes).
+
+    Examples
+    --------
+    >>> d = Decoder(TopicTemplate.parse("plant/{site}/{asset}/telemetry"))
+    >>> now = 1_795_521_660_000_000_000  # arrival time, ns
+    >>> d.decode("plant/s1/a1/telemetry", b'{"ts": 1795521600, "metrics": {"t": 61.5}}', now)
+    [Reading(site='s1', asset='a1', kind=None, ts=1795521600000000000, metrics={'t': 61.5}, \
+seq=None)]
+    >>> d.decode("plant/s1/a1/telemetry", b'{"temp": 20, "on": true, "unit": "C"}', now)[0].metrics
+    {'temp': 20.0, 'on': 1.0}
+    >>> d.decode("plant/s1/a1/telemetry", b'{"metrics": {}}', now)
+    Traceback (most recent call last):
+    ...
+    ingest.errors.RejectedMessage: no_metrics: a reading needs 1 to 64 metrics, got none
+    """
+
+    template: TopicTemplate
+    max_payload: int = 65_536
+    max_future_ns: int = 300 * 1_000_000_000
+    _topics: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    _names: set[str] = field(default_factory=set, repr=False)
+
+    def decode(self, topic: str, payload: bytes, arrival_ns: int) -> list[Reading]:
+        """Decode one message; `arrival_ns` stands in for a missing ``ts``.
+
+        Raises `RejectedMessage` with the specific reason when the message breaks the contract.
+        """
+        if len(payload) > self.max_payload:
+            raise RejectedMessage(
+                Reason.OVERSIZE, f"payload is {len(payload)} bytes, limit {self.max_payload}"
+            )
+        site_asset = self._topics.get(topic)
+        if site_asset is None:
+            site_asset = self.template.match(topic)
+            if len(self._topics) >= _CACHE_LIMIT:
+                self._topics.clear()
+            self._topics[topic] = site_asset
+        site, asset = site_asset
+        doc = _parse_json(payload)
+        if isinstance(doc, dict):
+            return [self._reading(site, asset, doc, arrival_ns)]
+        if isinstance(doc, list):
+            if not doc:
+                raise RejectedMessage(Reason.BAD_SHAPE, "empty array: send at least one reading")
+            readings = []
+            for i, item in enumerate(doc):
+                if not isinstance(item, dict):
+                    raise RejectedMessage(
+                        Reason.BAD_SHAPE,
+                        f"array item {i} is {_json_type(item)}, expected an object",
+                    )
+                try:
+                    # Readings without ts keep their order and do not overwrite each other.
+                    readings.append(self._reading(site, asset, item, arrival_ns + i))
+                except RejectedMessage as exc:
+                    raise RejectedMessage(exc.reason, f"array item {i}: {exc.detail}") from None
+            return readings
+        raise RejectedMessage(
+            Reason.BAD_SHAPE, f"payload is {_json_type(doc)}, expected an object or an array"
+        )
+
+    def _reading(self, site: str, asset: str, doc: dict[str, Any], arrival_ns: int) -> Reading:
+        raw_ts = doc.get("ts")
+        ts = arrival_ns if raw_ts is None else parse_ts(raw_ts)
+        if ts > arrival_ns + self.max_future_ns:
+            raise RejectedMessage(
+                Reason.FUTURE_TIMESTAMP,
+                f"ts {raw_ts!r} is {(ts - arrival_ns) / 1e9:.0f} s ahead of arrival "
+                f"(limit {self.max_future_ns / 1e9:.0f} s): check the sensor's clock",
+            )
+        kind = doc.get("kind")
+        if kind is not None and not (isinstance(kind, str) and ID_PATTERN.fullmatch(kind)):
+            raise RejectedMessage(
+                Reason.BAD_KIND, f"kind {kind!r} must be a string matching [A-Za-z0-9_.-]{{1,64}}"
+            )
+        seq = doc.get("seq")
+        if seq is not None and (type(seq) is not int or seq < 0):
+            raise RejectedMessage(Reason.BAD_SEQ, f"seq {seq!r} must be a non-negative integer")
+        if "metrics" in doc:
+            raw = doc["metrics"]
+            if not isinstance(raw, dict):
+                raise RejectedMessage(
+                    Reason.BAD_SHAPE, f"metrics is {_json_type(raw)}, expected an object"
+                )
+            metrics = self._metrics(raw, strict=True)
+        else:
+            metrics = self._metrics(doc, strict=False)
+        return Reading(site, asset, kind, ts, metrics, seq)
+
+    def _metrics(self, raw: dict[str, Any], *, strict: bool) -> dict[str, float]:
+        """Validate metric values; `strict` (a ``metrics`` object) rejects non-numbers.
+
+        In a flat payload, non-numeric fields (units, labels) are not metrics and are skipped.
+        """
+        metrics: dict[str, float] = {}
+        for name, value in raw.items():
+            if not strict and name in _RESERVED:
+                continue
+            kind = type(value)
+            if kind is float:
+                if not math.isfinite(value):
+                    raise RejectedMessage(
+                        Reason.NON_FINITE, f"metric {name!r} is {value!r}: only finite numbers"
+                    )
+            elif kind is int:
+                try:
+                    value = float(value)
+                except OverflowError:
+                    raise RejectedMessage(
+                        Reason.NON_FINITE, f"metric {name!r} is too large for a float"
+                    ) from None
+            elif kind is bool:
+                value = 1.0 if value else 0.0
+            elif strict:
+                raise RejectedMessage(
+                    Reason.BAD_METRIC_VALUE,
+                    f"metric {name!r} is {_json_type(value)} {_short(value)}, expected a number",
+                )
+            else:
+                continue
+            if name not in self._names:
+                if not ID_PATTERN.fullmatch(name):
+                    raise RejectedMessage(
+                        Reason.BAD_METRIC_NAME,
+                        f"metric name {_short(name)} must match [A-Za-z0-9_.-]{{1,64}}",
+                    )
+                if len(self._names) >= _CACHE_LIMIT:
+                    self._names.clear()
+                self._names.add(name)
+            metrics[name] = value
+        if not metrics:
+            raise RejectedMessage(Reason.NO_METRICS, "a reading needs 1 to 64 metrics, got none")
+        if len(metrics) > MAX_METRICS:
+            raise RejectedMessage(
+                Reason.TOO_MANY_METRICS,
+                f"a reading carries at most {MAX_METRICS} metrics, got {len(metrics)}",
+            )
+        return metrics
+
+
+def _parse_json(payload: bytes) -> Any:
+    """Parse JSON fast; on failure, find out why (UTF-8, NaN/Infinity, or syntax)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RejectedMessage(
+                Reason.BAD_UTF8, f"payload is not UTF-8 (byte {exc.start}: {exc.reason})"
+            ) from None
+        try:
+            # The stdlib parser accepts NaN, Infinity and 1e400, which orjson refuses: they are
+            # numbers that are not finite, a clearer reason than a syntax error.
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise RejectedMessage(Reason.BAD_JSON, f"payload is not JSON: {fast_error}") from None
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

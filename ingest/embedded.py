@@ -1,0 +1,129 @@
+"""The embedded store: DESIGN.md's measurements in one SQLite file, for a bare machine.
+
+Each measurement is a table keyed by its tags and time, like an InfluxDB series: writing the
+same series and timestamp again merges the fields (a redelivery leaves the store as it was).
+Fields are kept as a JSON object, so readings with any metrics fit one table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from ingest.base import Batch, Point
+from ingest.errors import StoreError
+from ingest.sqlite import connect
+
+#: Tag columns of each measurement (DESIGN.md storage schema); a missing tag is stored as ''.
+TAGS: dict[str, tuple[str, ...]] = {
+    "telemetry": ("site", "asset", "kind"),
+    "anomaly": ("site", "asset", "detector"),
+    "alert": ("site", "asset", "rule", "severity"),
+}
+
+
+def _upsert(measurement: str) -> str:
+    tags = TAGS[measurement]
+    columns = ", ".join((*tags, "ts", "fields"))
+    marks = ", ".join("?" * (len(tags) + 2))
+    return (
+        f"INSERT INTO {measurement} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT DO UPDATE SET fields = json_patch(fields, excluded.fields)"
+    )
+
+
+_UPSERT = {measurement: _upsert(measurement) for measurement in TAGS}
+
+
+class EmbeddedStore:
+    """SQLite store of telemetry, anomaly and alert facts.
+
+    Parameters
+    ----------
+    path
+        The database file (created with its tables when missing).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from ingest.base import Reading
+    >>> store = EmbeddedStore(pathlib.Path(tempfile.mkdtemp()) / "meshwatch.db")
+    >>> r = Reading("s1", "a1", None, 1_000, {"t": 1.5})
+    >>> store.write(Batch([r, r]))
+    >>> store.count("telemetry")
+    1
+    >>> store.close()
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path)
+        for measurement, tags in TAGS.items():
+            tag_columns = ", ".join(f"{tag} TEXT NOT NULL" for tag in tags)
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {measurement} ({tag_columns}, ts INTEGER NOT NULL,"
+                f" fields TEXT NOT NULL, PRIMARY KEY ({', '.join(tags)}, ts)) WITHOUT ROWID"
+            )
+        # Time-range scans over the whole fleet (dashboards, status).
+        self._conn.execute("CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts)")
+
+    def write(self, batch: Batch) -> None:
+        """Commit all readings and points of `batch` in one transaction."""
+        dumps = orjson.dumps
+        telemetry = [
+            (r.site, r.asset, r.kind or "", r.ts, dumps(r.metrics).decode()) for r in batch.readings
+        ]
+        by_measurement: dict[str, list[tuple[object, ...]]] = {}
+        for p in batch.points:
+            by_measurement.setdefault(p.measurement, []).append(_point_row(p))
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT["telemetry"], telemetry)
+                for measurement, rows in by_measurement.items():
+                    conn.executemany(_UPSERT[measurement], rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store {self.path}: {exc}") from exc
+
+    def count(self, measurement: str) -> int:
+        """How many (series, time) rows a measurement holds."""
+        (n,) = self._conn.execute(f"SELECT count(*) FROM {_table(measurement)}").fetchone()
+        return int(n)
+
+    def rows(self, measurement: str, **tags: str) -> Iterator[dict[str, object]]:
+        """Rows of a measurement matching exact tag values, oldest first, fields unpacked."""
+        table = _table(measurement)
+        unknown = set(tags) - set(TAGS[measurement])
+        if unknown:
+            raise ValueError(f"{measurement} has no tag {sorted(unknown)[0]!r}")
+        where = " AND ".join(f"{tag} = ?" for tag in tags)
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + " ORDER BY ts"
+        cursor = self._conn.execute(sql, tuple(tags.values()))
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            row["fields"] = orjson.loads(str(row["fields"]))
+            yield row
+
+    def close(self) -> None:
+        """Close the database; everything committed stays."""
+        self._conn.close()
+
+
+def _table(measurement: str) -> str:
+    if measurement not in TAGS:
+        raise ValueError(f"unknown measurement {measurement!r}; known: {', '.join(TAGS)}")
+    return measurement
+
+
+def _point_row(p: Point) -> tuple[object, ...]:
+    tags: Iterable[str] = (p.tags.get(tag, "") for tag in TAGS[_table(p.measurement)])
+    return (*tags, p.ts, orjson.dumps(dict(p.fields)).decode())

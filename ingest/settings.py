@@ -1,0 +1,97 @@
+"""Settings of the ingest path: the MQTT subscriber, the stores and the batching.
+
+Each model is one section of the configuration (``mqtt:``, ``influx:``, ``spool:``,
+``ingest:`` in YAML; ``MESHWATCH_MQTT__HOST`` and so on in the environment).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ingest.errors import TopicTemplateError
+from ingest.topic import TopicTemplate
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    """Where telemetry comes from, and how the pipeline's session behaves."""
+
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str = Field("meshwatch-ingest", min_length=1, max_length=128)
+    topic: str = "plant/{site}/{asset}/telemetry"
+    protocol: Literal["5", "3.1.1"] = "5"
+    # One day: the broker queues a day of readings while the pipeline is down.
+    session_expiry: int = Field(86_400, ge=0, le=4_294_967_295)
+    keepalive: int = Field(30, ge=5, le=65_535)
+    # MQTT 5 Receive Maximum; mosquitto also caps at its max_inflight_messages (default 20).
+    receive_maximum: int = Field(1000, ge=1, le=65_535)
+    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    prefix: str = Field("meshwatch", min_length=1)
+    reconnect_min: float = Field(0.5, gt=0)
+    reconnect_max: float = Field(30.0, gt=0)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_a_template(cls, value: str) -> str:
+        try:
+            TopicTemplate.parse(value)
+        except TopicTemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {str(path)!r} does not exist")
+        if self.password is not None and self.username is None:
+            raise ValueError("password requires username")
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must be at least reconnect_min")
+        return self
+
+
+class InfluxSettings(_Section):
+    """The InfluxDB v2 write API target; with no URL the embedded store is used."""
+
+    url: str | None = Field(None, pattern=r"^https?://\S+$")
+    token: SecretStr | None = None
+    org: str = ""
+    bucket: str = Field("meshwatch", min_length=1)
+    # Lines per HTTP write; influxdb-client writes 5,000 points at ~67k points/s here.
+    batch_size: int = Field(5000, ge=1, le=1_000_000)
+    timeout: float = Field(10.0, gt=0)
+
+
+class SpoolSettings(_Section):
+    """The on-disk spool between the pipeline and InfluxDB."""
+
+    # 1 GiB of line protocol is roughly 10 million readings: hours of a large fleet's outage.
+    max_bytes: int = Field(1 << 30, ge=1 << 16)
+
+
+class IngestSettings(_Section):
+    """Decoding limits, batching and dead letters."""
+
+    max_payload: int = Field(65_536, ge=64, le=268_435_455)
+    max_future: float = Field(300.0, ge=0)
+    batch_max: int = Field(1000, ge=1, le=65_535)
+    linger: float = Field(0.05, ge=0, le=10)
+    publish_deadletters: bool = False
+    deadletters_max: int = Field(100_000, ge=1)

@@ -1,0 +1,145 @@
+"""Pipeline assembly: builds the parts from settings in data-flow order and runs them."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+
+from ingest.base import Processor, Store
+from ingest.deadletters import DeadLetters
+from ingest.decode import Decoder
+from ingest.embedded import EmbeddedStore
+from ingest.errors import StoreError
+from ingest.influx import InfluxStore, InfluxWriter
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import IngestPipeline
+from ingest.spool import Spool
+from ingest.subscriber import Subscriber
+from ingest.topic import TopicTemplate
+from meshwatch.errors import ConfigError
+from meshwatch.http import MetricsServer
+from meshwatch.settings import Settings
+
+log = logging.getLogger("meshwatch")
+
+
+@dataclass
+class App:
+    """The running pipeline's parts, built by `build` and stopped by `close`."""
+
+    settings: Settings
+    metrics: IngestMetrics
+    store: Store
+    deadletters: DeadLetters
+    pipeline: IngestPipeline
+    subscriber: Subscriber
+    http: MetricsServer | None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Run until `stop` is set, then shut down cleanly."""
+        if self.http is not None:
+            self.http.start()
+            log.info(
+                "metrics and health on http://%s:%d/metrics",
+                self.settings.http.host,
+                self.http.port,
+            )
+        try:
+            self.subscriber.run(self.stop)
+        finally:
+            self.close()
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Healthy while connected and subscribed to the broker."""
+        s = self.subscriber
+        ok = s.connected and s.subscribed
+        return ok, {
+            "mqtt_connected": s.connected,
+            "subscribed": s.subscribed,
+            "backpressure": s.backpressure,
+        }
+
+    def close(self) -> None:
+        """Release the stores and the HTTP port."""
+        if self.http is not None:
+            self.http.close()
+        self.store.close()
+        self.deadletters.close()
+
+
+def build(settings: Settings, processors: tuple[Processor, ...] = ()) -> App:
+    """Build the pipeline from settings; `processors` is the scoring/alerting hook."""
+    data_dir = settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
+    metrics = IngestMetrics()
+    try:
+        store = _store(settings, metrics)
+        deadletters = DeadLetters(data_dir / "deadletters.db", settings.ingest.deadletters_max)
+    except StoreError as exc:
+        raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
+    decoder = Decoder(
+        TopicTemplate.parse(settings.mqtt.topic),
+        max_payload=settings.ingest.max_payload,
+        max_future_ns=int(settings.ingest.max_future * 1e9),
+    )
+    pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
+    subscriber = Subscriber(settings.mqtt, settings.ingest, pipeline)
+    return _with_http(App(settings, metrics, store, deadletters, pipeline, subscriber, None))
+
+
+def _with_http(app: App) -> App:
+    if app.settings.http.port == 0:
+        return app
+    try:
+        app.http = MetricsServer(
+            app.settings.http.host, app.settings.http.port, app.metrics.registry, app.health
+        )
+    except OSError as exc:
+        app.close()
+        raise ConfigError(
+            f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
+            f"{app.settings.http.host}:{app.settings.http.port}: {exc.strerror}"
+        ) from None
+    return app
+
+
+def _store(settings: Settings, metrics: IngestMetrics) -> Store:
+    influx = settings.influx
+    if influx.url is None:
+        return EmbeddedStore(settings.data_dir / "meshwatch.db")
+    writer = InfluxWriter(
+        influx.url,
+        influx.token.get_secret_value() if influx.token else "",
+        influx.org,
+        influx.bucket,
+        influx.timeout,
+    )
+    spool = Spool(settings.data_dir / "spool.db", settings.spool.max_bytes)
+    return InfluxStore(spool, writer, metrics, batch_lines=influx.batch_size)
+
+
+def run(settings: Settings) -> None:
+    """Build and run the pipeline until SIGTERM or SIGINT."""
+    app = build(settings)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)
+        app.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info(
+        "meshwatch run: %s on %s:%d -> %s",
+        settings.mqtt.topic,
+        settings.mqtt.host,
+        settings.mqtt.port,
+        settings.influx.url or settings.data_dir / "meshwatch.db",
+    )
+    app.run()

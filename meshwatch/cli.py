@@ -1,0 +1,149 @@
+"""The ``meshwatch`` command line.
+
+Every error the user can act on is one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import click
+import orjson
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ingest.deadletters import DeadLetters
+from ingest.errors import Reason
+from meshwatch import app
+from meshwatch.errors import MeshwatchError
+from meshwatch.settings import Settings, load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="YAML configuration file (environment variables override it).",
+)
+@click.version_option(package_name="meshwatch")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
+    """meshwatch: equipment-health monitoring for networks of micro-factories."""
+    ctx.obj = config_file
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = load_settings(ctx.find_root().obj)
+    logging.basicConfig(
+        level=settings.log.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the ingest pipeline until SIGTERM or Ctrl-C."""
+    app.run(_settings(ctx))
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="How many.")
+@click.option("--reason", type=click.Choice([r.value for r in Reason]), help="Only this reason.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, payload kept.")
+@click.pass_context
+def deadletters(ctx: click.Context, limit: int, reason: str | None, as_json: bool) -> None:
+    """List rejected messages, newest first, with their reasons."""
+    settings = _settings(ctx)
+    path = settings.data_dir / "deadletters.db"
+    if not path.exists():
+        click.echo(f"no dead letters: {path} does not exist yet")
+        return
+    store = DeadLetters(path)
+    try:
+        letters = store.latest(limit, Reason(reason) if reason else None)
+        counts = store.counts()
+    finally:
+        store.close()
+    if as_json:
+        for d in letters:
+            record: dict[str, object] = {
+                "received_at": _iso(d.received_at),
+                "reason": d.reason.value,
+                "detail": d.detail,
+                "topic": d.topic,
+            }
+            try:
+                record["payload"] = d.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                record["payload_base64"] = base64.b64encode(d.payload).decode()
+            click.echo(orjson.dumps(record))
+        return
+    table = Table(title=f"dead letters ({sum(counts.values())} kept)")
+    for column in ("received", "reason", "topic", "detail", "payload"):
+        table.add_column(column, overflow="fold")
+    for d in letters:
+        payload = repr(d.payload[:60]) + ("…" if len(d.payload) > 60 else "")
+        table.add_row(_iso(d.received_at), d.reason.value, d.topic, d.detail, payload)
+    console = Console()
+    console.print(table)
+    console.print("by reason: " + (", ".join(f"{r} {n}" for r, n in counts.items()) or "none"))
+
+
+@cli.group()
+def config() -> None:
+    """Show the configuration."""
+
+
+@config.command()
+def sample() -> None:
+    """Print a commented sample configuration file with every default."""
+    click.echo(resources.files("meshwatch").joinpath("sample.yaml").read_text(), nl=False)
+
+
+@config.command()
+@click.pass_context
+def show(ctx: click.Context) -> None:
+    """Print the effective configuration (secrets masked)."""
+    settings = _settings(ctx)
+    click.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), nl=False)
+
+
+@cli.command()
+@click.option("--assets", default=12, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--readings", default=500, show_default=True, type=click.IntRange(1))
+@click.pass_context
+def demo(ctx: click.Context, assets: int, readings: int) -> None:
+    """Start a local broker, the pipeline and a few publishing assets; print a summary."""
+    from meshwatch.demo import run_demo
+
+    run_demo(_settings(ctx), assets=assets, readings=readings)
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+def main() -> None:
+    """Entry point of the console script: one line per error, non-zero exit."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("meshwatch: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"meshwatch: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except MeshwatchError as exc:
+        click.echo(f"meshwatch: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,71 @@
+"""The HTTP endpoint: ``/metrics`` for Prometheus and ``/healthz`` for orchestrators."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+#: Returns (healthy, details); details are shown as JSON by ``/healthz``.
+HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
+
+
+class MetricsServer:
+    """Serves metrics and health on a background thread.
+
+    Parameters
+    ----------
+    host, port
+        Where to listen; port 0 picks a free one (see `port` after start).
+    registry
+        The Prometheus registry to expose.
+    health
+        Called on each ``/healthz``: 200 when healthy, 503 otherwise.
+    """
+
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, health: HealthCheck
+    ) -> None:
+        handler = _handler(registry, health)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(registry: CollectorRegistry, health: HealthCheck) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif path == "/healthz":
+                ok, details = health()
+                body = orjson.dumps({"status": "ok" if ok else "unhealthy", **details})
+                self._reply(200 if ok else 503, "application/json", body)
+            else:
+                self._reply(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+        def _reply(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Scrapes every few seconds would drown the log; stay quiet."""
+
+    return Handler

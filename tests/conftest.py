@@ -1,0 +1,85 @@
+"""Shared fixtures: a clean environment, real local servers, unique names."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from meshwatch.localservers import MissingBinaryError, Mosquitto, VictoriaMetrics
+
+_Server = TypeVar("_Server", Mosquitto, VictoriaMetrics)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@contextmanager
+def _running(server: _Server) -> Iterator[_Server]:
+    """Start ``server`` for the duration of a fixture; skip when it is not installed (not in CI)."""
+    try:
+        server.start()
+    except MissingBinaryError as exc:
+        if _in_ci():
+            pytest.fail(f"{exc} (CI=true: missing servers fail instead of skipping)")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every MESHWATCH_* variable so the developer's settings never leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("MESHWATCH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """Yield a broker shared by the session; to restart or kill one, use ``fresh_mosquitto``."""
+    with _running(Mosquitto(tmp_path_factory.mktemp("mosquitto"))) as broker:
+        yield broker
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Yield a broker of this test's own, free to restart or kill."""
+    with _running(Mosquitto(tmp_path / "mosquitto")) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """Yield a VictoriaMetrics shared by the session; keep series apart with ``unique_topic``."""
+    with _running(VictoriaMetrics(tmp_path_factory.mktemp("victoria-metrics"))) as vm:
+        yield vm
+
+
+@pytest.fixture
+def fresh_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """Yield a VictoriaMetrics of this test's own, free to restart or kill."""
+    with _running(VictoriaMetrics(tmp_path / "victoria-metrics")) as vm:
+        yield vm
+
+
+@pytest.fixture
+def unique_topic() -> str:
+    """Return a short unique ID, valid as topic prefix, site or asset ID (``[A-Za-z0-9_.-]``)."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """Return a fresh, empty data directory (created)."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,205 @@
+"""Helpers shared by integration tests: run `meshwatch run`, publish, wait, read back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from meshwatch.localservers import Mosquitto, free_port
+
+BASE_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms: a fixed past, so no future rejects
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` every 50 ms; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def reading(n: int, *, kind: str | None = "cnc-mill") -> dict[str, object]:
+    """The n-th test reading: a distinct ms timestamp and values derived from n."""
+    doc: dict[str, object] = {"ts": BASE_TS + n, "metrics": {"temp": n * 0.5, "rpm": float(n)}}
+    if kind:
+        doc["kind"] = kind
+    return doc
+
+
+def fleet_messages(
+    prefix: str, count: int, *, sites: int = 5, assets: int = 50, start: int = 0
+) -> list[tuple[str, bytes]]:
+    """`count` single-reading messages spread over `assets` assets at `sites` sites."""
+    out = []
+    for n in range(start, start + count):
+        a = n % assets
+        out.append(
+            (f"{prefix}/s{a % sites}/a{a}/telemetry", orjson.dumps(reading(n)))
+        )
+    return out
+
+
+def expected_keys(messages: Iterable[tuple[str, bytes]]) -> set[tuple[str, str, int]]:
+    """(site, asset, ts ns) of every reading in single-reading messages."""
+    keys = set()
+    for topic, payload in messages:
+        _, site, asset, _ = topic.split("/")
+        keys.add((site, asset, int(orjson.loads(payload)["ts"]) * 1_000_000))
+    return keys
+
+
+class Publisher:
+    """A QoS 1 publisher that knows which messages the broker acknowledged."""
+
+    def __init__(self, broker: Mosquitto, client_id: str = "") -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._nodelay
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.infos: list[tuple[mqtt.MQTTMessageInfo, tuple[str, bytes]]] = []
+
+    @staticmethod
+    def _nodelay(client: mqtt.Client, *args: object) -> None:
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def publish(self, messages: Sequence[tuple[str, bytes]], pace: float = 0.0) -> None:
+        """Queue messages at QoS 1; `pace` seconds between messages (0: as fast as possible)."""
+        for topic, payload in messages:
+            self.infos.append((self.client.publish(topic, payload, qos=1), (topic, payload)))
+            if pace:
+                time.sleep(pace)
+
+    def wait(self, timeout: float = 60) -> None:
+        """Wait until the broker acknowledged every message published so far."""
+        wait_for(
+            lambda: all(info.is_published() for info, _ in self.infos), timeout, "PUBACKs"
+        )
+
+    def acknowledged(self) -> list[tuple[str, bytes]]:
+        """Messages the broker has acknowledged."""
+        return [m for info, m in self.infos if info.is_published()]
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def publish(broker: Mosquitto, messages: Sequence[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 and wait until the broker has acknowledged all."""
+    pub = Publisher(broker)
+    pub.publish(messages)
+    pub.wait()
+    pub.close()
+
+
+class PipelineProcess:
+    """`meshwatch run` as a child process, configured by environment variables."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.http_port = int(env.get("MESHWATCH_HTTP__PORT", "0"))
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_healthy: bool = True) -> None:
+        """Start, and wait until /healthz says connected and subscribed."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "meshwatch", "run"], env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        if wait_healthy and self.http_port:
+            wait_for(self.healthy, 20, f"meshwatch healthy; log:\n{self.log()}")
+
+    def healthy(self) -> bool:
+        """Whether /healthz answers 200."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"meshwatch exited {self.proc.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        """The /metrics text."""
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode())
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 15) -> tuple[int, float]:
+        """SIGTERM; return (exit code, seconds to exit)."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - started
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        """What the process logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def pipeline_env(broker: Mosquitto, data_dir: Path, prefix: str, **extra: str) -> dict[str, str]:
+    """Environment of a pipeline on `broker` with its own data dir, topic prefix and session."""
+    return {
+        "MESHWATCH_DATA_DIR": str(data_dir),
+        "MESHWATCH_MQTT__HOST": broker.host,
+        "MESHWATCH_MQTT__PORT": str(broker.port),
+        "MESHWATCH_MQTT__CLIENT_ID": f"meshwatch-{prefix}",
+        "MESHWATCH_MQTT__TOPIC": prefix + "/{site}/{asset}/telemetry",
+        "MESHWATCH_MQTT__RECONNECT_MAX": "2",
+        "MESHWATCH_HTTP__PORT": str(free_port()),
+        "MESHWATCH_HTTP__HOST": "127.0.0.1",
+        **extra,
+    }
+
+
+def stored_keys(db: Path) -> list[tuple[str, str, int]]:
+    """(site, asset, ts) of every telemetry row of an embedded store, duplicates kept."""
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [tuple(row) for row in conn.execute("SELECT site, asset, ts FROM telemetry")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def stored_count(db: Path) -> int:
+    """Telemetry rows of an embedded store (0 before it exists)."""
+    return len(stored_keys(db))
