@@ -72,9 +72,11 @@ class Publisher:
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._nodelay
+        self.client.on_publish = self._on_publish
+        self.sent: dict[int, tuple[str, bytes]] = {}
+        self.acked: set[int] = set()
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        self.infos: list[tuple[mqtt.MQTTMessageInfo, tuple[str, bytes]]] = []
 
     @staticmethod
     def _nodelay(client: mqtt.Client, *args: object) -> None:
@@ -82,22 +84,25 @@ class Publisher:
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def publish(self, messages: Sequence[tuple[str, bytes]], pace: float = 0.0) -> None:
-        """Queue messages at QoS 1; `pace` seconds between messages (0: as fast as possible)."""
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object
+    ) -> None:
+        self.acked.add(mid)
+
+    def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Queue messages at QoS 1 (paho resends them after a reconnect)."""
         for topic, payload in messages:
-            self.infos.append((self.client.publish(topic, payload, qos=1), (topic, payload)))
-            if pace:
-                time.sleep(pace)
+            # While disconnected paho queues the message and returns NO_CONN: not an error here.
+            info = self.client.publish(topic, payload, qos=1)
+            self.sent[info.mid] = (topic, payload)
 
     def wait(self, timeout: float = 60) -> None:
         """Wait until the broker acknowledged every message published so far."""
-        wait_for(
-            lambda: all(info.is_published() for info, _ in self.infos), timeout, "PUBACKs"
-        )
+        wait_for(lambda: len(self.acked) >= len(self.sent), timeout, "PUBACKs")
 
     def acknowledged(self) -> list[tuple[str, bytes]]:
         """Messages the broker has acknowledged."""
-        return [m for info, m in self.infos if info.is_published()]
+        return [m for mid, m in self.sent.items() if mid in self.acked]
 
     def close(self) -> None:
         """Disconnect."""
