@@ -9,6 +9,7 @@ cached, and the slow classifying parse runs only when the fast parser fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -138,19 +139,12 @@ seq=None)]
         for name, value in raw.items():
             if not strict and name in _RESERVED:
                 continue
+            # orjson yields only finite floats and ints within 64 bits (see _parse_json).
             kind = type(value)
             if kind is float:
-                if not math.isfinite(value):
-                    raise RejectedMessage(
-                        Reason.NON_FINITE, f"metric {name!r} is {value!r}: only finite numbers"
-                    )
+                pass
             elif kind is int:
-                try:
-                    value = float(value)
-                except OverflowError:
-                    raise RejectedMessage(
-                        Reason.NON_FINITE, f"metric {name!r} is too large for a float"
-                    ) from None
+                value = float(value)
             elif kind is bool:
                 value = 1.0 if value else 0.0
             elif strict:
@@ -181,7 +175,11 @@ seq=None)]
 
 
 def _parse_json(payload: bytes) -> Any:
-    """Parse JSON fast; on failure, find out why (UTF-8, NaN/Infinity, or syntax)."""
+    """Parse strict JSON fast; when that fails, find out why (UTF-8, non-finite, syntax).
+
+    orjson refuses NaN, Infinity and numbers beyond a double, so a parsed document never
+    holds a non-finite number. The stdlib parser, which accepts them, only classifies.
+    """
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as fast_error:
@@ -191,12 +189,21 @@ def _parse_json(payload: bytes) -> Any:
             raise RejectedMessage(
                 Reason.BAD_UTF8, f"payload is not UTF-8 (byte {exc.start}: {exc.reason})"
             ) from None
-        try:
-            # The stdlib parser accepts NaN, Infinity and 1e400, which orjson refuses: they are
-            # numbers that are not finite, a clearer reason than a syntax error.
-            return json.loads(text)
-        except (ValueError, RecursionError):
-            raise RejectedMessage(Reason.BAD_JSON, f"payload is not JSON: {fast_error}") from None
+        non_finite: list[str] = []
+
+        def number(token: str) -> float:
+            if math.isinf(float(token)):  # beyond a double: 1e400, or a 400-digit integer
+                non_finite.append(_short(token))
+            return 0.0
+
+        with contextlib.suppress(ValueError, RecursionError):
+            json.loads(text, parse_constant=non_finite.append, parse_float=number, parse_int=number)
+        if non_finite:
+            raise RejectedMessage(
+                Reason.NON_FINITE,
+                f"payload has the number {non_finite[0]}: only finite numbers are allowed",
+            ) from None
+        raise RejectedMessage(Reason.BAD_JSON, f"payload is not JSON: {fast_error}") from None
 
 
 def _json_type(value: object) -> str:

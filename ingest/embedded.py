@@ -125,5 +125,10 @@ def _table(measurement: str) -> str:
 
 
 def _point_row(p: Point) -> tuple[object, ...]:
-    tags: Iterable[str] = (p.tags.get(tag, "") for tag in TAGS[_table(p.measurement)])
+    if p.measurement not in TAGS:
+        raise StoreError(
+            f"no table for measurement {p.measurement!r} (known: {', '.join(TAGS)})",
+            retryable=False,
+        )
+    tags: Iterable[str] = (p.tags.get(tag, "") for tag in TAGS[p.measurement])
     return (*tags, p.ts, orjson.dumps(dict(p.fields)).decode())

@@ -35,7 +35,7 @@ _RETRYABLE = frozenset({401, 403, 404, 408, 429, 500, 502, 503, 504})
 class LineWriter(Protocol):
     """Sends line protocol to a server."""
 
-    def write(self, body: str) -> None:
+    def write(self, body: bytes) -> None:
         """Write all lines, or raise `StoreError` (with `retryable`) having written none."""
 
     def close(self) -> None:
@@ -55,13 +55,13 @@ class InfluxWriter:
         self._org = org
         self.url = url
 
-    def write(self, body: str) -> None:
+    def write(self, body: bytes) -> None:
         """Send `body`; classify failures as retryable or not."""
         try:
             self._api.write(
                 bucket=self._bucket,
                 org=self._org,
-                record=body.encode(),  # timestamps are ns, the API's default precision
+                record=body,  # timestamps are ns, the API's default precision
             )
         except ApiException as exc:
             status = int(exc.status or 0)
@@ -128,7 +128,7 @@ class InfluxStore:
 
     def write(self, batch: Batch) -> None:
         """Append the batch to the spool (durable on return), and wake the flusher."""
-        self.spool.append(batch_lines(batch), len(batch))
+        self.spool.append(batch_lines(batch).encode(), len(batch))
         self._wake.set()
 
     def _drain(self) -> None:
@@ -141,7 +141,7 @@ class InfluxStore:
                 continue
             lines = sum(c.lines for c in chunks)
             try:
-                self._writer.write("\n".join(c.body for c in chunks))
+                self._writer.write(b"\n".join(c.body for c in chunks))
             except StoreError as exc:
                 self._metrics.influx_write_errors.labels(str(exc.retryable).lower()).inc()
                 if not exc.retryable:

@@ -23,7 +23,7 @@ class Chunk:
     """Lines appended together; `id` orders chunks oldest first."""
 
     id: int
-    body: str
+    body: bytes
     lines: int
 
 
@@ -41,10 +41,10 @@ class Spool:
     --------
     >>> import tempfile, pathlib
     >>> spool = Spool(pathlib.Path(tempfile.mkdtemp()) / "spool.db", max_bytes=100)
-    >>> spool.append("telemetry,site=s,asset=a t=1.0 1", lines=1)
+    >>> spool.append(b"telemetry,site=s,asset=a t=1.0 1", lines=1)
     >>> [c.lines for c in spool.oldest(max_lines=10)], spool.depth_lines
     ([1], 1)
-    >>> spool.append("x" * 100, lines=1)
+    >>> spool.append(b"x" * 100, lines=1)
     Traceback (most recent call last):
     ...
     ingest.errors.SpoolFull: spool is full (32 of 100 bytes held; a chunk of 100 bytes waits): \
@@ -59,10 +59,10 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
         self._conn.executescript(
             """
             CREATE TABLE IF NOT EXISTS chunks (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL,
+                id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL,
                 lines INTEGER NOT NULL, bytes INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS rejected (
-                id INTEGER PRIMARY KEY, body TEXT NOT NULL, lines INTEGER NOT NULL,
+                id INTEGER PRIMARY KEY, body BLOB NOT NULL, lines INTEGER NOT NULL,
                 error TEXT NOT NULL, rejected_at TEXT NOT NULL DEFAULT (datetime('now')));
             """
         )
@@ -72,7 +72,7 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
         self.depth_lines: int = lines
         self.depth_bytes: int = size
 
-    def append(self, body: str, lines: int) -> None:
+    def append(self, body: bytes, lines: int) -> None:
         """Store a chunk durably; raise `SpoolFull` (nothing stored) when over the bound."""
         size = len(body)
         with self._lock:

@@ -15,7 +15,8 @@ from ingest.errors import Reason, RejectedMessage
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,  # \d must not match other scripts' digits
 )
 # (lower bound exclusive, nanoseconds per unit) from the largest unit down.
 _NS_PER_S = 1_000_000_000
@@ -53,7 +54,10 @@ def parse_rfc3339(text: str) -> int:
         raise RejectedMessage(Reason.BAD_TIMESTAMP, f"ts {text!r}: second out of range")
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     if m.group(9):
-        offset = int(m.group(10)) * 3600 + int(m.group(11)) * 60
+        hours, minutes = int(m.group(10)), int(m.group(11))
+        if hours > 23 or minutes > 59:
+            raise RejectedMessage(Reason.BAD_TIMESTAMP, f"ts {text!r}: zone offset out of range")
+        offset = hours * 3600 + minutes * 60
         seconds -= offset if m.group(9) == "+" else -offset
     fraction = m.group(7)
     nanos = int(fraction.ljust(9, "0")) if fraction else 0
@@ -86,9 +90,7 @@ def parse_ts(value: object) -> int:
     if isinstance(value, str):
         ns = parse_rfc3339(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise RejectedMessage(Reason.BAD_TIMESTAMP, f"ts {value!r} is not a finite number")
-        ns = parse_epoch(value)
+        ns = parse_epoch(value)  # finite: the decoder's JSON parser admits no NaN or Infinity
     else:
         raise RejectedMessage(
             Reason.BAD_TIMESTAMP,

@@ -47,9 +47,7 @@ def fleet_messages(
     out = []
     for n in range(start, start + count):
         a = n % assets
-        out.append(
-            (f"{prefix}/s{a % sites}/a{a}/telemetry", orjson.dumps(reading(n)))
-        )
+        out.append((f"{prefix}/s{a % sites}/a{a}/telemetry", orjson.dumps(reading(n))))
     return out
 
 

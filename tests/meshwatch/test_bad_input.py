@@ -68,17 +68,30 @@ MALFORMED: list[tuple[str, str, bytes, str]] = [
     ("space-in-asset-id", "s1/a 1", _doc(metrics=_GOOD_METRICS), "bad_id"),
     ("wildcard-like-site-id", "s*/a1", _doc(metrics=_GOOD_METRICS), "bad_id"),
     ("65-char-asset-id", "s1/" + "a" * 65, _doc(metrics=_GOOD_METRICS), "bad_id"),
-    ("future-timestamp", "s1/a1", orjson.dumps({"ts": 4_000_000_000, "metrics": {"t": 1}}),
-     "future_timestamp"),
+    (
+        "future-timestamp",
+        "s1/a1",
+        orjson.dumps({"ts": 4_000_000_000, "metrics": {"t": 1}}),
+        "future_timestamp",
+    ),
     ("negative-epoch", "s1/a1", orjson.dumps({"ts": -5, "metrics": {"t": 1}}), "bad_timestamp"),
-    ("ts-without-zone", "s1/a1", orjson.dumps({"ts": "2026-01-01T00:00:00", "metrics": {"t": 1}}),
-     "bad_timestamp"),
+    (
+        "ts-without-zone",
+        "s1/a1",
+        orjson.dumps({"ts": "2026-01-01T00:00:00", "metrics": {"t": 1}}),
+        "bad_timestamp",
+    ),
     ("ts-is-boolean", "s1/a1", orjson.dumps({"ts": True, "metrics": {"t": 1}}), "bad_timestamp"),
     ("bad-kind", "s1/a1", _doc(kind={"x": 1}, metrics=_GOOD_METRICS), "bad_kind"),
     ("negative-seq", "s1/a1", _doc(seq=-1, metrics=_GOOD_METRICS), "bad_seq"),
-    ("one-bad-item-in-batch", "s1/a1",
-     orjson.dumps([{"ts": BASE_TS, "metrics": {"t": 1}}, {"ts": BASE_TS, "metrics": {"t": "x"}}]),
-     "bad_metric_value"),
+    (
+        "one-bad-item-in-batch",
+        "s1/a1",
+        orjson.dumps(
+            [{"ts": BASE_TS, "metrics": {"t": 1}}, {"ts": BASE_TS, "metrics": {"t": "x"}}]
+        ),
+        "bad_metric_value",
+    ),
 ]
 
 
@@ -106,7 +119,9 @@ def test_malformed_messages_become_dead_letters_and_good_readings_are_stored(
     wait_for(lambda: stored_count(db) >= len(good), 60, "good readings stored")
     result = subprocess.run(
         [sys.executable, "-m", "meshwatch", "deadletters", "--json", "--limit", "1000"],
-        env=pipeline.env, capture_output=True, check=True,
+        env=pipeline.env,
+        capture_output=True,
+        check=True,
     )
     assert pipeline.alive()
     letters = [orjson.loads(line) for line in result.stdout.splitlines()]
@@ -155,8 +170,11 @@ def test_dead_letters_are_republished_when_asked(
     watcher.subscribe(f"{prefix}/deadletter", qos=1)
     watcher.loop_start()
     env = pipeline_env(
-        mosquitto, data_dir, unique_topic,
-        MESHWATCH_INGEST__PUBLISH_DEADLETTERS="true", MESHWATCH_MQTT__PREFIX=prefix,
+        mosquitto,
+        data_dir,
+        unique_topic,
+        MESHWATCH_INGEST__PUBLISH_DEADLETTERS="true",
+        MESHWATCH_MQTT__PREFIX=prefix,
     )
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()

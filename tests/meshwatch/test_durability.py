@@ -65,7 +65,10 @@ def test_storage_outage_spools_on_disk_and_delivers_everything_after(
     """VictoriaMetrics down for 20 s mid-stream (and the pipeline killed then): all arrive."""
     vm = fresh_victoria_metrics
     env = pipeline_env(
-        mosquitto, data_dir, unique_topic, MESHWATCH_INFLUX__URL=vm.url,
+        mosquitto,
+        data_dir,
+        unique_topic,
+        MESHWATCH_INFLUX__URL=vm.url,
         MESHWATCH_INFLUX__TIMEOUT="2",
     )
     pipeline = PipelineProcess(env, tmp_path / "log")

@@ -59,8 +59,7 @@ def test_embedded_rows_keep_kind_and_metric_values(
     rows = list(store.rows("telemetry", site="s3", asset="a3"))
     store.close()
     assert [(r["kind"], r["ts"], r["fields"]) for r in rows] == [
-        ("cnc-mill", (BASE_TS + n) * 1_000_000, {"temp": n * 0.5, "rpm": float(n)})
-        for n in (3, 53)
+        ("cnc-mill", (BASE_TS + n) * 1_000_000, {"temp": n * 0.5, "rpm": float(n)}) for n in (3, 53)
     ]
 
 

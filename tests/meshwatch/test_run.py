@@ -88,8 +88,9 @@ def test_last_will_says_offline_after_a_crash(
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()
     pipeline.kill()
-    wait_for(lambda: (_retained(mosquitto, topic) or {}).get("status") == "offline", 15,
-             "the last will")
+    wait_for(
+        lambda: (_retained(mosquitto, topic) or {}).get("status") == "offline", 15, "the last will"
+    )
 
 
 def test_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
@@ -97,7 +98,9 @@ def test_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "meshwatch", "run"],
         env={"MESHWATCH_MQTT__PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
@@ -114,8 +117,11 @@ def test_http_port_zero_turns_the_endpoint_off(
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()
     status = f"meshwatch/status/{env['MESHWATCH_MQTT__CLIENT_ID']}"
-    wait_for(lambda: (_retained(mosquitto, status) or {}).get("status") == "online", 15,
-             "the pipeline online")
+    wait_for(
+        lambda: (_retained(mosquitto, status) or {}).get("status") == "online",
+        15,
+        "the pipeline online",
+    )
     publish(mosquitto, fleet_messages(unique_topic, 10))
     wait_for(lambda: stored_count(data_dir / "meshwatch.db") == 10, 20, "readings stored")
     with pytest.raises(ConnectionRefusedError):
@@ -129,8 +135,9 @@ def test_metrics_count_messages_readings_rejections_and_acks(
     """/metrics reports messages, readings accepted, rejections by reason and acks."""
     pipeline = PipelineProcess(pipeline_env(mosquitto, data_dir, unique_topic), tmp_path / "log")
     pipeline.start()
-    publish(mosquitto, [*fleet_messages(unique_topic, 20),
-                        (f"{unique_topic}/s1/a1/telemetry", b"{")])
+    publish(
+        mosquitto, [*fleet_messages(unique_topic, 20), (f"{unique_topic}/s1/a1/telemetry", b"{")]
+    )
     wait_for(lambda: "meshwatch_acks_total 21.0" in pipeline.metrics(), 20, "21 acks")
     text = pipeline.metrics()
     pipeline.stop()
@@ -141,19 +148,21 @@ def test_metrics_count_messages_readings_rejections_and_acks(
     assert "meshwatch_spool_depth_lines" in text
 
 
-def test_username_and_password_are_used(
-    tmp_path: Path, data_dir: Path, unique_topic: str
-) -> None:
+def test_username_and_password_are_used(tmp_path: Path, data_dir: Path, unique_topic: str) -> None:
     """With a password file on the broker, the right credentials connect, wrong ones do not."""
     passwords = make_password_file(tmp_path / "passwd", {"ingest": "s3cret", "pub": "p"})
     with Mosquitto(tmp_path / "broker", password_file=passwords) as broker:
-        good = pipeline_env(broker, data_dir, unique_topic, MESHWATCH_MQTT__USERNAME="ingest",
-                            MESHWATCH_MQTT__PASSWORD="s3cret")
+        good = pipeline_env(
+            broker,
+            data_dir,
+            unique_topic,
+            MESHWATCH_MQTT__USERNAME="ingest",
+            MESHWATCH_MQTT__PASSWORD="s3cret",
+        )
         pipeline = PipelineProcess(good, tmp_path / "good.log")
         pipeline.start()
         assert pipeline.stop()[0] == 0
-        bad = {**good, "MESHWATCH_MQTT__PASSWORD": "wrong",
-               "MESHWATCH_MQTT__CLIENT_ID": "other"}
+        bad = {**good, "MESHWATCH_MQTT__PASSWORD": "wrong", "MESHWATCH_MQTT__CLIENT_ID": "other"}
         refused = PipelineProcess(bad, tmp_path / "bad.log")
         refused.start(wait_healthy=False)
         wait_for(lambda: "refused the connection" in refused.log(), 15, "a refusal")
@@ -165,9 +174,14 @@ def test_tls_with_a_ca_file_connects(tmp_path: Path, data_dir: Path, unique_topi
     """MESHWATCH_MQTT__TLS with a CA file: the pipeline verifies the broker and ingests."""
     tls = make_test_certificates(tmp_path / "certs")
     with Mosquitto(tmp_path / "broker", tls=tls) as broker:
-        env = pipeline_env(broker, data_dir, unique_topic, MESHWATCH_MQTT__TLS="true",
-                           MESHWATCH_MQTT__CA_FILE=str(tls.ca),
-                           MESHWATCH_MQTT__HOST="localhost")
+        env = pipeline_env(
+            broker,
+            data_dir,
+            unique_topic,
+            MESHWATCH_MQTT__TLS="true",
+            MESHWATCH_MQTT__CA_FILE=str(tls.ca),
+            MESHWATCH_MQTT__HOST="localhost",
+        )
         pipeline = PipelineProcess(env, tmp_path / "log")
         pipeline.start()
         assert pipeline.healthy()
@@ -180,8 +194,13 @@ def test_tls_without_the_ca_is_refused_and_retried(
     """A broker certificate the pipeline cannot verify is logged and never trusted."""
     tls = make_test_certificates(tmp_path / "certs")
     with Mosquitto(tmp_path / "broker", tls=tls) as broker:
-        env = pipeline_env(broker, data_dir, unique_topic, MESHWATCH_MQTT__TLS="true",
-                           MESHWATCH_MQTT__HOST="localhost")
+        env = pipeline_env(
+            broker,
+            data_dir,
+            unique_topic,
+            MESHWATCH_MQTT__TLS="true",
+            MESHWATCH_MQTT__HOST="localhost",
+        )
         pipeline = PipelineProcess(env, tmp_path / "log")
         pipeline.start(wait_healthy=False)
         wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in pipeline.log(), 15, "a TLS error")

@@ -33,8 +33,9 @@ ENV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("env", "value", "read", "expected"), ENV_CASES,
-                         ids=[c[0] for c in ENV_CASES])
+@pytest.mark.parametrize(
+    ("env", "value", "read", "expected"), ENV_CASES, ids=[c[0] for c in ENV_CASES]
+)
 def test_env_variable_sets_its_setting(monkeypatch, env, value, read, expected) -> None:
     """Each MESHWATCH_* variable changes exactly the setting it names."""
     monkeypatch.setenv(env, value)
@@ -71,8 +72,9 @@ BAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("env", "value", "names", "says"), BAD_CASES,
-                         ids=[f"{c[0]}={c[1]}" for c in BAD_CASES])
+@pytest.mark.parametrize(
+    ("env", "value", "names", "says"), BAD_CASES, ids=[f"{c[0]}={c[1]}" for c in BAD_CASES]
+)
 def test_bad_value_fails_with_one_line_naming_the_setting(monkeypatch, env, value, names, says):
     """A bad value raises ConfigError: one line naming the setting, its variable and the fix."""
     monkeypatch.setenv(env, value)
@@ -98,7 +100,9 @@ def test_yaml_file_sets_values_and_env_overrides_it(tmp_path, monkeypatch) -> No
     monkeypatch.setenv("MESHWATCH_MQTT__HOST", "from-env")
     settings = load_settings(config)
     assert (settings.mqtt.host, settings.mqtt.port, settings.ingest.batch_max) == (
-        "from-env", 1999, 7,
+        "from-env",
+        1999,
+        7,
     )
 
 

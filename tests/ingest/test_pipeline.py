@@ -1,0 +1,142 @@
+"""The batch step: decode once, process once, commit durably, retry without repeating work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ingest.base import Batch, Point, Reading
+from ingest.deadletters import DeadLetters
+from ingest.decode import Decoder
+from ingest.embedded import EmbeddedStore
+from ingest.errors import StoreError
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import IngestPipeline, Message
+from ingest.topic import TopicTemplate
+
+NOW = 1_767_225_600 * 10**9
+
+
+class CountingScorer:
+    """A processor that emits one anomaly point per reading and counts its calls."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+        self.seen += len(readings)
+        return [
+            Point(
+                "anomaly",
+                {"site": r.site, "asset": r.asset, "detector": "test"},
+                {"score": 0.5, "anomalous": False},
+                r.ts,
+            )
+            for r in readings
+        ]
+
+
+class FlakyStore:
+    """A real embedded store that refuses the first `failures` writes (a full disk, say)."""
+
+    def __init__(self, inner: EmbeddedStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def write(self, batch: Batch) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("disk full")
+        self.inner.write(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[EmbeddedStore, DeadLetters, IngestMetrics]:
+    return (
+        EmbeddedStore(tmp_path / "meshwatch.db"),
+        DeadLetters(tmp_path / "deadletters.db"),
+        IngestMetrics(),
+    )
+
+
+def _messages() -> list[Message]:
+    good = b'{"ts": 1767225600, "metrics": {"t": 1.5}}'
+    return [
+        Message("plant/s1/a1/telemetry", good, NOW, mid=1),
+        Message("plant/s1/a1/telemetry", b"{", NOW, mid=2),
+        Message("plant/s1/a2/telemetry", good, NOW, mid=3),
+    ]
+
+
+def _pipeline(store, deadletters, metrics, processors=()) -> IngestPipeline:
+    decoder = Decoder(TopicTemplate.parse("plant/{site}/{asset}/telemetry"))
+    return IngestPipeline(decoder, store, deadletters, metrics, processors)
+
+
+def test_points_from_processors_are_committed_with_their_readings(parts) -> None:
+    """A processor's points land in the same commit as the readings they score."""
+    store, deadletters, metrics = parts
+    scorer = CountingScorer()
+    pipeline = _pipeline(store, deadletters, metrics, [scorer])
+    pipeline.commit(pipeline.prepare(_messages()))
+    assert store.count("telemetry") == 2
+    assert [r["asset"] for r in store.rows("anomaly")] == ["a1", "a2"]
+
+
+def test_retried_commit_runs_processors_once_and_stores_dead_letters_once(
+    parts, tmp_path: Path
+) -> None:
+    """After failed commits, a retry neither re-scores readings nor duplicates dead letters."""
+    store, deadletters, metrics = parts
+    scorer = CountingScorer()
+    flaky = FlakyStore(store, failures=2)
+    pipeline = _pipeline(flaky, deadletters, metrics, [scorer])
+    prepared = pipeline.prepare(_messages())
+    for _ in range(2):
+        with pytest.raises(StoreError):
+            pipeline.commit(prepared)
+    pipeline.commit(prepared)
+    assert scorer.seen == 2
+    assert deadletters.counts() == {"bad_json": 1}
+    assert store.count("telemetry") == 2
+
+
+def test_rejections_are_counted_by_reason_and_readings_after_commit(parts) -> None:
+    """Metrics count messages and rejections when prepared, readings once committed."""
+    store, deadletters, metrics = parts
+    pipeline = _pipeline(store, deadletters, metrics)
+    prepared = pipeline.prepare(_messages())
+    registry = metrics.registry
+    assert registry.get_sample_value("meshwatch_messages_received_total") == 3
+    assert (
+        registry.get_sample_value("meshwatch_messages_rejected_total", {"reason": "bad_json"}) == 1
+    )
+    assert registry.get_sample_value("meshwatch_readings_accepted_total") == 0
+    pipeline.commit(prepared)
+    assert registry.get_sample_value("meshwatch_readings_accepted_total") == 2
+
+
+def test_rejected_messages_are_handed_on_after_they_are_stored(parts) -> None:
+    """`on_rejected` sees each dead letter once it is durable (to republish it)."""
+    store, deadletters, metrics = parts
+    seen = []
+    pipeline = _pipeline(store, deadletters, metrics)
+    pipeline.on_rejected = lambda letter: seen.append((letter.reason.value, deadletters.counts()))
+    pipeline.commit(pipeline.prepare(_messages()))
+    assert seen == [("bad_json", {"bad_json": 1})]
+
+
+def test_rejections_are_logged_at_a_bounded_rate(parts, caplog) -> None:
+    """A flood of one kind of bad message logs one warning, not one per message."""
+    store, deadletters, metrics = parts
+    pipeline = _pipeline(store, deadletters, metrics)
+    flood = [Message("plant/s1/a1/telemetry", b"{", NOW, mid=n) for n in range(500)]
+    with caplog.at_level("WARNING", logger="ingest.pipeline"):
+        pipeline.commit(pipeline.prepare(flood))
+    assert len(caplog.records) == 1
+    assert "bad_json" in caplog.records[0].getMessage()
