@@ -18,9 +18,6 @@ _RFC3339 = re.compile(
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,  # \d must not match other scripts' digits
 )
-# (lower bound exclusive, nanoseconds per unit) from the largest unit down.
-_NS_PER_S = 1_000_000_000
-_EPOCH_UNITS = ((1e17, 1), (1e14, 1_000), (1e11, 1_000_000), (0.0, _NS_PER_S))
 
 
 def parse_rfc3339(text: str) -> int:
@@ -76,7 +73,15 @@ def parse_epoch(value: float) -> int:
     >>> parse_epoch(1795521600.125)
     1795521600125000000
     """
-    ns_per_unit = next(unit for bound, unit in _EPOCH_UNITS if value > bound or unit == _NS_PER_S)
+    # DESIGN.md's magnitude rule; an if-chain, since this runs once per reading.
+    if value > 1e17:
+        ns_per_unit = 1
+    elif value > 1e14:
+        ns_per_unit = 1_000
+    elif value > 1e11:
+        ns_per_unit = 1_000_000
+    else:
+        ns_per_unit = 1_000_000_000
     if isinstance(value, int):
         return value * ns_per_unit
     if ns_per_unit == 1:

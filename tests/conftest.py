@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from support import PipelineProcess
 
 from meshwatch.localservers import MissingBinaryError, Mosquitto, VictoriaMetrics
 
@@ -41,6 +42,16 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MESHWATCH_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def no_stray_pipelines() -> Iterator[None]:
+    """Kill any `meshwatch run` a test started and left running (a failed test, say)."""
+    yield
+    while PipelineProcess.started:
+        process = PipelineProcess.started.pop()
+        if process.alive():
+            process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -117,7 +117,13 @@ def publish(broker: Mosquitto, messages: Sequence[tuple[str, bytes]]) -> None:
 
 
 class PipelineProcess:
-    """`meshwatch run` as a child process, configured by environment variables."""
+    """`meshwatch run` as a child process, configured by environment variables.
+
+    Every started process is listed in `started`, so a fixture can kill what a failed test
+    left running.
+    """
+
+    started: list[PipelineProcess] = []  # noqa: RUF012 - one registry for the whole session
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = {**os.environ, **env}
@@ -132,6 +138,7 @@ class PipelineProcess:
             [sys.executable, "-m", "meshwatch", "run"], env=self.env, stdout=log, stderr=log
         )
         log.close()
+        PipelineProcess.started.append(self)
         if wait_healthy and self.http_port:
             wait_for(self.healthy, 20, f"meshwatch healthy; log:\n{self.log()}")
 

@@ -126,3 +126,45 @@ def test_broker_restart_mid_stream_loses_no_acknowledged_reading(
     code, _ = pipeline.stop()
     assert code == 0
     assert set(stored_keys(db)) == expected_keys(acknowledged)
+
+
+def test_full_spool_stops_acking_and_the_broker_holds_the_backlog(
+    mosquitto: Mosquitto,
+    fresh_victoria_metrics: VictoriaMetrics,
+    data_dir: Path,
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    """With InfluxDB down and the spool full, acks stop (no drop); all arrive once it is back."""
+    vm = fresh_victoria_metrics
+    vm.stop()
+    env = pipeline_env(
+        mosquitto,
+        data_dir,
+        unique_topic,
+        MESHWATCH_INFLUX__URL=vm.url,
+        MESHWATCH_SPOOL__MAX_BYTES=str(64 * 1024),
+    )
+    pipeline = PipelineProcess(env, tmp_path / "log")
+    pipeline.start()
+    messages = fleet_messages(unique_topic, 5000)
+    publisher = Publisher(mosquitto)
+    publisher.publish(messages)
+    publisher.wait()
+    wait_for(
+        lambda: _metric(pipeline.metrics(), "meshwatch_backpressure") == 1, 30, "back-pressure"
+    )
+    metrics = pipeline.metrics()
+    acked = _metric(metrics, "meshwatch_acks_total")
+    assert acked < len(messages)
+    assert _metric(metrics, "meshwatch_spool_depth_lines") <= acked
+    assert "holding" in pipeline.log() and "spool is full" in pipeline.log()
+    vm.start()
+
+    def samples() -> int:
+        return sum(len(s["values"]) for s in vm.export('{__name__="telemetry_temp"}'))
+
+    wait_for(lambda: samples() >= len(messages), 90, "every reading after the spool drained")
+    assert _metric(pipeline.metrics(), "meshwatch_backpressure") == 0
+    publisher.close()
+    pipeline.stop()
