@@ -1,0 +1,41 @@
+"""The README's configuration reference matches the settings the code reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+
+from meshwatch.settings import Settings
+
+README = Path(__file__).parents[2] / "README.md"
+ROW = re.compile(r"^\| `([a-z_.]+)` \| `(MESHWATCH_[A-Z_]+)` \| (.+?) \| .+ \|$", re.MULTILINE)
+
+
+def _settings(model: type[BaseModel], path: tuple[str, ...] = ()):
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _settings(field.annotation, (*path, name))
+        else:
+            yield (*path, name), field.default
+
+
+def _shown(default: object) -> str:
+    if default is None or isinstance(default, SecretStr):
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if default == "":
+        return '`""`'
+    return f"`{default}`"
+
+
+def test_readme_lists_every_setting_with_its_variable_and_default() -> None:
+    """Each setting has one README row: its key, its env variable and its real default."""
+    rows = {key: (env, default) for key, env, default in ROW.findall(README.read_text())}
+    expected = {
+        ".".join(path): ("MESHWATCH_" + "__".join(p.upper() for p in path), _shown(default))
+        for path, default in _settings(Settings)
+    }
+    assert rows == expected

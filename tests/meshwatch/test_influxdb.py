@@ -1,0 +1,75 @@
+"""Opt-in: a real InfluxDB 2.x (MESHWATCH_TEST_INFLUX_URL and _TOKEN) takes what we write.
+
+InfluxDB 2.x cannot be installed here, so this runs only where one is reachable:
+``MESHWATCH_TEST_INFLUX_URL``, ``MESHWATCH_TEST_INFLUX_TOKEN``, and optionally
+``MESHWATCH_TEST_INFLUX_ORG`` / ``MESHWATCH_TEST_INFLUX_BUCKET``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from support import PipelineProcess, fleet_messages, pipeline_env, publish, wait_for
+
+from meshwatch.localservers import Mosquitto
+
+# Read at import: the autouse clean_environ fixture removes MESHWATCH_* before each test.
+URL = os.environ.get("MESHWATCH_TEST_INFLUX_URL")
+TOKEN = os.environ.get("MESHWATCH_TEST_INFLUX_TOKEN", "")
+ORG = os.environ.get("MESHWATCH_TEST_INFLUX_ORG", "meshwatch")
+BUCKET = os.environ.get("MESHWATCH_TEST_INFLUX_BUCKET", "meshwatch")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.influxdb,
+    pytest.mark.skipif(URL is None, reason="set MESHWATCH_TEST_INFLUX_URL to a real InfluxDB 2.x"),
+]
+
+
+def test_readings_reach_a_real_influxdb_and_read_back_through_flux(
+    mosquitto: Mosquitto, data_dir: Path, unique_topic: str, tmp_path: Path
+) -> None:
+    """Readings published over MQTT are queryable in InfluxDB 2.x with Flux, tags and values."""
+    from influxdb_client.client.influxdb_client import InfluxDBClient
+
+    assert URL is not None
+    env = pipeline_env(
+        mosquitto,
+        data_dir,
+        unique_topic,
+        MESHWATCH_INFLUX__URL=URL,
+        MESHWATCH_INFLUX__TOKEN=TOKEN,
+        MESHWATCH_INFLUX__ORG=ORG,
+        MESHWATCH_INFLUX__BUCKET=BUCKET,
+    )
+    pipeline = PipelineProcess(env, tmp_path / "log")
+    pipeline.start()
+    messages = [
+        (t.replace("/s", f"/{unique_topic}s", 1), p) for t, p in fleet_messages(unique_topic, 200)
+    ]
+    publish(mosquitto, messages)
+    flux = f"""
+        from(bucket: "{BUCKET}")
+          |> range(start: 2025-12-31T00:00:00Z, stop: 2026-01-02T00:00:00Z)
+          |> filter(fn: (r) => r._measurement == "telemetry" and r._field == "temp")
+          |> filter(fn: (r) => r.site =~ /^{unique_topic}/)
+    """
+    client = InfluxDBClient(url=URL, token=TOKEN, org=ORG)
+
+    def rows() -> list[tuple[str, str, str, float]]:
+        tables = client.query_api().query(flux)
+        return [
+            (r["site"], r["asset"], r["kind"], r.get_value())
+            for table in tables
+            for r in table.records
+        ]
+
+    wait_for(lambda: len(rows()) >= 200, 60, "200 readings in InfluxDB")
+    got = rows()
+    client.close()
+    pipeline.stop()
+    assert len(got) == 200
+    assert {kind for _, _, kind, _ in got} == {"cnc-mill"}
+    assert sorted(v for *_, v in got) == [n * 0.5 for n in range(200)]
