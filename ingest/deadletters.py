@@ -7,13 +7,14 @@ a flood of garbage cannot fill the disk.
 
 from __future__ import annotations
 
-import sqlite3
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.errors import Reason, StoreError
-from ingest.sqlite import connect
+from ingest.errors import Reason
+from ingest.sqlite import connect, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,22 @@ class DeadLetter:
     reason: Reason
     detail: str
     payload: bytes
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON form (CLI, republishing): the payload as text, or base64 when not UTF-8."""
+        record: dict[str, object] = {
+            "received_at": datetime.fromtimestamp(self.received_at / 1e9, UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "topic": self.topic,
+        }
+        try:
+            record["payload"] = self.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            record["payload_base64"] = base64.b64encode(self.payload).decode()
+        return record
 
 
 class DeadLetters:
@@ -58,28 +75,16 @@ class DeadLetters:
 
     def add(self, letters: Sequence[DeadLetter]) -> None:
         """Store letters durably in one transaction, then trim to `max_rows`."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT INTO deadletters (received_at, topic, reason, detail, payload)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (d.received_at, d.topic, d.reason.value, d.detail, d.payload)
-                        for d in letters
-                    ],
-                )
-                conn.execute(
-                    "DELETE FROM deadletters WHERE id <= (SELECT max(id) FROM deadletters) - ?",
-                    (self.max_rows,),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"dead letters {self.path}: {exc}") from exc
+        with transaction(self._conn, f"dead letters {self.path}") as conn:
+            conn.executemany(
+                "INSERT INTO deadletters (received_at, topic, reason, detail, payload)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(d.received_at, d.topic, d.reason.value, d.detail, d.payload) for d in letters],
+            )
+            conn.execute(
+                "DELETE FROM deadletters WHERE id <= (SELECT max(id) FROM deadletters) - ?",
+                (self.max_rows,),
+            )
 
     def latest(self, limit: int = 50, reason: Reason | None = None) -> list[DeadLetter]:
         """The newest dead letters first, optionally only those of one reason."""

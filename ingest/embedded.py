@@ -7,7 +7,6 @@ Fields are kept as a JSON object, so readings with any metrics fit one table.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import orjson
 
 from ingest.base import Batch, Point
 from ingest.errors import StoreError
-from ingest.sqlite import connect
+from ingest.sqlite import connect, transaction
 
 #: Tag columns of each measurement (DESIGN.md storage schema); a missing tag is stored as ''.
 TAGS: dict[str, tuple[str, ...]] = {
@@ -79,19 +78,10 @@ class EmbeddedStore:
         by_measurement: dict[str, list[tuple[object, ...]]] = {}
         for p in batch.points:
             by_measurement.setdefault(p.measurement, []).append(_point_row(p))
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(_UPSERT["telemetry"], telemetry)
-                for measurement, rows in by_measurement.items():
-                    conn.executemany(_UPSERT[measurement], rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"embedded store {self.path}: {exc}") from exc
+        with transaction(self._conn, f"embedded store {self.path}") as conn:
+            conn.executemany(_UPSERT["telemetry"], telemetry)
+            for measurement, rows in by_measurement.items():
+                conn.executemany(_UPSERT[measurement], rows)
 
     def count(self, measurement: str) -> int:
         """How many (series, time) rows a measurement holds."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import SpoolFull, StoreError
-from ingest.sqlite import connect
+from ingest.sqlite import connect, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +123,13 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
 
     def _delete(self, chunks: list[Chunk], reject_error: str | None) -> None:
         ids = [(c.id,) for c in chunks]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+        with self._lock, transaction(self._conn, f"spool {self.path}") as conn:
             if reject_error is not None:
-                self._conn.executemany(
+                conn.executemany(
                     "INSERT INTO rejected (id, body, lines, error) VALUES (?, ?, ?, ?)",
                     [(c.id, c.body, c.lines, reject_error) for c in chunks],
                 )
-            self._conn.executemany("DELETE FROM chunks WHERE id = ?", ids)
-            self._conn.execute("COMMIT")
+            conn.executemany("DELETE FROM chunks WHERE id = ?", ids)
             self.depth_lines -= sum(c.lines for c in chunks)
             self.depth_bytes -= sum(len(c.body) for c in chunks)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ingest.errors import StoreError
@@ -23,3 +25,22 @@ def connect(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}", retryable=False) from exc
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, what: str) -> Iterator[sqlite3.Connection]:
+    """Run the block in one write transaction: all of it is committed, or none of it.
+
+    SQLite failures (disk full, I/O error, lock timeout) become a retryable `StoreError`
+    naming `what`, so callers hold their acks and try again.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what}: {exc}") from exc

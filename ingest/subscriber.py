@@ -11,7 +11,6 @@ reconnect the broker redelivers, and idempotent writes make that harmless.
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 import ssl
@@ -211,7 +210,7 @@ class Subscriber:
         """Receive and commit until `stop` is set, then finish the batch in hand and leave."""
         failures = 0
         while not stop.is_set():
-            if not self.connected and not self._connect():
+            if not self.connected and not self._connect(stop):
                 failures += 1
                 delay = backoff(failures, self.settings.reconnect_min, self.settings.reconnect_max)
                 self._log.warning(
@@ -287,7 +286,7 @@ class Subscriber:
                 acked += 1
         self.metrics.acks.inc(acked)
 
-    def _connect(self) -> bool:
+    def _connect(self, stop: threading.Event) -> bool:
         s = self.settings
         try:
             if self._ever_connected:
@@ -311,7 +310,7 @@ class Subscriber:
             return False
         # Wait for CONNACK so that a refusal (bad credentials) is seen and backed off from.
         deadline = time.monotonic() + 10
-        while not self.connected and time.monotonic() < deadline:
+        while not self.connected and not stop.is_set() and time.monotonic() < deadline:
             if self.client.loop(0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return False
         return self.connected
@@ -350,14 +349,4 @@ class Subscriber:
         )
 
     def _republish(self, letter: DeadLetter) -> None:
-        body: dict[str, object] = {
-            "reason": letter.reason.value,
-            "detail": letter.detail,
-            "topic": letter.topic,
-            "received_at": letter.received_at,
-        }
-        try:
-            body["payload"] = letter.payload.decode("utf-8")
-        except UnicodeDecodeError:
-            body["payload_base64"] = base64.b64encode(letter.payload).decode()
-        self.client.publish(self.deadletter_topic, orjson.dumps(body), qos=1)
+        self.client.publish(self.deadletter_topic, orjson.dumps(letter.to_json()), qos=1)

@@ -5,7 +5,6 @@ Every error the user can act on is one line on stderr and a non-zero exit status
 
 from __future__ import annotations
 
-import base64
 import logging
 import sys
 from datetime import UTC, datetime
@@ -77,17 +76,7 @@ def deadletters(ctx: click.Context, limit: int, reason: str | None, as_json: boo
         store.close()
     if as_json:
         for d in letters:
-            record: dict[str, object] = {
-                "received_at": _iso(d.received_at),
-                "reason": d.reason.value,
-                "detail": d.detail,
-                "topic": d.topic,
-            }
-            try:
-                record["payload"] = d.payload.decode("utf-8")
-            except UnicodeDecodeError:
-                record["payload_base64"] = base64.b64encode(d.payload).decode()
-            click.echo(orjson.dumps(record))
+            click.echo(orjson.dumps(d.to_json()))
         return
     table = Table(title=f"dead letters ({sum(counts.values())} kept)")
     for column in ("received", "reason", "topic", "detail", "payload"):

@@ -291,7 +291,58 @@ def _check_port_free(name: str, port: int) -> None:
             ) from exc
 
 
-class Mosquitto:
+class _LocalServer:
+    """What every local server shares: its port, its process, how it stops and restarts."""
+
+    _port: int
+    _process: _Process
+
+    @property
+    def host(self) -> str:
+        """Address the server listens on (``"127.0.0.1"``)."""
+        return LOCALHOST
+
+    @property
+    def port(self) -> int:
+        """TCP port; it stays the same across restarts."""
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process.running
+
+    def start(self) -> None:
+        """Start the server and wait until it is ready."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop with SIGTERM (the server saves its data), SIGKILL after ``timeout`` seconds."""
+        self._process.stop(timeout)
+
+    def kill(self) -> None:
+        """Kill with SIGKILL: a crash; the server keeps only what it had saved."""
+        self._process.kill()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same data."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Mosquitto(_LocalServer):
     """A mosquitto broker on 127.0.0.1, configured not to lose QoS 1 messages.
 
     ``start()`` writes ``workdir/mosquitto.conf`` and runs ``mosquitto -c`` on it; the broker
@@ -350,21 +401,6 @@ class Mosquitto:
         self.conf_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self._process = _Process("mosquitto", self.log_path)
-
-    @property
-    def host(self) -> str:
-        """Address the listener is bound to (``"127.0.0.1"``)."""
-        return LOCALHOST
-
-    @property
-    def port(self) -> int:
-        """TCP port of the listener."""
-        return self._port
-
-    @property
-    def running(self) -> bool:
-        """Whether the broker process is alive."""
-        return self._process.running
 
     def config_text(self) -> str:
         """Return the configuration ``start()`` writes.
@@ -436,37 +472,6 @@ class Mosquitto:
         logged = self._process.log_since_start()
         ours = any(line.rstrip().endswith(" running") for line in logged.splitlines())
         return ours and _tcp_accepts(LOCALHOST, self._port)
-
-    def stop(self, timeout: float = 10) -> None:
-        """Stop the broker with SIGTERM (it saves its persistence), SIGKILL after ``timeout``.
-
-        Parameters
-        ----------
-        timeout : float
-            Seconds to wait for a clean exit.
-        """
-        self._process.stop(timeout)
-
-    def kill(self) -> None:
-        """Kill the broker with SIGKILL: a crash; it keeps what it autosaved (every second)."""
-        self._process.kill()
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same persistence."""
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def make_test_certificates(dir: Path) -> TlsFiles:
@@ -563,7 +568,7 @@ def make_password_file(path: Path, users: dict[str, str]) -> Path:
     return path
 
 
-class VictoriaMetrics:
+class VictoriaMetrics(_LocalServer):
     """A single-node VictoriaMetrics on 127.0.0.1, the InfluxDB write target of the tests.
 
     It runs with ``-retentionPeriod=100y`` (the default month silently drops older samples:
@@ -619,24 +624,9 @@ class VictoriaMetrics:
         self._process = _Process("victoria-metrics", self.log_path)
 
     @property
-    def host(self) -> str:
-        """Address the HTTP server is bound to (``"127.0.0.1"``)."""
-        return LOCALHOST
-
-    @property
-    def port(self) -> int:
-        """HTTP port."""
-        return self._port
-
-    @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8428``; also the InfluxDB client's ``url``."""
         return f"http://{LOCALHOST}:{self._port}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._process.running
 
     def start(self) -> None:
         """Start the server and wait until ``/health`` answers 200.
@@ -669,25 +659,6 @@ class VictoriaMetrics:
             return False
         flags = _http_get(f"{self.url}/flags") or ""
         return f'-storageDataPath="{self.data_path}"' in flags.splitlines()
-
-    def stop(self, timeout: float = 10) -> None:
-        """Stop with SIGTERM (all data is saved), SIGKILL after ``timeout``.
-
-        Parameters
-        ----------
-        timeout : float
-            Seconds to wait for a clean exit.
-        """
-        self._process.stop(timeout)
-
-    def kill(self) -> None:
-        """Kill with SIGKILL: a crash; samples written in the last seconds are lost."""
-        self._process.kill()
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same data."""
-        self.stop()
-        self.start()
 
     def flush(self) -> None:
         """Make everything written so far visible to queries (``/internal/force_flush``).
@@ -736,15 +707,3 @@ class VictoriaMetrics:
             raise ServerError(f"{url}: HTTP {exc.code}: {detail}") from exc
         except OSError as exc:
             raise ServerError(f"{url}: {exc}") from exc
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,7 +17,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from meshwatch.localservers import Mosquitto, free_port
+from meshwatch.localservers import Mosquitto, VictoriaMetrics, free_port
 
 BASE_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms: a fixed past, so no future rejects
 
@@ -213,3 +213,8 @@ def stored_keys(db: Path) -> list[tuple[str, str, int]]:
 def stored_count(db: Path) -> int:
     """Telemetry rows of an embedded store (0 before it exists)."""
     return len(stored_keys(db))
+
+
+def sample_count(vm: VictoriaMetrics, selector: str = '{__name__="telemetry_temp"}') -> int:
+    """How many samples VictoriaMetrics holds for `selector`."""
+    return sum(len(series["values"]) for series in vm.export(selector))

@@ -13,6 +13,7 @@ from support import (
     expected_keys,
     fleet_messages,
     pipeline_env,
+    sample_count,
     stored_count,
     stored_keys,
     wait_for,
@@ -94,13 +95,10 @@ def test_storage_outage_spools_on_disk_and_delivers_everything_after(
     time.sleep(max(0.0, 20 - (time.monotonic() - down_since)))
     vm.start()
 
-    def samples() -> int:
-        return sum(len(s["values"]) for s in vm.export('{__name__="telemetry_temp"}'))
-
-    wait_for(lambda: samples() >= len(messages), 90, "10,000 samples after the outage")
+    wait_for(lambda: sample_count(vm) >= len(messages), 90, "10,000 samples after the outage")
     publisher.close()
     pipeline.stop()
-    assert samples() == len(messages)
+    assert sample_count(vm) == len(messages)
 
 
 def test_broker_restart_mid_stream_loses_no_acknowledged_reading(
@@ -161,10 +159,7 @@ def test_full_spool_stops_acking_and_the_broker_holds_the_backlog(
     assert "holding" in pipeline.log() and "spool is full" in pipeline.log()
     vm.start()
 
-    def samples() -> int:
-        return sum(len(s["values"]) for s in vm.export('{__name__="telemetry_temp"}'))
-
-    wait_for(lambda: samples() >= len(messages), 90, "every reading after the spool drained")
+    wait_for(lambda: sample_count(vm) >= len(messages), 90, "every reading after the spool drained")
     assert _metric(pipeline.metrics(), "meshwatch_backpressure") == 0
     publisher.close()
     pipeline.stop()

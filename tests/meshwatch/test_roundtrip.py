@@ -14,6 +14,7 @@ from support import (
     fleet_messages,
     pipeline_env,
     publish,
+    sample_count,
     stored_count,
     stored_keys,
     wait_for,
@@ -90,10 +91,11 @@ def test_readings_reach_victoria_metrics_through_the_influx_api(
     publish(mosquitto, messages)
     selector = f'{{__name__="telemetry_temp",site=~"{unique_topic}s.*"}}'
 
-    def samples() -> int:
-        return sum(len(s["values"]) for s in victoria_metrics.export(selector))
-
-    wait_for(lambda: samples() >= READINGS, 60, "5,000 samples in VictoriaMetrics")
+    wait_for(
+        lambda: sample_count(victoria_metrics, selector) >= READINGS,
+        60,
+        "5,000 samples in VictoriaMetrics",
+    )
     pipeline.stop()
     got: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for series in victoria_metrics.export(selector):
