@@ -238,3 +238,20 @@ def test_session_expiry_zero_means_no_queue_while_down(
     time.sleep(0.5)
     pipeline.stop()
     assert stored_count(data_dir / "meshwatch.db") == 10
+
+
+def test_acked_messages_are_not_redelivered_after_a_restart(
+    mosquitto: Mosquitto, data_dir: Path, unique_topic: str, tmp_path: Path
+) -> None:
+    """Every stored message was really acked: a restarted pipeline receives none of them again."""
+    env = pipeline_env(mosquitto, data_dir, unique_topic)
+    pipeline = PipelineProcess(env, tmp_path / "log")
+    pipeline.start()
+    publish(mosquitto, fleet_messages(unique_topic, 3000))
+    wait_for(lambda: stored_count(data_dir / "meshwatch.db") == 3000, 30, "3,000 readings")
+    pipeline.stop()
+    pipeline.start()
+    time.sleep(1.0)
+    received = pipeline.metrics()
+    pipeline.stop()
+    assert "meshwatch_messages_received_total 0.0" in received
