@@ -73,21 +73,25 @@ def run_demo(settings: Settings, *, assets: int, readings: int) -> None:
     app = build(settings)
     worker = threading.Thread(target=app.run, name="pipeline")
     worker.start()
+    store = EmbeddedStore(settings.data_dir / "meshwatch.db")
     try:
+        # Earlier demos' data stays in the data dir: count what this run adds.
+        before = _per_asset(store)
+        rejected_before = Counter(app.deadletters.counts())
         expected, sent_bad = _publish_fleet(settings, broker, assets, readings, console)
-        store = EmbeddedStore(settings.data_dir / "meshwatch.db")
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("storing readings", total=expected)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                stored = store.count("telemetry")
+                stored = store.count("telemetry") - before.total()
                 progress.update(task, completed=stored)
                 if stored >= expected:
                     break
                 time.sleep(0.1)
-        _summary(console, store, app.deadletters.counts(), sent_bad)
-        store.close()
+        rejected = Counter(app.deadletters.counts()) - rejected_before
+        _summary(console, store, _per_asset(store) - before, rejected, sent_bad)
     finally:
+        store.close()
         app.stop.set()
         worker.join(15)
         broker.stop()
@@ -134,13 +138,20 @@ def _publish_fleet(
     return expected, len(_BAD_MESSAGES) + 1
 
 
+def _per_asset(store: EmbeddedStore) -> Counter[tuple[str, str, str]]:
+    return Counter(
+        (str(r["site"]), str(r["asset"]), str(r["kind"])) for r in store.rows("telemetry")
+    )
+
+
 def _summary(
-    console: Console, store: EmbeddedStore, rejected: dict[str, int], sent_bad: int
+    console: Console,
+    store: EmbeddedStore,
+    per_asset: Counter[tuple[str, str, str]],
+    rejected: Counter[str],
+    sent_bad: int,
 ) -> None:
-    per_asset: Counter[tuple[str, str, str]] = Counter()
-    for row in store.rows("telemetry"):
-        per_asset[(str(row["site"]), str(row["asset"]), str(row["kind"]))] += 1
-    table = Table(title="readings stored")
+    table = Table(title="readings stored by this run")
     for column in ("site", "asset", "kind", "readings"):
         table.add_column(column)
     for (site, asset, kind), n in sorted(per_asset.items()):
