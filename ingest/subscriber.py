@@ -228,6 +228,8 @@ class Subscriber:
                 continue
             before = len(self._pending)
             rc = self.client.loop(self._timeout())
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and len(self._pending) > before:
+                rc = self._read_burst()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost(rc)
                 continue
@@ -235,6 +237,21 @@ class Subscriber:
                 failures = 0
             self._step(grew=len(self._pending) > before)
         self._finish()
+
+    def _read_burst(self) -> MQTTErrorCode:
+        """Read on while messages keep coming, without a select() per message.
+
+        ``loop()`` selects before every packet; once one message arrived, more are usually
+        buffered, and ``loop_read`` (paho's API for external event loops) takes them directly.
+        The burst ends at the first read that yields no message, or at a full batch.
+        """
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while len(self._pending) < self._batch_max:
+            count = len(self._pending)
+            rc = self.client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or len(self._pending) == count:
+                break
+        return rc
 
     def _timeout(self) -> float:
         if self._held is not None:
