@@ -32,6 +32,8 @@ class Reason(StrEnum):
     NON_FINITE = "non_finite"
     BAD_KIND = "bad_kind"
     BAD_SEQ = "bad_seq"
+    #: The decoder itself failed (a bug): the message is kept so it can be replayed.
+    INTERNAL_ERROR = "internal_error"
 
 
 class IngestError(Exception):

@@ -23,7 +23,7 @@ from ingest.errors import StoreError
 from ingest.lineprotocol import batch_lines
 from ingest.logthrottle import ThrottledLog
 from ingest.metrics import IngestMetrics
-from ingest.spool import Spool
+from ingest.spool import Chunk, Spool
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +127,36 @@ class InfluxStore:
         self._thread.start()
 
     def write(self, batch: Batch) -> None:
-        """Append the batch to the spool (durable on return), and wake the flusher."""
-        self.spool.append(batch_lines(batch).encode(), len(batch))
+        """Append the batch to the spool (durable on return), and wake the flusher.
+
+        A batch larger than ``batch_lines`` is spooled as several chunks in one transaction,
+        so that no single write to the server exceeds it.
+        """
+        lines = batch_lines(batch)
+        size = self._batch_lines
+        self.spool.append_many(
+            [
+                ("\n".join(lines[i : i + size]).encode(), len(lines[i : i + size]))
+                for i in range(0, len(lines), size)
+            ]
+        )
         self._wake.set()
 
     def _drain(self) -> None:
+        """The flusher thread: oldest lines first, until stopped; it never dies of an error."""
         failures = 0
         while not self._stop.is_set():
-            chunks = self.spool.oldest(self._batch_lines)
-            if not chunks:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
-            lines = sum(c.lines for c in chunks)
             try:
-                self._writer.write(b"\n".join(c.body for c in chunks))
-            except StoreError as exc:
-                self._metrics.influx_write_errors.labels(str(exc.retryable).lower()).inc()
-                if not exc.retryable:
-                    log.error(
-                        "InfluxDB refused %d lines, kept in the spool's rejected table: %s",
-                        lines,
-                        exc,
-                    )
-                    self.spool.reject(chunks, str(exc))
+                chunks = self.spool.oldest(self._batch_lines)
+                if not chunks:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
                     continue
+                self._send(chunks)
+            except StoreError as exc:
                 failures += 1
                 delay = max(backoff(failures, *self._backoff), exc.retry_after)
+                self._metrics.influx_write_errors.labels("true").inc()
                 self._log.warning(
                     "influx",
                     "%s; %d lines spooled, retrying in %.1f s",
@@ -163,18 +166,68 @@ class InfluxStore:
                 )
                 self._stop.wait(delay)
                 continue
+            except Exception:  # a bug here must not silently stop the draining
+                failures += 1
+                self._log.error("flusher", "spool flusher failed; retrying", exc_info=True)
+                self._stop.wait(backoff(failures, *self._backoff))
+                continue
             if failures:
-                log.info(
-                    "InfluxDB is taking writes again; %d lines spooled", self.spool.depth_lines
-                )
+                log.info("InfluxDB takes writes again; %d lines spooled", self.spool.depth_lines)
             failures = 0
-            self.spool.remove(chunks)
-            self._metrics.influx_lines_written.inc(lines)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def _send(self, chunks: list[Chunk]) -> None:
+        """Write chunks; isolate lines the server refuses, keep them aside, drop the chunks."""
+        lines = sum(c.lines for c in chunks)
+        try:
+            self._writer.write(b"\n".join(c.body for c in chunks))
+            refused: list[tuple[bytes, str]] = []
+        except StoreError as exc:
+            if exc.retryable:
+                raise
+            self._metrics.influx_write_errors.labels("false").inc()
+            refused = self._isolate([line for c in chunks for line in c.body.split(b"\n")])
+            log.error(
+                "InfluxDB refused %d of %d lines, kept in %s (table rejected): %s",
+                len(refused),
+                lines,
+                self.spool.path,
+                refused[0][1] if refused else exc,
+            )
+        self.spool.remove(chunks, refused)
+        self._metrics.influx_lines_written.inc(lines - len(refused))
+        self._metrics.influx_lines_rejected.inc(len(refused))
+
+    def _isolate(self, lines: list[bytes]) -> list[tuple[bytes, str]]:
+        """Write halves until the refused lines stand alone; return them with their errors.
+
+        One malformed line costs about 2·log2(n) requests instead of its whole batch. A
+        retryable error on the way propagates: the chunks stay and are written again later
+        (writes are idempotent).
+        """
+        refused: list[tuple[bytes, str]] = []
+        middle = len(lines) // 2
+        for half in (lines[:middle], lines[middle:]):
+            if not half:
+                continue
+            try:
+                self._writer.write(b"\n".join(half))
+            except StoreError as exc:
+                if exc.retryable:
+                    raise
+                if len(half) == 1:
+                    refused.append((half[0], str(exc)))
+                else:
+                    refused.extend(self._isolate(half))
+        return refused
+
+    def close(self, timeout: float = 2.0) -> None:
         """Stop the flusher (it finishes the write in hand) and close the spool."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            # A write is still out; the spool keeps its chunks for the next run.
+            log.warning("InfluxDB write still in progress at shutdown; it resumes next start")
+            return
         self.spool.close()
         self._writer.close()

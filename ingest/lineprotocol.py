@@ -46,11 +46,11 @@ def point_line(p: Point) -> str:
     return f"{p.measurement.translate(_KEY_ESCAPES)}{tags} {fields} {p.ts}"
 
 
-def batch_lines(batch: Batch) -> str:
+def batch_lines(batch: Batch) -> list[str]:
     """All readings and points of a batch, one line each."""
     lines = [reading_line(r) for r in batch.readings]
     lines.extend(point_line(p) for p in batch.points)
-    return "\n".join(lines)
+    return lines
 
 
 def _field(value: FieldValue) -> str:

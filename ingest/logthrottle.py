@@ -43,11 +43,13 @@ class ThrottledLog:
         """Log a warning under `key` unless one was logged less than `interval` ago."""
         self._emit(logging.WARNING, key, msg, args)
 
-    def error(self, key: str, msg: str, *args: object) -> None:
+    def error(self, key: str, msg: str, *args: object, exc_info: bool = False) -> None:
         """Log an error under `key`, throttled like `warning`."""
-        self._emit(logging.ERROR, key, msg, args)
+        self._emit(logging.ERROR, key, msg, args, exc_info)
 
-    def _emit(self, level: int, key: str, msg: str, args: tuple[object, ...]) -> None:
+    def _emit(
+        self, level: int, key: str, msg: str, args: tuple[object, ...], exc_info: bool = False
+    ) -> None:
         now = self._clock()
         with self._lock:
             last = self._last.get(key)
@@ -58,4 +60,4 @@ class ThrottledLog:
             suppressed = self._suppressed.pop(key, 0)
         if suppressed:
             msg = f"{msg} ({suppressed} similar suppressed)"
-        self._logger.log(level, msg, *args)
+        self._logger.log(level, msg, *args, exc_info=exc_info)

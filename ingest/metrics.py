@@ -31,6 +31,21 @@ class IngestMetrics:
         )
         for reason in Reason:
             self.messages_rejected.labels(reason.value)
+        self.messages_ignored = Counter(
+            "meshwatch_messages_ignored",
+            "Messages on meshwatch's own topics that matched the subscription, acked unstored",
+            registry=r,
+        )
+        self.processor_errors = Counter(
+            "meshwatch_processor_errors",
+            "Batches a scoring/alerting processor failed on (stored unscored)",
+            registry=r,
+        )
+        self.sequence_gaps = Counter(
+            "meshwatch_sequence_gaps",
+            "Readings missing by the sensors' own seq numbers",
+            registry=r,
+        )
         self.acks = Counter("meshwatch_acks", "MQTT PUBACKs sent after a commit", registry=r)
         self.store_write_seconds = Histogram(
             "meshwatch_store_write_seconds",
@@ -52,6 +67,11 @@ class IngestMetrics:
         )
         self.influx_lines_written = Counter(
             "meshwatch_influx_lines_written", "Lines InfluxDB has taken", registry=r
+        )
+        self.influx_lines_rejected = Counter(
+            "meshwatch_influx_lines_rejected",
+            "Lines InfluxDB refused as malformed (kept in the spool's rejected table)",
+            registry=r,
         )
         self.influx_write_errors = Counter(
             "meshwatch_influx_write_errors",

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from ingest.base import Batch, Processor, Store
 from ingest.deadletters import DeadLetter, DeadLetters
 from ingest.decode import Decoder
-from ingest.errors import RejectedMessage
+from ingest.errors import Reason, RejectedMessage
 from ingest.logthrottle import ThrottledLog
 from ingest.metrics import IngestMetrics
+from ingest.sequence import GapTracker
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class IngestPipeline:
         self.metrics = metrics
         self.processors = tuple(processors)
         self.on_rejected = on_rejected
+        self.gaps = GapTracker()
         self._log = ThrottledLog(log, interval=10.0)
 
     def prepare(self, messages: list[Message]) -> PreparedBatch:
@@ -93,8 +95,34 @@ class IngestPipeline:
                 readings.extend(decode(m.topic, m.payload, m.arrival_ns))
             except RejectedMessage as exc:
                 letters.append(DeadLetter(m.arrival_ns, m.topic, exc.reason, exc.detail, m.payload))
+            except Exception as exc:  # a decoder bug must not stop the pipeline: keep the bytes
+                log.exception("decoding a message on %s failed", m.topic)
+                detail = f"decoder failed: {type(exc).__name__}: {exc}"
+                letters.append(
+                    DeadLetter(m.arrival_ns, m.topic, Reason.INTERNAL_ERROR, detail, m.payload)
+                )
         for processor in self.processors:
-            batch.points.extend(processor.process(readings))
+            try:
+                batch.points.extend(processor.process(readings))
+            except Exception:  # readings are stored unscored rather than not at all
+                self.metrics.processor_errors.inc()
+                self._log.error(
+                    f"processor {type(processor).__name__}",
+                    "%s failed on a batch of %d readings; stored unscored",
+                    type(processor).__name__,
+                    len(readings),
+                    exc_info=True,
+                )
+        for site, asset, missing, seq in self.gaps.observe(readings):
+            self.metrics.sequence_gaps.inc(missing)
+            self._log.warning(
+                f"gap {site}/{asset}",
+                "%s/%s: %d readings missing before seq %d",
+                site,
+                asset,
+                missing,
+                seq,
+            )
         self.metrics.messages_received.inc(len(messages))
         for letter in letters:
             self.metrics.messages_rejected.labels(letter.reason.value).inc()

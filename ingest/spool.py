@@ -1,16 +1,17 @@
 """The durable spool: line protocol on disk until InfluxDB has taken it.
 
-A bounded FIFO of chunks in a SQLite file. The pipeline appends a chunk per committed batch
-(and acks only then); the flusher takes the oldest chunks, writes them, and removes them. When
-the spool holds ``max_bytes`` an append raises `SpoolFull`, and the pipeline stops acking, so
-the broker keeps the backlog: nothing is dropped. Chunks the server refuses as malformed are
-moved to a ``rejected`` table, kept for inspection.
+A bounded FIFO of chunks in a SQLite file. The pipeline appends a batch's chunks in one
+transaction (and acks only then); the flusher takes the oldest chunks, writes them, and
+removes them. When the spool holds ``max_bytes`` an append raises `SpoolFull`, and the
+pipeline stops acking, so the broker keeps the backlog: nothing is dropped. Lines the server
+refuses as malformed are kept in a ``rejected`` table with its error, for inspection.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class Spool:
     >>> spool.append(b"x" * 100, lines=1)
     Traceback (most recent call last):
     ...
-    ingest.errors.SpoolFull: spool is full (32 of 100 bytes held; a chunk of 100 bytes waits): \
+    ingest.errors.SpoolFull: spool is full (32 of 100 bytes held; 100 bytes wait): \
 InfluxDB is not taking writes, or spool.max_bytes is too small
     """
 
@@ -62,8 +63,8 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
                 id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL,
                 lines INTEGER NOT NULL, bytes INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS rejected (
-                id INTEGER PRIMARY KEY, body BLOB NOT NULL, lines INTEGER NOT NULL,
-                error TEXT NOT NULL, rejected_at TEXT NOT NULL DEFAULT (datetime('now')));
+                id INTEGER PRIMARY KEY AUTOINCREMENT, line BLOB NOT NULL, error TEXT NOT NULL,
+                rejected_at TEXT NOT NULL DEFAULT (datetime('now')));
             """
         )
         lines, size = self._conn.execute(
@@ -73,23 +74,28 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
         self.depth_bytes: int = size
 
     def append(self, body: bytes, lines: int) -> None:
-        """Store a chunk durably; raise `SpoolFull` (nothing stored) when over the bound."""
-        size = len(body)
+        """Store one chunk durably (see `append_many`)."""
+        self.append_many([(body, lines)])
+
+    def append_many(self, chunks: Sequence[tuple[bytes, int]]) -> None:
+        """Store chunks durably in one transaction, or raise `SpoolFull` storing nothing.
+
+        An empty spool takes any batch, so one large batch cannot stall for ever.
+        """
+        size = sum(len(body) for body, _ in chunks)
         with self._lock:
             if self.depth_bytes and self.depth_bytes + size > self.max_bytes:
                 raise SpoolFull(
-                    f"spool is full ({self.depth_bytes} of {self.max_bytes} bytes held; a chunk "
-                    f"of {size} bytes waits): InfluxDB is not taking writes, or "
+                    f"spool is full ({self.depth_bytes} of {self.max_bytes} bytes held; "
+                    f"{size} bytes wait): InfluxDB is not taking writes, or "
                     "spool.max_bytes is too small"
                 )
-            try:
-                self._conn.execute(
+            with transaction(self._conn, f"spool {self.path}") as conn:
+                conn.executemany(
                     "INSERT INTO chunks (body, lines, bytes) VALUES (?, ?, ?)",
-                    (body, lines, size),
+                    [(body, lines, len(body)) for body, lines in chunks],
                 )
-            except sqlite3.Error as exc:
-                raise StoreError(f"spool {self.path}: {exc}") from exc
-            self.depth_lines += lines
+            self.depth_lines += sum(lines for _, lines in chunks)
             self.depth_bytes += size
 
     def oldest(self, max_lines: int) -> list[Chunk]:
@@ -97,41 +103,33 @@ InfluxDB is not taking writes, or spool.max_bytes is too small
         chunks: list[Chunk] = []
         total = 0
         with self._lock:
-            cursor = self._conn.execute("SELECT id, body, lines FROM chunks ORDER BY id")
-            for row in cursor:
-                chunk = Chunk(*row)
-                if chunks and total + chunk.lines > max_lines:
-                    break
-                chunks.append(chunk)
-                total += chunk.lines
-            cursor.close()
+            try:
+                cursor = self._conn.execute("SELECT id, body, lines FROM chunks ORDER BY id")
+                for row in cursor:
+                    chunk = Chunk(*row)
+                    if chunks and total + chunk.lines > max_lines:
+                        break
+                    chunks.append(chunk)
+                    total += chunk.lines
+                cursor.close()
+            except sqlite3.Error as exc:
+                raise StoreError(f"spool {self.path}: {exc}") from exc
         return chunks
 
-    def remove(self, chunks: list[Chunk]) -> None:
-        """Forget chunks the server has taken."""
-        self._delete(chunks, reject_error=None)
-
-    def reject(self, chunks: list[Chunk], error: str) -> None:
-        """Move chunks the server refuses as malformed aside, with its error."""
-        self._delete(chunks, reject_error=error)
-
-    def rejected_lines(self) -> int:
-        """How many lines were set aside as refused by the server."""
+    def remove(self, chunks: Sequence[Chunk], refused: Sequence[tuple[bytes, str]] = ()) -> None:
+        """Forget chunks the server has taken, keeping the `refused` (line, error) pairs."""
         with self._lock:
-            (n,) = self._conn.execute("SELECT coalesce(sum(lines), 0) FROM rejected").fetchone()
-        return int(n)
-
-    def _delete(self, chunks: list[Chunk], reject_error: str | None) -> None:
-        ids = [(c.id,) for c in chunks]
-        with self._lock, transaction(self._conn, f"spool {self.path}") as conn:
-            if reject_error is not None:
-                conn.executemany(
-                    "INSERT INTO rejected (id, body, lines, error) VALUES (?, ?, ?, ?)",
-                    [(c.id, c.body, c.lines, reject_error) for c in chunks],
-                )
-            conn.executemany("DELETE FROM chunks WHERE id = ?", ids)
+            with transaction(self._conn, f"spool {self.path}") as conn:
+                conn.executemany("INSERT INTO rejected (line, error) VALUES (?, ?)", list(refused))
+                conn.executemany("DELETE FROM chunks WHERE id = ?", [(c.id,) for c in chunks])
             self.depth_lines -= sum(c.lines for c in chunks)
             self.depth_bytes -= sum(len(c.body) for c in chunks)
+
+    def rejected(self) -> list[tuple[bytes, str]]:
+        """The lines the server refused, oldest first, with its error."""
+        with self._lock:
+            rows = self._conn.execute("SELECT line, error FROM rejected ORDER BY id").fetchall()
+        return [(bytes(line), error) for line, error in rows]
 
     def close(self) -> None:
         """Close the file; chunks not yet written stay for the next run."""

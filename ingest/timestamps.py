@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ingest.errors import Reason, RejectedMessage
 
@@ -91,7 +91,18 @@ def parse_epoch(value: float) -> int:
 
 
 def parse_ts(value: object) -> int:
-    """Parse a payload's ``ts`` (string or number) into nanoseconds; reject other types."""
+    """Parse a payload's ``ts`` (string or number) into nanoseconds; reject other types.
+
+    Examples
+    --------
+    >>> parse_ts("1970-01-01T00:00:01Z"), parse_ts(1.5), parse_ts(1_500)
+    (1000000000, 1500000000, 1500000000000)
+    >>> parse_ts(True)
+    Traceback (most recent call last):
+    ...
+    ingest.errors.RejectedMessage: bad_timestamp: ts must be an RFC 3339 string or an epoch \
+number, got bool
+    """
     if isinstance(value, str):
         ns = parse_rfc3339(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -104,3 +115,15 @@ def parse_ts(value: object) -> int:
     if ns < 0:
         raise RejectedMessage(Reason.BAD_TIMESTAMP, f"ts {value!r} is before 1970-01-01")
     return ns
+
+
+def format_rfc3339(ns: int) -> str:
+    """Nanoseconds since the epoch as RFC 3339 in UTC, to the millisecond.
+
+    Examples
+    --------
+    >>> format_rfc3339(1795521600125000000)
+    '2026-11-24T12:00:00.125Z'
+    """
+    moment = datetime.fromtimestamp(ns / 1e9, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

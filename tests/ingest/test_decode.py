@@ -460,7 +460,8 @@ def test_rejects_with_specific_reason(
 def test_rejection_table_is_broad() -> None:
     """The rejection table keeps covering at least 35 distinct messages and every reason."""
     assert len({(topic, payload) for _, topic, payload, _ in _REJECTIONS}) >= 35
-    assert {reason for *_, reason in _REJECTIONS} == set(Reason)
+    # internal_error is the pipeline's, for a decoder that crashes (tests/ingest/test_pipeline)
+    assert {reason for *_, reason in _REJECTIONS} == set(Reason) - {Reason.INTERNAL_ERROR}
 
 
 def test_one_bad_item_rejects_the_whole_array_naming_its_index(decoder: Decoder) -> None:

@@ -25,6 +25,7 @@ class WriteServer:
     """An HTTP server speaking the v2 write API's status codes, scripted per request."""
 
     statuses: list[int] = field(default_factory=list)
+    refuse: bytes | None = None  # a request containing this is refused with 400
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
 
@@ -38,6 +39,8 @@ def server() -> Iterator[WriteServer]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append((self.path, dict(self.headers), body))
             status = state.statuses.pop(0) if state.statuses else 204
+            if state.refuse is not None and state.refuse in body:
+                status = 400
             payload = b'{"code":"invalid","message":"unable to parse line 1"}'
             self.send_response(status)
             if status == 503:
@@ -132,18 +135,43 @@ def test_store_retries_until_the_server_takes_the_lines(
     assert server.requests[0][2] == server.requests[2][2]
 
 
-def test_store_sets_aside_lines_the_server_refuses(server: WriteServer, tmp_path: Path) -> None:
-    """A 400 moves that chunk to the rejected table and the next chunk still goes out."""
-    server.statuses.append(400)
+def test_store_sets_aside_only_the_lines_the_server_refuses(
+    server: WriteServer, tmp_path: Path
+) -> None:
+    """A 400 on a batch isolates the bad line: it is kept aside, its 99 neighbours written."""
+    server.refuse = b"asset=bad"
     spool = Spool(tmp_path / "spool.db", max_bytes=1 << 20)
-    store = InfluxStore(
-        spool, InfluxWriter(server.url, "", "", "b", 5), IngestMetrics(), batch_lines=10
-    )
-    store.write(_batch(10))
-    store.write(_batch(10, start=10))
+    metrics = IngestMetrics()
+    store = InfluxStore(spool, InfluxWriter(server.url, "", "", "b", 5), metrics)
+    readings = [Reading("s1", "bad" if n == 37 else "a1", None, n, {"t": 1.0}) for n in range(100)]
+    store.write(Batch(readings))
     wait_for(lambda: spool.depth_lines == 0, 10, "the spool to drain")
     store.close()
-    reopened = Spool(tmp_path / "spool.db", max_bytes=1 << 20)
-    assert reopened.rejected_lines() == 10
-    assert len(server.requests) == 2
-    reopened.close()
+    written = [
+        line
+        for _, _, body in server.requests[1:]
+        if b"asset=bad" not in body
+        for line in body.split(b"\n")
+    ]
+    assert sorted(written) == sorted(
+        f"telemetry,site=s1,asset=a1 t=1.0 {n}".encode() for n in range(100) if n != 37
+    )
+    assert [line for line, _ in Spool(tmp_path / "spool.db", 1 << 20).rejected()] == [
+        b"telemetry,site=s1,asset=bad t=1.0 37"
+    ]
+    assert metrics.registry.get_sample_value("meshwatch_influx_lines_rejected_total") == 1
+    assert metrics.registry.get_sample_value("meshwatch_influx_lines_written_total") == 99
+
+
+def test_store_splits_large_batches_into_requests_of_batch_lines(
+    server: WriteServer, tmp_path: Path
+) -> None:
+    """A batch larger than batch_lines never goes out as one oversized request."""
+    spool = Spool(tmp_path / "spool.db", max_bytes=1 << 20)
+    store = InfluxStore(
+        spool, InfluxWriter(server.url, "", "", "b", 5), IngestMetrics(), batch_lines=300
+    )
+    store.write(_batch(1000))
+    wait_for(lambda: spool.depth_lines == 0, 10, "the spool to drain")
+    store.close()
+    assert [body.count(b"\n") + 1 for _, _, body in server.requests] == [300, 300, 300, 100]

@@ -140,16 +140,16 @@ def test_string_field_with_newline_stays_on_one_line() -> None:
 
 
 def test_batch_lines_joins_readings_then_points_with_newlines() -> None:
-    """batch_lines writes readings first, then points, one line each, newline-separated."""
+    """batch_lines gives readings first, then points, one line each."""
     batch = Batch(
         [Reading("s1", "a1", None, 1, {"t": 1.0}), Reading("s1", "a2", "k", 2, {"t": 2.0})],
         [Point("alert", {"site": "s1"}, {"value": 3.0}, 3)],
     )
-    assert batch_lines(batch) == (
-        "telemetry,site=s1,asset=a1 t=1.0 1\n"
-        "telemetry,site=s1,asset=a2,kind=k t=2.0 2\n"
-        "alert,site=s1 value=3.0 3"
-    )
+    assert batch_lines(batch) == [
+        "telemetry,site=s1,asset=a1 t=1.0 1",
+        "telemetry,site=s1,asset=a2,kind=k t=2.0 2",
+        "alert,site=s1 value=3.0 3",
+    ]
 
 
 def test_batch_lines_has_one_line_per_batch_item() -> None:
@@ -158,9 +158,9 @@ def test_batch_lines_has_one_line_per_batch_item() -> None:
         [Reading("s1", f"a{i}", None, i, {"t": float(i)}) for i in range(5)],
         [Point("anomaly", {"site": "s1"}, {"score": 0.5}, i) for i in range(3)],
     )
-    assert len(batch_lines(batch).split("\n")) == len(batch) == 8
+    assert len(batch_lines(batch)) == len(batch) == 8
 
 
 def test_batch_lines_of_an_empty_batch_is_empty() -> None:
-    """An empty batch gives an empty string."""
-    assert batch_lines(Batch()) == ""
+    """An empty batch gives no lines."""
+    assert batch_lines(Batch()) == []

@@ -140,3 +140,49 @@ def test_rejections_are_logged_at_a_bounded_rate(parts, caplog) -> None:
         pipeline.commit(pipeline.prepare(flood))
     assert len(caplog.records) == 1
     assert "bad_json" in caplog.records[0].getMessage()
+
+
+class CrashingDecoder(Decoder):
+    """A decoder with a bug: it raises on payloads containing b"boom"."""
+
+    def decode(self, topic: str, payload: bytes, arrival_ns: int) -> list[Reading]:
+        if b"boom" in payload:
+            raise KeyError("boom")
+        return super().decode(topic, payload, arrival_ns)
+
+
+def test_a_decoder_crash_becomes_an_internal_error_dead_letter(parts) -> None:
+    """A bug in decoding keeps the message as a dead letter and the batch goes on."""
+    store, deadletters, metrics = parts
+    decoder = CrashingDecoder(TopicTemplate.parse("plant/{site}/{asset}/telemetry"))
+    pipeline = IngestPipeline(decoder, store, deadletters, metrics)
+    messages = [*_messages(), Message("plant/s1/a3/telemetry", b'{"boom": 1}', NOW, mid=9)]
+    pipeline.commit(pipeline.prepare(messages))
+    assert deadletters.counts() == {"bad_json": 1, "internal_error": 1}
+    assert store.count("telemetry") == 2
+
+
+class BrokenScorer:
+    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+        raise RuntimeError("model file corrupt")
+
+
+def test_a_failing_processor_leaves_readings_stored_unscored(parts) -> None:
+    """A processor that raises costs the scores of that batch, never its readings."""
+    store, deadletters, metrics = parts
+    pipeline = _pipeline(store, deadletters, metrics, [BrokenScorer()])
+    pipeline.commit(pipeline.prepare(_messages()))
+    assert store.count("telemetry") == 2
+    assert metrics.registry.get_sample_value("meshwatch_processor_errors_total") == 1
+
+
+def test_sequence_gaps_are_counted_per_asset(parts) -> None:
+    """Readings missing by the sensor's own seq numbers are counted, redeliveries are not."""
+    store, deadletters, metrics = parts
+    pipeline = _pipeline(store, deadletters, metrics)
+    messages = [
+        Message("plant/s1/a1/telemetry", f'{{"seq": {seq}, "t": 1.0}}'.encode(), NOW + seq)
+        for seq in (1, 2, 6, 6, 3, 7, 9)
+    ]
+    pipeline.commit(pipeline.prepare(messages))
+    assert metrics.registry.get_sample_value("meshwatch_sequence_gaps_total") == 4

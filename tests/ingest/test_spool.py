@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,34 +179,38 @@ def test_reopened_spool_keeps_its_bound(path: Path) -> None:
         second.close()
 
 
-def test_reject_moves_chunks_to_the_rejected_table(spool: Spool, path: Path) -> None:
-    """reject() removes chunks from the queue and keeps them with the server's error."""
-    spool.append(b"bad line", lines=1)
-    spool.append(b"bad\nlines", lines=2)
+def test_remove_keeps_refused_lines_with_their_errors(spool: Spool) -> None:
+    """remove() drops chunks from the queue and keeps the refused lines with the error."""
+    spool.append(b"good 1\nbad line", lines=2)
     spool.append(b"good", lines=1)
-    spool.reject(spool.oldest(3), "400: unable to parse 'bad line'")
+    spool.remove(spool.oldest(2), [(b"bad line", "400: unable to parse 'bad line'")])
     assert _bodies(spool) == ["good"]
     assert (spool.depth_lines, spool.depth_bytes) == (1, 4)
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT body, lines, error FROM rejected ORDER BY id").fetchall()
-    finally:
-        conn.close()
-    assert rows == [
-        (b"bad line", 1, "400: unable to parse 'bad line'"),
-        (b"bad\nlines", 2, "400: unable to parse 'bad line'"),
-    ]
+    assert spool.rejected() == [(b"bad line", "400: unable to parse 'bad line'")]
 
 
-def test_rejected_lines_counts_set_aside_lines(spool: Spool) -> None:
-    """rejected_lines() sums the lines of every rejected chunk, across rejections."""
-    assert spool.rejected_lines() == 0
-    for lines in (2, 3, 4):
-        spool.append(b"x", lines=lines)
-    spool.reject(spool.oldest(2), "e1")
-    spool.reject(spool.oldest(3), "e2")
-    assert spool.rejected_lines() == 5
-    assert spool.depth_lines == 4
+def test_refused_lines_survive_reopen(path: Path) -> None:
+    """Refused lines stay in the file across a restart, oldest first."""
+    first = Spool(path, max_bytes=1 << 20)
+    for n in range(3):
+        first.append(f"line {n}".encode(), lines=1)
+        first.remove(first.oldest(1), [(f"line {n}".encode(), f"e{n}")])
+    first.close()
+    second = Spool(path, max_bytes=1 << 20)
+    assert second.rejected() == [(b"line 0", "e0"), (b"line 1", "e1"), (b"line 2", "e2")]
+    assert second.depth_lines == 0
+    second.close()
+
+
+def test_append_many_is_one_transaction_under_the_bound(tmp_path: Path) -> None:
+    """append_many stores all chunks or, over the bound, none of them."""
+    spool = Spool(tmp_path / "small.db", max_bytes=60)
+    spool.append_many([(b"a" * 10, 1), (b"b" * 10, 1)])
+    assert (spool.depth_lines, spool.depth_bytes) == (2, 20)
+    with pytest.raises(SpoolFull):
+        spool.append_many([(b"c" * 50, 1), (b"d" * 50, 1)])
+    assert _bodies(spool, 10) == ["a" * 10, "b" * 10]
+    spool.close()
 
 
 def test_concurrent_append_and_drain_lose_nothing(spool: Spool) -> None:
