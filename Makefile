@@ -8,6 +8,8 @@ PYTEST_ARGS ?=
 .PHONY: install tools format lint typecheck test test-unit demo bench clean
 
 $(STAMP): pyproject.toml
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || \
+		{ echo "meshwatch needs Python 3.11+ with venv: install python3-venv" >&2; exit 1; }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -23,7 +25,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-lint: install
+lint: install typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -31,7 +33,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install tools lint typecheck
+test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install

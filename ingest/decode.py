@@ -20,11 +20,15 @@ import orjson
 from ingest.base import Reading
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_ts
-from ingest.topic import ID_PATTERN, TopicTemplate
+from ingest.topic import ID_PATTERN, ID_RULE, TopicTemplate
 
 #: DESIGN.md: a reading carries 1 to 64 metrics.
 MAX_METRICS = 64
+# Fields of a flat payload that are not metrics.
 _RESERVED = frozenset(("ts", "seq", "kind", "metrics"))
+# Names a metric cannot take: the telemetry tags and InfluxDB's own keys (``time`` and
+# anything starting with "_"), which InfluxDB refuses or confuses with tags.
+_TAKEN = frozenset(("site", "asset", "kind", "time"))
 # Caches of validated names are bounded so that a flood of distinct garbage cannot grow memory.
 _CACHE_LIMIT = 100_000
 
@@ -70,7 +74,9 @@ seq=None)]
         """
         if len(payload) > self.max_payload:
             raise RejectedMessage(
-                Reason.OVERSIZE, f"payload is {len(payload)} bytes, limit {self.max_payload}"
+                Reason.OVERSIZE,
+                f"payload is {len(payload)} bytes, limit {self.max_payload} "
+                "(the dead letter keeps the first ones)",
             )
         site_asset = self._topics.get(topic)
         if site_asset is None:
@@ -114,7 +120,7 @@ seq=None)]
         kind = doc.get("kind")
         if kind is not None and not (isinstance(kind, str) and ID_PATTERN.fullmatch(kind)):
             raise RejectedMessage(
-                Reason.BAD_KIND, f"kind {kind!r} must be a string matching [A-Za-z0-9_.-]{{1,64}}"
+                Reason.BAD_KIND, f"kind {kind!r} must be a string matching {ID_RULE}"
             )
         seq = doc.get("seq")
         if seq is not None and (type(seq) is not int or seq < 0):
@@ -137,8 +143,8 @@ seq=None)]
         """
         metrics: dict[str, float] = {}
         for name, value in raw.items():
-            if not strict and name in _RESERVED:
-                continue
+            if not strict and (name in _RESERVED or name in _TAKEN or name[:1] == "_"):
+                continue  # in a flat payload, identity and bookkeeping fields are no metrics
             # orjson yields only finite floats and ints within 64 bits (see _parse_json).
             kind = type(value)
             if kind is float:
@@ -155,10 +161,16 @@ seq=None)]
             else:
                 continue
             if name not in self._names:
+                if name in _TAKEN or name[:1] == "_":
+                    raise RejectedMessage(
+                        Reason.BAD_METRIC_NAME,
+                        f"metric name {name!r} is reserved (site, asset, kind, time and names "
+                        "starting with '_' belong to the storage schema)",
+                    )
                 if not ID_PATTERN.fullmatch(name):
                     raise RejectedMessage(
                         Reason.BAD_METRIC_NAME,
-                        f"metric name {_short(name)} must match [A-Za-z0-9_.-]{{1,64}}",
+                        f"metric name {_short(name)} must match {ID_RULE}",
                     )
                 if len(self._names) >= _CACHE_LIMIT:
                     self._names.clear()

@@ -94,7 +94,9 @@ class IngestPipeline:
             try:
                 readings.extend(decode(m.topic, m.payload, m.arrival_ns))
             except RejectedMessage as exc:
-                letters.append(DeadLetter(m.arrival_ns, m.topic, exc.reason, exc.detail, m.payload))
+                # An oversize payload is kept only up to the limit: garbage cannot fill the disk.
+                kept = m.payload[: self.decoder.max_payload]
+                letters.append(DeadLetter(m.arrival_ns, m.topic, exc.reason, exc.detail, kept))
             except Exception as exc:  # a decoder bug must not stop the pipeline: keep the bytes
                 log.exception("decoding a message on %s failed", m.topic)
                 detail = f"decoder failed: {type(exc).__name__}: {exc}"

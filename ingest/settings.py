@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ingest.errors import TopicTemplateError
@@ -30,7 +31,8 @@ class MqttSettings(_Section):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
-    client_id: str = Field("meshwatch-ingest", min_length=1, max_length=128)
+    # Part of the status topic: no wildcards, no "/".
+    client_id: str = Field("meshwatch-ingest", pattern=r"^[^/+#\x00-\x1f]{1,128}$")
     topic: str = "plant/{site}/{asset}/telemetry"
     protocol: Literal["5", "3.1.1"] = "5"
     # One day: the broker queues a day of readings while the pipeline is down.
@@ -39,7 +41,7 @@ class MqttSettings(_Section):
     # MQTT 5 Receive Maximum; mosquitto also caps at its max_inflight_messages (default 20).
     receive_maximum: int = Field(1000, ge=1, le=65_535)
     share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    prefix: str = Field("meshwatch", min_length=1)
+    prefix: str = Field("meshwatch", pattern=r"^[^/+#\x00-\x1f]+(/[^/+#\x00-\x1f]+)*$")
     reconnect_min: float = Field(0.5, gt=0)
     reconnect_max: float = Field(30.0, gt=0)
 
@@ -52,18 +54,32 @@ class MqttSettings(_Section):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"file {str(path)!r} does not exist")
+        return path
+
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
+        files = [name for name in ("ca_file", "cert_file", "key_file") if getattr(self, name)]
+        if files and not self.tls:
+            raise ValueError(f"mqtt.{files[0]} is set but mqtt.tls is false: set tls to true")
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together: set both or neither")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {str(path)!r} does not exist")
+            raise ValueError("mqtt.cert_file and mqtt.key_file go together: set both or neither")
         if self.password is not None and self.username is None:
-            raise ValueError("password requires username")
+            raise ValueError("mqtt.password requires mqtt.username")
         if self.reconnect_max < self.reconnect_min:
-            raise ValueError("reconnect_max must be at least reconnect_min")
+            raise ValueError("mqtt.reconnect_max must be at least mqtt.reconnect_min")
+        subscription = TopicTemplate.parse(self.topic).subscription
+        for own in ("deadletter", f"status/{self.client_id}", "alerts/s/a", "health/s/a"):
+            if topic_matches_sub(subscription, f"{self.prefix}/{own}"):
+                raise ValueError(
+                    f"mqtt.topic {self.topic!r} also matches meshwatch's own topics "
+                    f"({self.prefix}/{own}): start the template with a fixed level "
+                    "(plant/{site}/{asset}/telemetry) or change mqtt.prefix"
+                )
         return self
 
 

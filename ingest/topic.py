@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ingest.errors import Reason, RejectedMessage, TopicTemplateError
 
 #: IDs (site, asset, kind, metric names) as DESIGN.md defines them.
-ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ID_RULE = "[A-Za-z0-9_.-]{1,64}"
+ID_PATTERN = re.compile(ID_RULE)
 _PLACEHOLDERS = ("{site}", "{asset}")
 
 
@@ -87,9 +88,7 @@ class TopicTemplate:
         site, asset = parts[self.site_level], parts[self.asset_level]
         for name, value in (("site", site), ("asset", asset)):
             if not ID_PATTERN.fullmatch(value):
-                raise RejectedMessage(
-                    Reason.BAD_ID, f"{name} {value!r} must match [A-Za-z0-9_.-]{{1,64}}"
-                )
+                raise RejectedMessage(Reason.BAD_ID, f"{name} {value!r} must match {ID_RULE}")
         return site, asset
 
     def topic(self, site: str, asset: str) -> str:

@@ -19,7 +19,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
-from meshwatch.errors import ConfigError
+from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
 
@@ -50,6 +50,10 @@ class App:
             )
         try:
             self.subscriber.run(self.stop)
+        except StoreError as exc:
+            raise MeshwatchError(
+                f"the store refused a batch for good, nothing of it acked: {exc}"
+            ) from exc
         finally:
             self.close()
 

@@ -110,16 +110,27 @@ def describe(error: ValidationError) -> str:
     """One line for the first problem: the setting, its env variable, what is wrong."""
     first = error.errors()[0]
     path = [str(part) for part in first["loc"]]
+    message = first["msg"].removeprefix("Value error, ")
+    more = error.error_count() - 1
+    suffix = f" (and {more} more)" if more else ""
+    if first["type"] == "value_error" and len(path) == 1 and path[0] in _sections():
+        # A rule across keys of a section: the message names the keys itself.
+        return f"invalid {path[0]} settings: {message}{suffix}"
     key = ".".join(path) or "settings"
     env = ENV_PREFIX + "__".join(part.upper() for part in path)
-    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling)"
     elif first["type"] not in ("value_error", "missing") and not _secret(path):
         message += f", got {first['input']!r}"
-    more = error.error_count() - 1
-    suffix = f" (and {more} more)" if more else ""
     return f"invalid setting {key} ({env}): {message}{suffix}"
+
+
+def _sections() -> set[str]:
+    return {
+        name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
 
 
 def _secret(path: list[str]) -> bool:

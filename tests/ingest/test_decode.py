@@ -666,3 +666,19 @@ def test_cached_topic_still_decodes_to_the_same_ids(decoder: Decoder) -> None:
     first = _one(decoder, _OK, "plant/s9/a9/telemetry")
     again = _one(decoder, _OK, "plant/s9/a9/telemetry")
     assert (first.site, first.asset) == (again.site, again.asset) == ("s9", "a9")
+
+
+@pytest.mark.parametrize("name", ["site", "asset", "kind", "time", "_field", "_measurement"])
+def test_metric_names_of_the_storage_schema_are_refused(decoder: Decoder, name: str) -> None:
+    """A metric may not be named like a tag or an InfluxDB key: InfluxDB would refuse it."""
+    payload = _doc({"metrics": {name: 1.0, "t": 2.0}})
+    rejection = _rejection(decoder, payload)
+    assert rejection.reason is Reason.BAD_METRIC_NAME
+    assert "reserved" in rejection.detail
+
+
+def test_flat_payload_skips_identity_fields(decoder: Decoder) -> None:
+    """A flat payload's site, asset, time and _-fields are not metrics; the rest are."""
+    payload = b'{"site": 3, "asset": 4, "time": 5, "_id": 6, "temp": 21.5}'
+    (reading,) = decoder.decode(TOPIC, payload, NOW)
+    assert reading.metrics == {"temp": 21.5}

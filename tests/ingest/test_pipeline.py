@@ -186,3 +186,14 @@ def test_sequence_gaps_are_counted_per_asset(parts) -> None:
     ]
     pipeline.commit(pipeline.prepare(messages))
     assert metrics.registry.get_sample_value("meshwatch_sequence_gaps_total") == 4
+
+
+def test_oversize_dead_letters_keep_only_up_to_the_limit(parts) -> None:
+    """A 1 MiB payload is a dead letter of max_payload bytes, its size named in the detail."""
+    store, deadletters, metrics = parts
+    pipeline = _pipeline(store, deadletters, metrics)
+    huge = b"x" * (1 << 20)
+    pipeline.commit(pipeline.prepare([Message("plant/s1/a1/telemetry", huge, NOW)]))
+    (letter,) = deadletters.latest()
+    assert letter.payload == huge[:65_536]
+    assert str(1 << 20) in letter.detail

@@ -62,7 +62,15 @@ BAD_CASES = [
     ("MESHWATCH_MQTT__TOPIC", "plant/{site}/telemetry", "mqtt.topic", "{asset}"),
     ("MESHWATCH_MQTT__TOPIC", "plant/+/{site}/{asset}", "mqtt.topic", "wildcards"),
     ("MESHWATCH_MQTT__TLS", "maybe", "mqtt.tls", "valid boolean"),
-    ("MESHWATCH_MQTT__CA_FILE", "/nonexistent/ca.pem", "mqtt (MESHWATCH_MQTT)", "does not exist"),
+    (
+        "MESHWATCH_MQTT__CA_FILE",
+        "/nonexistent/ca.pem",
+        "mqtt.ca_file (MESHWATCH_MQTT__CA_FILE)",
+        "does not exist",
+    ),
+    ("MESHWATCH_MQTT__CLIENT_ID", "a+b", "mqtt.client_id", "should match pattern"),
+    ("MESHWATCH_MQTT__PREFIX", "mw/#", "mqtt.prefix", "should match pattern"),
+    ("MESHWATCH_MQTT__TOPIC", "{site}/{asset}", "invalid mqtt settings", "own topics"),
     ("MESHWATCH_MQTT__SESSION_EXPIRY", "-1", "mqtt.session_expiry", "greater than or equal"),
     ("MESHWATCH_MQTT__HOTS", "x", "mqtt.hots (MESHWATCH_MQTT__HOTS)", "unknown setting"),
     ("MESHWATCH_INFLUX__URL", "tsdb:8086", "influx.url", "should match pattern"),
@@ -89,7 +97,7 @@ def test_bad_value_fails_with_one_line_naming_the_setting(monkeypatch, env, valu
 def test_password_without_username_is_refused(monkeypatch) -> None:
     """A password alone cannot authenticate: start-up says username is missing."""
     monkeypatch.setenv("MESHWATCH_MQTT__PASSWORD", "x")
-    with pytest.raises(ConfigError, match="password requires username"):
+    with pytest.raises(ConfigError, match=r"mqtt\.password requires mqtt\.username"):
         load_settings()
 
 
@@ -143,3 +151,12 @@ def test_sample_config_loads_to_the_defaults(tmp_path) -> None:
     config.write_text(uncommented)
     assert isinstance(yaml.safe_load(uncommented), dict)
     assert load_settings(config) == Settings()
+
+
+def test_tls_files_without_tls_are_refused(monkeypatch, tmp_path) -> None:
+    """A CA file with tls off would be silently unused: start-up says to turn tls on."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    monkeypatch.setenv("MESHWATCH_MQTT__CA_FILE", str(ca))
+    with pytest.raises(ConfigError, match=r"mqtt\.ca_file is set but mqtt\.tls is false"):
+        load_settings()
