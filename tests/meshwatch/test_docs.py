@@ -39,3 +39,13 @@ def test_readme_lists_every_setting_with_its_variable_and_default() -> None:
         for path, default in _settings(Settings)
     }
     assert rows == expected
+
+
+def test_readme_lists_every_metric() -> None:
+    """Every metric /metrics exports is named in the README."""
+    from ingest.metrics import IngestMetrics
+
+    text = README.read_text()
+    for family in IngestMetrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{name}" in text, name
