@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -19,6 +20,7 @@ from paho.mqtt.properties import Properties
 from meshwatch.localservers import (
     Mosquitto,
     VictoriaMetrics,
+    make_client_certificate,
     make_password_file,
     make_test_certificates,
 )
@@ -154,6 +156,28 @@ def test_tls_listener_accepts_client_trusting_test_ca(tmp_path: Path) -> None:
         client.tls_set_context(ssl.create_default_context(cafile=str(tls.ca)))
         with connected(client, "localhost", broker.port) as recorder:
             assert recorder.connacks[0][1] == 0
+
+
+@pytest.mark.usefixtures("mosquitto")
+def test_require_certificate_admits_only_clients_with_a_certificate(tmp_path: Path) -> None:
+    """With require_certificate, a make_client_certificate client connects; one without fails."""
+    tls = make_test_certificates(tmp_path / "certs")
+    cert, key = make_client_certificate(tmp_path / "clients", tls, "client")
+    with_certificate = ssl.create_default_context(cafile=str(tls.ca))
+    with_certificate.load_cert_chain(cert, key)
+    without_certificate = ssl.create_default_context(cafile=str(tls.ca))
+    with Mosquitto(tmp_path / "broker", tls=tls, require_certificate=True) as broker:
+        client = new_client()
+        client.tls_set_context(with_certificate)
+        with connected(client, "localhost", broker.port) as recorder:
+            assert recorder.connacks[0][1] == 0
+        # TLS 1.3: the client's handshake completes; the broker's alert arrives on first read
+        with (
+            pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"),
+            socket.create_connection(("localhost", broker.port), timeout=TIMEOUT) as raw,
+            without_certificate.wrap_socket(raw, server_hostname="localhost") as refused,
+        ):
+            refused.recv(1)
 
 
 @pytest.mark.usefixtures("mosquitto")
