@@ -5,6 +5,7 @@ Kept apart from the subscriber's loop so that the loop reads as the delivery log
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import time
@@ -47,6 +48,9 @@ def build_client(settings: MqttSettings, status_topic: str) -> mqtt.Client:
         )
     will = status_payload(settings.client_id, "offline")
     client.will_set(status_topic, will, qos=1, retain=True)
+    # paho's own errors (a TLS alert from the broker, a failed socket read) reach the log;
+    # its per-packet debug lines stay off unless this logger is set to DEBUG.
+    client.enable_logger(logging.getLogger("ingest.paho"))
     return client
 
 
