@@ -1,0 +1,150 @@
+"""The command line: parse the options, start the broker, run every drain, report.
+
+Also the entry of the bare subscriber's child process (the hidden ``--bare-child``), so that
+the child pays the same start-up as the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from meshwatch.localservers import Mosquitto, free_port
+
+from .bare import BarePaho, bare_child
+from .base import Bench, Drain, Subscriber
+from .meshwatch_run import MeshwatchRun
+from .report import fmt, report, write_json
+from .workloads import make_workload
+
+
+@contextmanager
+def _workdir(path: Path | None, keep: bool) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path.resolve()
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="meshwatch-bench-"))
+    try:
+        yield tmp
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    argparse.Namespace
+        The options.
+    """
+    parser = argparse.ArgumentParser(
+        description="Drain the same QoS 1 backlog with a bare paho subscriber and with "
+        "`meshwatch run`; compare readings/s.",
+    )
+    parser.add_argument(
+        "--messages", type=int, default=100_000, help="single-reading messages (default 100000)"
+    )
+    parser.add_argument(
+        "--batched-messages",
+        type=int,
+        default=20_000,
+        help="batched messages (default 20000, i.e. 1,000,000 readings with --batch 50)",
+    )
+    parser.add_argument("--batch", type=int, default=50, help="readings per batched message")
+    parser.add_argument("--assets", type=int, default=50, help="assets (default 50)")
+    parser.add_argument("--sites", type=int, default=5, help="sites (default 5)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 5,000 single and 500 batched messages"
+    )
+    parser.add_argument(
+        "--only", choices=("single", "batched"), help="run one workload only (default both)"
+    )
+    parser.add_argument("--workdir", type=Path, help="keep broker, data and logs here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work dir")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record meshwatch with `py-spy record --format raw` during each drain into DIR "
+        "(py-spy takes CPU: rates of such a run are not comparable)",
+    )
+    parser.add_argument("--bare-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.batched_messages = 5_000, 500
+    for name in ("messages", "batched_messages", "batch", "assets", "sites"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 0 if all goals passed and the stores were exact.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 if every goal passed and every check held, 1 otherwise.
+    """
+    args = parse_args(argv)
+    if args.bare_child:
+        host, port, n, timeout = args.bare_child
+        bare_child(host, int(port), int(n), float(timeout))
+        return 0
+    console = Console()
+    if not console.is_terminal:  # piped or `make bench` in CI: do not squeeze the table to 80
+        console = Console(width=160)
+    plan = []
+    if args.only in (None, "single"):
+        plan.append(("single", args.messages, 1))
+    if args.only in (None, "batched"):
+        plan.append(("batched", args.batched_messages, args.batch))
+    drains: list[Drain] = []
+    began = time.monotonic()
+    with _workdir(args.workdir, args.keep) as workdir:
+        console.log(f"work dir {workdir}")
+        with Mosquitto(workdir / "mosquitto", free_port()) as broker:
+            bench = Bench(broker, workdir, console, args.profile)
+            subscribers: tuple[Subscriber, ...] = (BarePaho(bench), MeshwatchRun(bench))
+            for name, messages, batch in plan:
+                t0 = time.monotonic()
+                workload = make_workload(name, messages, batch, args.assets, args.sites)
+                console.log(
+                    f"{name}: {messages:,} messages, {workload.readings:,} readings, "
+                    f"{workload.payload_bytes / 1e6:.1f} MB generated in "
+                    f"{time.monotonic() - t0:.1f} s"
+                )
+                for subscriber in subscribers:
+                    drain = subscriber.drain(workload)
+                    console.log(
+                        f"{name} / {drain.subscriber}: {drain.status}, "
+                        f"{fmt(drain.steady_rate, ',.0f')} readings/s first→last"
+                    )
+                    drains.append(drain)
+                del workload
+    console.log(f"total {time.monotonic() - began:.0f} s")
+    ok = report(console, drains)
+    if args.json is not None:
+        write_json(args.json, drains)
+    return 0 if ok else 1
