@@ -32,6 +32,7 @@ lint: install typecheck
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
