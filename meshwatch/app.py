@@ -22,6 +22,12 @@ from ingest.topic import TopicTemplate
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
+from models.asset import AssetModel
+from models.checkpoints import CheckpointStore
+from models.errors import ProfileError
+from models.profiles import ProfileSelector
+from models.registry import ModelRegistry
+from models.scoring import ScoringProcessor
 
 log = logging.getLogger("meshwatch")
 
@@ -36,6 +42,7 @@ class App:
     deadletters: DeadLetters
     pipeline: IngestPipeline
     subscriber: Subscriber
+    scoring: ScoringProcessor | None
     http: MetricsServer | None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -68,15 +75,17 @@ class App:
         }
 
     def close(self) -> None:
-        """Release the stores and the HTTP port."""
+        """Checkpoint the models, release the stores and the HTTP port."""
         if self.http is not None:
             self.http.close()
+        if self.scoring is not None:
+            self.scoring.close()
         self.store.close()
         self.deadletters.close()
 
 
-def build(settings: Settings, processors: tuple[Processor, ...] = ()) -> App:
-    """Build the pipeline from settings; `processors` is the scoring/alerting hook."""
+def build(settings: Settings) -> App:
+    """Build the pipeline from settings, in data-flow order: store, scoring, subscriber."""
     data_dir = settings.data_dir
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -93,9 +102,28 @@ def build(settings: Settings, processors: tuple[Processor, ...] = ()) -> App:
         max_payload=settings.ingest.max_payload,
         max_future_ns=int(settings.ingest.max_future * 1e9),
     )
+    scoring = _scoring(settings) if settings.models.enabled else None
+    processors: list[Processor] = [scoring] if scoring is not None else []
     pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
     subscriber = Subscriber(settings.mqtt, settings.ingest, pipeline)
-    return _with_http(App(settings, metrics, store, deadletters, pipeline, subscriber, None))
+    app = App(settings, metrics, store, deadletters, pipeline, subscriber, scoring, None)
+    return _with_http(app)
+
+
+def _scoring(settings: Settings) -> ScoringProcessor:
+    models = settings.models
+    for profile in models.profiles:
+        try:
+            AssetModel(profile)  # a profile that cannot build a model fails start-up
+        except ProfileError as exc:
+            raise ConfigError(f"invalid setting models.profiles: {exc}") from None
+    registry = ModelRegistry(
+        ProfileSelector(models.profiles),
+        CheckpointStore(settings.data_dir / "models.db"),
+        max_models=models.max_models,
+        checkpoint_interval=models.checkpoint_interval,
+    )
+    return ScoringProcessor(registry)
 
 
 def _with_http(app: App) -> App:

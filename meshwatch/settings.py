@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from ingest.settings import InfluxSettings, IngestSettings, MqttSettings, SpoolSettings
 from meshwatch.errors import ConfigError
+from models.settings import ModelsSettings
 
 ENV_PREFIX = "MESHWATCH_"
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     spool: SpoolSettings = SpoolSettings()
     ingest: IngestSettings = IngestSettings()
+    models: ModelsSettings = ModelsSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
+from pydantic_core import PydanticUndefined
 
 from meshwatch.settings import Settings
 
@@ -22,6 +23,8 @@ def _settings(model: type[BaseModel], path: tuple[str, ...] = ()):
 
 
 def _shown(default: object) -> str:
+    if default is PydanticUndefined:  # a list built by a factory, such as models.profiles
+        return "see below"
     if default is None or isinstance(default, SecretStr):
         return "unset"
     if isinstance(default, bool):

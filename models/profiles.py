@@ -1,0 +1,54 @@
+"""Which profile an asset gets: by its kind, else by an asset pattern, else the default."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from models.settings import ProfileSettings
+
+
+class ProfileSelector:
+    """Chooses a profile for an asset on first sight.
+
+    Examples
+    --------
+    >>> selector = ProfileSelector((
+    ...     ProfileSettings(name="default"),
+    ...     ProfileSettings(name="mills", kinds=("cnc-mill",)),
+    ...     ProfileSettings(name="lyon", assets=(r"lyon/.*",)),
+    ... ))
+    >>> [selector.select(s, a, k).name for s, a, k in
+    ...  [("berlin", "m1", "cnc-mill"), ("lyon", "p1", None), ("porto", "x", "pump")]]
+    ['mills', 'lyon', 'default']
+    """
+
+    def __init__(self, profiles: tuple[ProfileSettings, ...]) -> None:
+        self.by_name = {p.name: p for p in profiles}
+        self._by_kind = {kind: p for p in profiles for kind in p.kinds}
+        self._patterns = [(re.compile(pattern), p) for p in profiles for pattern in p.assets]
+        self.default = self.by_name["default"]
+
+    def select(self, site: str, asset: str, kind: str | None) -> ProfileSettings:
+        """The profile for this asset."""
+        if kind is not None and kind in self._by_kind:
+            return self._by_kind[kind]
+        key = f"{site}/{asset}"
+        for pattern, profile in self._patterns:
+            if pattern.fullmatch(key):
+                return profile
+        return self.default
+
+
+def fingerprint(profile: ProfileSettings) -> str:
+    """A short hash of everything in the profile that shapes a model (its checkpoint tag).
+
+    Examples
+    --------
+    >>> fingerprint(ProfileSettings(name="a")) == fingerprint(ProfileSettings(name="a"))
+    True
+    >>> fingerprint(ProfileSettings(name="a")) == fingerprint(ProfileSettings(name="a", warmup=50))
+    False
+    """
+    text = profile.model_dump_json(exclude={"kinds", "assets"})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
