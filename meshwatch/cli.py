@@ -22,6 +22,7 @@ from ingest.errors import Reason
 from meshwatch import app
 from meshwatch.errors import MeshwatchError
 from meshwatch.settings import Settings, load_settings
+from models.errors import ModelError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,6 +118,79 @@ def demo(ctx: click.Context, assets: int, readings: int) -> None:
     from meshwatch.demo import run_demo
 
     run_demo(_settings(ctx), assets=assets, readings=readings)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--profile",
+    "profile_name",
+    default="default",
+    show_default=True,
+    help="Detector profile (from the configuration).",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["skab", "csv"]),
+    default="skab",
+    show_default=True,
+    help="skab: ';'-separated SKAB files; csv: the flags below.",
+)
+@click.option("--timestamp-column", default="timestamp", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--delimiter", default=",", show_default=True)
+@click.option(
+    "--train-rows",
+    type=click.IntRange(0),
+    default=None,
+    help="Rows per file before the test part [default: the profile's warm-up].",
+)
+@click.option(
+    "--plot",
+    "plot_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw the first file's metrics, score, threshold, labels and flags.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, then overall.")
+@click.pass_context
+def evaluate(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    profile_name: str,
+    file_format: str,
+    timestamp_column: str,
+    label_column: str,
+    delimiter: str,
+    train_rows: int | None,
+    plot_to: Path | None,
+    as_json: bool,
+) -> None:
+    """Run the live detectors over labelled CSV files and print F1, FAR, MAR and delays."""
+    from meshwatch import evaluation
+
+    settings = _settings(ctx)
+    profiles = {p.name: p for p in settings.models.profiles}
+    if profile_name not in profiles:
+        raise click.BadParameter(
+            f"no profile {profile_name!r} (configured: {', '.join(profiles)})",
+            param_hint="--profile",
+        )
+    profile = profiles[profile_name]
+    try:
+        files = evaluation.find_files(paths)
+        reader = evaluation.Reader(file_format, timestamp_column, label_column, delimiter)
+        evaluation.run(
+            files,
+            reader,
+            profile,
+            profile.warmup if train_rows is None else train_rows,
+            plot_to=plot_to,
+            as_json=as_json,
+            console=Console(),
+        )
+    except ModelError as exc:
+        raise MeshwatchError(str(exc)) from None
 
 
 def _iso(ns: int) -> str:
