@@ -1,4 +1,4 @@
-"""One asset's model: detectors, calibration, threshold, persistence and learning policy.
+"""One asset's model: detectors, threshold, persistence, explanation and learning policy.
 
 The same object scores the live stream (`models.scoring`) and labelled files
 (`models.evaluation`), so what is measured offline is what runs.
@@ -6,23 +6,27 @@ The same object scores the live stream (`models.scoring`) and labelled files
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
-from models.base import Verdict
-from models.calibration import Calibrator
-from models.detectors import Features, RobustZ, build_detector
+from models.base import Features, Verdict
+from models.build import build_detector
+from models.detectors import RobustZ
 from models.settings import ProfileSettings
+
+#: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
+THRESHOLD = 0.5
 
 
 class AssetModel:
     """Scores an asset's readings in time order and learns its normal behaviour.
 
-    Each reading is scored by every detector of the profile, calibrated against the asset's
-    recent normal scores, and compared with the calibrated threshold. A reading is anomalous
-    when at least ``min_hits`` of the last ``window`` readings crossed it. Readings that crossed
-    it (or were flagged) do not teach the model unless the profile says so, and a reading at
-    or before the last learned timestamp is scored but not learned again.
+    Each reading is scored by the profile's detectors; the highest score speaks. A reading
+    is anomalous when at least ``min_hits`` of the last ``window`` readings scored over the
+    threshold, and never during the warm-up. Readings over the threshold or flagged do not
+    teach the model unless the profile says so. A reading at or before the last one
+    processed (a redelivery, a replay) is scored on a copy and changes nothing.
 
     Parameters
     ----------
@@ -34,27 +38,28 @@ class AssetModel:
     >>> import random
     >>> from models.settings import ProfileSettings
     >>> rng = random.Random(0)
-    >>> model = AssetModel(ProfileSettings(name="p", warmup=200, window=3, min_hits=2))
-    >>> normal = [{"temp": 60 + rng.gauss(0, 1), "rpm": 1500 + rng.gauss(0, 10)}
-    ...           for _ in range(300)]
-    >>> verdicts = [model.process(ts, x) for ts, x in enumerate(normal)]
-    >>> verdicts[0].warming_up, any(v.anomalous for v in verdicts)
-    (True, False)
-    >>> hot = [model.process(300 + i, {"temp": 75.0, "rpm": 1500.0}) for i in range(3)]
-    >>> [v.anomalous for v in hot], hot[-1].top_metric
-    ([False, True, True], 'temp')
+    >>> model = AssetModel(ProfileSettings(name="p", warmup=200))
+    >>> def reading(temp):
+    ...     return {"temp": temp + rng.gauss(0, 1), "rpm": 1500 + rng.gauss(0, 10)}
+    >>> verdicts = [model.process(ts, reading(60)) for ts in range(300)]
+    >>> verdicts[0].warming_up, verdicts[-1].warming_up, any(v.anomalous for v in verdicts)
+    (True, False, False)
+    >>> hot = [model.process(300 + i, reading(75)) for i in range(20)]
+    >>> hot[-1].anomalous, hot[-1].top_metric, model.learned
+    (True, 'temp', 301)
     """
 
     def __init__(self, profile: ProfileSettings) -> None:
         self.profile = profile
-        self.detectors = [build_detector(spec, profile.name) for spec in profile.detectors]
-        # Keep the later half of the warm-up's scores: the first ones come from a model that
-        # has hardly learned anything and would inflate the threshold.
-        capacity = max(50, profile.warmup // 2)
-        self.calibrators = [Calibrator(capacity) for _ in self.detectors]
-        self.explainer = RobustZ()
+        self.detectors = [build_detector(spec, profile) for spec in profile.detectors]
+        # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
+        self.explainer = (
+            None
+            if all(hasattr(d, "top_metric") and not hasattr(d, "detector") for d in self.detectors)
+            else RobustZ()
+        )
         self.learned = 0
-        self.last_learned_ts = -1
+        self.last_ts = -1
         self._hits: list[bool] = []
 
     @property
@@ -68,29 +73,30 @@ class AssetModel:
         if profile.metrics:
             metrics = {m: metrics[m] for m in profile.metrics if m in metrics}
         x = cast(Features, metrics)
+        replay = ts <= self.last_ts
+        # Scoring advances the control chart's filters: a replay scores on a copy.
+        detectors = copy.deepcopy(self.detectors) if replay else self.detectors
+        scores = [d.score_one(x) for d in detectors]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        score = scores[best]
         warming_up = self.warming_up
-        raws = [detector.score_one(x) for detector in self.detectors]
-        # With several detectors, the one furthest over (or least under) its threshold speaks.
-        score, threshold = max(
-            (
-                (c.percentile(raw), c.threshold(profile.quantile, profile.margin))
-                for raw, c in zip(raws, self.calibrators, strict=True)
-            ),
-            key=lambda st: st[0] - st[1],
-        )
-        hit = score > threshold and not warming_up
-        self._hits.append(hit)
-        if len(self._hits) > profile.window:
-            del self._hits[0]
-        anomalous = not warming_up and sum(self._hits) >= profile.min_hits
-        normal = warming_up or profile.learn_anomalous or not (hit or anomalous)
-        if normal and ts > self.last_learned_ts:
-            for detector, calibrator, raw in zip(
-                self.detectors, self.calibrators, raws, strict=True
-            ):
-                detector.learn_one(x)
-                calibrator.update(raw)
-            self.explainer.learn_one(x)
-            self.learned += 1
-            self.last_learned_ts = ts
-        return Verdict(score, threshold, anomalous, warming_up, self.explainer.worst(x))
+        hit = not warming_up and score > THRESHOLD
+        recent = self._hits[len(self._hits) - profile.window + 1 :] if profile.window > 1 else []
+        anomalous = not warming_up and sum(recent) + hit >= profile.min_hits
+        top = self._top_metric(detectors[best], x)
+        if not replay:
+            self.last_ts = ts
+            self._hits = [*recent, hit]
+            if warming_up or profile.learn_anomalous or not (hit or anomalous):
+                for detector in self.detectors:
+                    detector.learn_one(x)
+                if self.explainer is not None:
+                    self.explainer.learn_one(x)
+                self.learned += 1
+        return Verdict(score, THRESHOLD, anomalous, warming_up, top)
+
+    def _top_metric(self, detector: Any, x: Features) -> str:
+        named = str(getattr(detector, "top_metric", ""))
+        if named or self.explainer is None:
+            return named
+        return self.explainer.worst(x)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from river.base.typing import FeatureName
+
+# river's own signature: a reading's features are a dict of hashable names to values.
+Features = dict[FeatureName, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,68 +1,86 @@
-"""Calibration: a detector's raw score to [0, 1], against the asset's own normal scores.
+"""Calibration: any river detector's raw score to [0, 1] with 0.5 at the asset's threshold.
 
-A calibrated score is the share of the asset's recent normal readings that scored lower, so
-0.99 means "higher than 99 % of what this machine does when healthy", whatever the detector.
-Beyond the highest normal score it keeps rising towards 1 instead of saturating, so a worse
-reading always scores higher. The recent normal scores are also where the threshold comes
-from, so it adapts as the asset's normal behaviour drifts.
+River detectors score on their own scales (HalfSpaceTrees in [0, 1], OneClassSVM around 0,
+Mahalanobis distances unbounded). `Calibrated` learns, over the last quarter of the warm-up,
+how the detector scores this asset's normal readings (each scored before it is learned, so
+out of sample), sets the threshold at ``quantile`` of those scores times ``margin``, and from
+then on maps raw scores through a logistic curve that puts the warm-up median at 0.1 and the
+threshold at 0.5. A score means the same on every asset and every detector: 0.5 is "at this
+asset's threshold". The threshold stays fixed after warm-up: letting it follow the scores
+would let a slow fault raise its own bar.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections import deque
+from statistics import median
+from typing import Any
+
+from river import base
+
+from models.base import Features
+
+# The warm-up median maps to 0.1: logit(0.1) = -ln 9.
+_LN9 = math.log(9.0)
 
 
-class Calibrator:
-    """Percentile of a raw score among the last `capacity` normal raw scores.
+class Calibrated(base.AnomalyDetector):
+    """Wraps a river detector so that its score is in [0, 1) with 0.5 at the threshold.
+
+    Parameters
+    ----------
+    detector
+        Any river anomaly detector (higher score, more anomalous).
+    warmup
+        Readings learned before scores count; the threshold is set at its end.
+    quantile, margin
+        Threshold: the `quantile` of the warm-up tail's scores, times `margin`.
 
     Examples
     --------
-    >>> c = Calibrator(capacity=100)
-    >>> for raw in range(100):
-    ...     c.update(float(raw))
-    >>> c.percentile(49.5), c.percentile(99.0) < c.percentile(150.0) < 1.0
-    (0.495..., True)
-    >>> c.threshold(quantile=0.9, margin=1.0)
-    0.891...
+    >>> import random
+    >>> from models.detectors import RobustZ
+    >>> rng = random.Random(2)
+    >>> model = Calibrated(RobustZ(), warmup=200, quantile=0.99, margin=1.2)
+    >>> for _ in range(200):
+    ...     x = {"temp": rng.gauss(60, 1)}
+    ...     _ = model.score_one(x)
+    ...     model.learn_one(x)
+    >>> model.score_one({"temp": 60.0}) < 0.2, model.score_one({"temp": 70.0}) > 0.9
+    (True, True)
     """
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._recent: deque[float] = deque()
-        self._sorted: list[float] = []
+    def __init__(self, detector: Any, warmup: int, quantile: float, margin: float) -> None:
+        self.detector = detector
+        self.warmup = warmup
+        self.quantile = quantile
+        self.margin = margin
+        self.learned = 0
+        self.threshold: float | None = None
+        self._center = 0.0
+        self._scale = 1.0
+        self._tail: list[float] = []
+        self.top_metric = ""
 
-    def __len__(self) -> int:
-        return len(self._sorted)
+    def learn_one(self, x: Features) -> None:
+        """Teach the detector; at the end of the warm-up, fix the threshold."""
+        self.detector.learn_one(x)
+        self.learned += 1
+        if self.learned == self.warmup and self._tail:
+            ranked = sorted(self._tail)
+            raw = ranked[min(len(ranked) - 1, int(self.quantile * len(ranked)))]
+            threshold = raw * self.margin if raw > 0 else raw / self.margin
+            mid = median(ranked)
+            self.threshold = threshold
+            self._scale = (threshold - mid) / _LN9 if threshold > mid else abs(threshold) * 0.1
+            self._scale = max(self._scale, 1e-12)
+            self._tail = []
 
-    def update(self, raw: float) -> None:
-        """Add the raw score of a reading that was learned as normal."""
-        self._recent.append(raw)
-        bisect.insort(self._sorted, raw)
-        if len(self._recent) > self.capacity:
-            old = self._recent.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-
-    def percentile(self, raw: float) -> float:
-        """The calibrated score in [0, 1); 0.5 while nothing is known."""
-        ranked = self._sorted
-        n = len(ranked)
-        if n == 0:
-            return 0.5
-        below = bisect.bisect_right(ranked, raw)
-        if below < n:
-            return below / (n + 1)
-        # Past the highest normal score: an exponential tail, continuous at the maximum, whose
-        # scale is the spread of the upper half of normal scores.
-        top = ranked[-1]
-        scale = max(top - ranked[n // 2], abs(top) * 1e-6, 1e-12)
-        return 1.0 - math.exp(-(raw - top) / scale) / (n + 1)
-
-    def threshold(self, quantile: float, margin: float) -> float:
-        """The calibrated threshold: the `quantile` of normal raw scores times `margin`."""
-        ranked = self._sorted
-        if not ranked:
-            return 1.0
-        raw = ranked[min(len(ranked) - 1, int(quantile * len(ranked)))] * margin
-        return self.percentile(raw - 1e-12 * abs(raw))
+    def score_one(self, x: Features) -> float:
+        """The calibrated score; 0 during warm-up."""
+        raw = float(self.detector.score_one(x))
+        if self.threshold is None:
+            if self.learned >= self.warmup * 3 // 4:
+                self._tail.append(raw)
+            return 0.0
+        return 1.0 / (1.0 + math.exp(min(700.0, -(raw - self.threshold) / self._scale)))

@@ -15,11 +15,7 @@ import numpy as np
 from river import anomaly, base, compose, preprocessing, stats
 from river.base.typing import FeatureName
 
-from models.errors import ProfileError
-from models.settings import DetectorSpec
-
-# river's own signature: features are a dict of hashable names to values.
-Features = dict[FeatureName, Any]
+from models.base import Features
 
 
 class Mahalanobis(base.AnomalyDetector):
@@ -175,17 +171,10 @@ def _one_class_svm(params: dict[str, Any]) -> base.Estimator:
     return compose.Pipeline(preprocessing.StandardScaler(), anomaly.OneClassSVM(**params))
 
 
-_BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+#: River detectors by profile type name (the control chart is built separately).
+RIVER_DETECTORS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "mahalanobis": lambda params: Mahalanobis(**params),
     "gaussian": lambda params: RobustZ(**params),
     "half_space_trees": _half_space_trees,
     "one_class_svm": _one_class_svm,
 }
-
-
-def build_detector(spec: DetectorSpec, profile: str) -> Any:
-    """A fresh detector for `spec`; raise `ProfileError` naming the profile when it cannot be."""
-    try:
-        return _BUILDERS[spec.type](dict(spec.params))
-    except (TypeError, ValueError) as exc:
-        raise ProfileError(profile, f"detector {spec.type}: {exc}") from None

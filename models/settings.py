@@ -19,7 +19,9 @@ from pydantic import (
     model_validator,
 )
 
-DetectorType = Literal["mahalanobis", "half_space_trees", "one_class_svm", "gaussian"]
+DetectorType = Literal[
+    "control_chart", "mahalanobis", "half_space_trees", "one_class_svm", "gaussian"
+]
 
 
 class _Section(BaseModel):
@@ -29,7 +31,7 @@ class _Section(BaseModel):
 class DetectorSpec(_Section):
     """A detector and its parameters (passed to its constructor)."""
 
-    type: DetectorType = "mahalanobis"
+    type: DetectorType = "control_chart"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -49,7 +51,8 @@ class ProfileSettings(_Section):
     warmup
         Readings learned before any verdict; the threshold is calibrated on them.
     quantile, margin
-        The threshold: the ``quantile`` of the asset's normal scores, times ``margin``.
+        For river detectors without a threshold of their own (all but ``control_chart``):
+        the threshold is the ``quantile`` of their warm-up scores, times ``margin``.
     window, min_hits
         Persistence: a reading is anomalous when at least ``min_hits`` of the last ``window``
         readings scored over the threshold (one spike is not a failing machine).
@@ -66,8 +69,9 @@ class ProfileSettings(_Section):
     warmup: int = Field(400, ge=10, le=1_000_000)
     quantile: float = Field(0.99, gt=0.5, lt=1.0)
     margin: float = Field(1.0, gt=0)
-    window: int = Field(10, ge=1, le=1000)
-    min_hits: int = Field(6, ge=1)
+    # The control chart smooths its evidence itself: one reading over threshold is enough.
+    window: int = Field(1, ge=1, le=1000)
+    min_hits: int = Field(1, ge=1)
     learn_anomalous: bool = False
 
     @field_validator("assets")

@@ -125,8 +125,9 @@ class PipelineProcess:
 
     started: list[PipelineProcess] = []  # noqa: RUF012 - one registry for the whole session
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, config: Path | None = None) -> None:
         self.env = {**os.environ, **env}
+        self.config = config
         self.http_port = int(env.get("MESHWATCH_HTTP__PORT", "0"))
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -135,7 +136,16 @@ class PipelineProcess:
         """Start, and wait until /healthz says connected and subscribed."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshwatch", "run"], env=self.env, stdout=log, stderr=log
+            [
+                sys.executable,
+                "-m",
+                "meshwatch",
+                *(["--config", str(self.config)] if self.config else []),
+                "run",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
         log.close()
         PipelineProcess.started.append(self)
