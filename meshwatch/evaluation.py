@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +71,9 @@ def run(
                 plot(series, result, plot_to)
             progress.advance(task)
     total = sum((r.confusion for r in results), Confusion())
-    if as_json:
-        for r in results:
-            console.print_json(orjson.dumps(_record(r)).decode())
-        console.print_json(orjson.dumps({"file": "overall", **_counts(total)}).decode())
+    if as_json:  # JSON lines: one object per file, then the overall counts
+        for record in [*map(_record, results), {"file": "overall", **_counts(total)}]:
+            sys.stdout.write(orjson.dumps(record).decode() + "\n")
     else:
         console.print(_table(results, total, profile.name))
     return total
