@@ -92,12 +92,7 @@ def test_printed_counts_and_rates_equal_hand_computed_ones(tmp_path: Path, files
         timeout=60,
         check=True,
     )
-    records = [
-        orjson.loads(line)
-        for line in result.stdout.split("\n}\n")
-        if line.strip()
-        for line in [line if line.endswith("}") else line + "}"]
-    ]
+    records = [orjson.loads(line) for line in result.stdout.splitlines()]
     by_file = {Path(r["file"]).name: r for r in records}
     total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     for name, rows in files.items():
