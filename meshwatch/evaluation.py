@@ -61,7 +61,8 @@ def run(
 ) -> Confusion:
     """Evaluate every file, print the per-file and overall results, return the total."""
     results: list[FileResult] = []
-    with Progress(console=console, transient=True) as progress:
+    # The progress bar goes to stderr so that stdout holds only the results.
+    with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(files))
         for path in files:
             series = reader.read(path)
