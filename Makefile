@@ -32,7 +32,7 @@ lint: install typecheck
 
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench
+	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench bench/scoring.py bench/modelbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -45,7 +45,8 @@ demo: install
 	$(BIN)/meshwatch demo
 
 bench: install tools
-	$(PY) bench/ingest.py
+	-$(PY) bench/ingest.py
+	$(PY) bench/scoring.py
 
 clean:
 	rm -rf $(VENV) .meshwatch .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -70,6 +71,13 @@ class MeshwatchRun:
     bench : Bench
         The broker, the work dir (data dirs and logs go there), the console and the
         optional py-spy output dir.
+    name : str
+        The subscriber name its results carry (`Drain.subscriber`).
+    tag : str
+        Prefix of its data dirs, logs and profiles in the work dir (``<tag>-<workload>``).
+    settings : mapping of str to str, optional
+        Extra ``MESHWATCH_*`` environment variables for ``meshwatch run``, on top of the
+        benchmark's own (``{"MESHWATCH_MODELS__ENABLED": "false"}`` turns scoring off).
 
     Raises
     ------
@@ -77,25 +85,39 @@ class MeshwatchRun:
         If the ``meshwatch`` console script is not installed.
     """
 
-    def __init__(self, bench: Bench) -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        *,
+        name: str = MESHWATCH,
+        tag: str = "meshwatch",
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.bench = bench
+        self.name = name
+        self.tag = tag
+        self.settings = dict(settings or {})
         binary = _venv_tool("meshwatch")
         if binary is None:
             raise SystemExit("meshwatch console script not found: run `make install` first")
         self.binary = binary
 
+    def data_dir(self, workload: Workload) -> Path:
+        """The data dir of the drain of ``workload`` (emptied at the start of each drain)."""
+        return self.bench.workdir / f"{self.tag}-{workload.name}"
+
     def drain(self, workload: Workload) -> Drain:
         """Measure ``meshwatch run`` (embedded store) on ``workload``."""
         host, port = self.bench.host, self.bench.port
-        data_dir = self.bench.workdir / f"meshwatch-{workload.name}"
+        data_dir = self.data_dir(workload)
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        log_path = self.bench.workdir / f"meshwatch-{workload.name}.log"
+        log_path = self.bench.workdir / f"{self.tag}-{workload.name}.log"
         env = self._env(data_dir)
         leftover_and_drop(host, port, MESHWATCH_CLIENT_ID, 0.1)  # a session of an earlier run
         self._create_session(env, log_path)
         published = publish_backlog(self.bench, MESHWATCH_CLIENT_ID, workload)
-        drain = Drain.of(workload, MESHWATCH, published)
+        drain = Drain.of(workload, self.name, published)
         db = data_dir / "meshwatch.db"
         expected = workload.readings
         broker_before = self.bench.broker_cpu()
@@ -144,6 +166,7 @@ class MeshwatchRun:
             MESHWATCH_MQTT__CLIENT_ID=MESHWATCH_CLIENT_ID,
             MESHWATCH_HTTP__PORT="0",
         )
+        env.update(self.settings)
         return env
 
     def _spawn(self, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -197,7 +220,7 @@ class MeshwatchRun:
         if pyspy is None:
             raise SystemExit("--profile needs py-spy: install it into the venv first")
         self.bench.profile_dir.mkdir(parents=True, exist_ok=True)
-        out = self.bench.profile_dir / f"meshwatch-{name}.txt"
+        out = self.bench.profile_dir / f"{self.tag}-{name}.txt"
         return subprocess.Popen(
             [str(pyspy), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
              "--rate", "100", "--nonblocking"],

@@ -1,0 +1,188 @@
+"""The command line: parse the options, measure the models, then the pipeline, and report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.console import Console
+
+from .cases import make_cases
+from .cost import Cost, measure
+from .pipeline import Comparison, compare
+from .report import cost_table, goals, pipeline_tables, write_json
+
+#: Metrics per reading of the per-model measurements.
+WIDTHS = (4, 8)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    argparse.Namespace
+        The options.
+    """
+    parser = argparse.ArgumentParser(
+        description="Cost of one asset model per detector type (µs per reading, warm-up, "
+        "pickled and resident size), and meshwatch run's readings/s with scoring on and off.",
+    )
+    add = parser.add_argument
+    add("--only", choices=("models", "pipeline"), help="run one part only (default both)")
+    add("--repeats", type=int, default=5, help="fresh models timed per case (default 5)")
+    add("--readings", type=int, default=5000, help="readings timed per model (default 5000)")
+    add("--memory-models", type=int, default=200, help="models built under tracemalloc (200)")
+    add("--seed", type=int, default=20261125, help="seed of the synthetic readings")
+    add("--messages", type=int, default=100_000, help="single-reading messages (100000)")
+    add(
+        "--batched-messages",
+        type=int,
+        default=20_000,
+        help="batched messages (default 20000, i.e. 1,000,000 readings with --batch 50)",
+    )
+    add("--batch", type=int, default=50, help="readings per batched message (default 50)")
+    add("--assets", type=int, default=50, help="assets sending the messages (default 50)")
+    add("--sites", type=int, default=5, help="sites (default 5)")
+    add("--rounds", type=int, default=1, help="drains of each workload, scoring off and on (1)")
+    add(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 models x 500 readings, 20 memory models, 5,000 single and 500 "
+        "batched messages",
+    )
+    add("--workdir", type=Path, help="keep broker, data and logs here")
+    add("--keep", action="store_true", help="keep the temporary work dir")
+    add("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.readings, args.memory_models = 2, 500, 20
+        args.messages, args.batched_messages = 5_000, 500
+    for name in (
+        "repeats", "readings", "memory_models", "messages", "batched_messages", "batch",
+        "assets", "sites", "rounds",
+    ):  # fmt: skip
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+@contextmanager
+def _workdir(path: Path | None, keep: bool) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path.resolve()
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="meshwatch-modelbench-"))
+    try:
+        yield tmp
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def environment() -> dict[str, str]:
+    """Where and on what the run happens: date, machine, versions, commit."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.release()}",
+        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+        "river": version("river"),
+        "numpy": version("numpy"),
+        "commit": commit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 0 if the goals passed and every drain was exact.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 if every goal passed and every pipeline run checked out, 1 otherwise.
+    """
+    args = parse_args(argv)
+    console = Console()
+    if not console.is_terminal:  # piped or `make bench`: do not squeeze the tables to 80
+        console = Console(width=160)
+    env = environment()
+    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
+    began = time.monotonic()
+
+    costs: list[Cost] = []
+    if args.only in (None, "models"):
+        for case in make_cases():
+            for width in WIDTHS:
+                t0 = time.monotonic()
+                cost = measure(
+                    case,
+                    width,
+                    repeats=args.repeats,
+                    timed=args.readings,
+                    memory_models=args.memory_models,
+                    seed=args.seed,
+                )
+                console.log(
+                    f"{case.label}, {width} metrics: {cost.us_median:.1f} µs/reading, "
+                    f"{cost.resident_bytes / 1024:,.1f} KiB resident "
+                    f"({time.monotonic() - t0:.1f} s)"
+                )
+                costs.append(cost)
+
+    comparisons: list[Comparison] = []
+    if args.only in (None, "pipeline"):
+        plan = [("single", args.messages, 1), ("batched", args.batched_messages, args.batch)]
+        with _workdir(args.workdir, args.keep) as workdir:
+            console.log(f"work dir {workdir}")
+            comparisons = compare(
+                console, workdir, plan, assets=args.assets, sites=args.sites, rounds=args.rounds
+            )
+    console.log(f"total {time.monotonic() - began:.0f} s")
+
+    cost_table(console, costs)
+    pipeline_tables(console, comparisons)
+    goal_rows = goals(console, costs)
+    if args.json is not None:
+        write_json(args.json, env, costs, comparisons, goal_rows)
+    exact = all(r.drain.status == "ok" and not r.drain.checks for c in comparisons for r in c.runs)
+    return 0 if exact and all(row["passed"] for row in goal_rows) else 1
