@@ -17,7 +17,7 @@ The goals of the issue apply to the default profile: at most 30 µs per reading 
 
 The entry point is ``bench/scoring.py``; ``bench/README.md`` says how to read the tables. The
 package is not called ``models`` because ``bench/`` is on ``sys.path`` when the script runs
-and would shadow the real ``models`` package (the entry script itself works around that).
+and would shadow the real ``models`` package.
 
 Modules, in the order a run uses them:
 
