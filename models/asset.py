@@ -81,7 +81,7 @@ class AssetModel:
         score = scores[best]
         warming_up = self.warming_up
         hit = not warming_up and score > THRESHOLD
-        recent = self._hits[len(self._hits) - profile.window + 1 :] if profile.window > 1 else []
+        recent = self._hits[-(profile.window - 1) :] if profile.window > 1 else []
         anomalous = not warming_up and sum(recent) + hit >= profile.min_hits
         top = self._top_metric(detectors[best], x)
         if not replay:

@@ -46,7 +46,7 @@ class Calibrated(base.AnomalyDetector):
     ...     x = {"temp": rng.gauss(60, 1)}
     ...     _ = model.score_one(x)
     ...     model.learn_one(x)
-    >>> model.score_one({"temp": 60.0}) < 0.2, model.score_one({"temp": 70.0}) > 0.9
+    >>> model.score_one({"temp": 60.0}) < 0.2, model.score_one({"temp": 70.0}) > 0.8
     (True, True)
     """
 
@@ -66,7 +66,9 @@ class Calibrated(base.AnomalyDetector):
         """Teach the detector; at the end of the warm-up, fix the threshold."""
         self.detector.learn_one(x)
         self.learned += 1
-        if self.learned == self.warmup and self._tail:
+        if self.learned >= self.warmup and self._tail and max(self._tail) > min(self._tail):
+            # A tail without spread (a detector that scores 0 until its window fills) says
+            # nothing about this asset: keep collecting until it does.
             ranked = sorted(self._tail)
             raw = ranked[min(len(ranked) - 1, int(self.quantile * len(ranked)))]
             threshold = raw * self.margin if raw > 0 else raw / self.margin
@@ -82,5 +84,11 @@ class Calibrated(base.AnomalyDetector):
         if self.threshold is None:
             if self.learned >= self.warmup * 3 // 4:
                 self._tail.append(raw)
+                del self._tail[: -self.warmup]  # bounded while a threshold is awaited
             return 0.0
-        return 1.0 / (1.0 + math.exp(min(700.0, -(raw - self.threshold) / self._scale)))
+        z = (raw - self.threshold) / self._scale
+        if z <= 0:
+            return 1.0 / (1.0 + math.exp(min(700.0, -z)))
+        # Above the threshold a rational tail (same slope at 0.5) keeps gross outliers apart
+        # and below 1, where the logistic would round to 1.0 beyond ~37 scales.
+        return 1.0 - 0.5 / (1.0 + z / 2.0)

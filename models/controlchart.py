@@ -286,5 +286,7 @@ class ControlChart(base.AnomalyDetector):
             (self.stuck_mult, self.stuck_min, self.threshold),
         )
         self.top_metric = self.names[top]
-        self.last_score = s * s / (s * s + self.threshold * self.threshold)
+        # s²/(s²+thr²) as 1/(1+(thr/s)²): below 1 for any finite s.
+        ratio = self.threshold / s if s > 0 else math.inf
+        self.last_score = 1.0 / (1.0 + ratio * ratio) if ratio < 1e150 else 0.0
         return self.last_score

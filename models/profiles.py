@@ -25,7 +25,10 @@ class ProfileSelector:
 
     def __init__(self, profiles: tuple[ProfileSettings, ...]) -> None:
         self.by_name = {p.name: p for p in profiles}
-        self._by_kind = {kind: p for p in profiles for kind in p.kinds}
+        self._by_kind: dict[str, ProfileSettings] = {}
+        for profile in profiles:  # the first profile naming a kind wins
+            for kind in profile.kinds:
+                self._by_kind.setdefault(kind, profile)
         self._patterns = [(re.compile(pattern), p) for p in profiles for pattern in p.assets]
         self.default = self.by_name["default"]
 

@@ -30,10 +30,10 @@ class ScoringProcessor:
         registry = self.registry
         for r in readings:
             model = registry.get(r.site, r.asset, r.kind)
-            learned = model.learned
             verdict = model.process(r.ts, r.metrics)
-            if model.learned != learned:
-                registry.touched(r.site, r.asset)
+            # Every reading moves the model (filters, persistence, last timestamp), learned
+            # or not: an evicted model must be saved as it is now.
+            registry.touched(r.site, r.asset)
             points.append(
                 Point(
                     "anomaly",
