@@ -66,10 +66,16 @@ class Calibrated(base.AnomalyDetector):
         """Teach the detector; at the end of the warm-up, fix the threshold."""
         self.detector.learn_one(x)
         self.learned += 1
-        if self.learned >= self.warmup and self._tail and max(self._tail) > min(self._tail):
-            # A tail without spread (a detector that scores 0 until its window fills) says
-            # nothing about this asset: keep collecting until it does.
-            ranked = sorted(self._tail)
+        if self.learned < self.warmup:
+            return
+        # Scores before a detector's first change (HalfSpaceTrees scores 0 until its first
+        # window fills) say nothing about this asset: calibrate on a quarter warm-up of
+        # scores after it, waiting past the warm-up when needed.
+        tail = self._tail
+        start = next((i for i, raw in enumerate(tail) if raw != tail[0]), len(tail))
+        start = 0 if start < 2 else start  # only a repeated value marks a detector not ready
+        if len(tail) - start >= max(10, self.warmup // 4):
+            ranked = sorted(tail[start:])
             raw = ranked[min(len(ranked) - 1, int(self.quantile * len(ranked)))]
             threshold = raw * self.margin if raw > 0 else raw / self.margin
             mid = median(ranked)
