@@ -86,6 +86,8 @@ def _counts(c: Confusion) -> dict[str, object]:
         "fp": c.fp,
         "fn": c.fn,
         "tn": c.tn,
+        "precision": round(c.precision, 4),
+        "recall": round(c.recall, 4),
         "f1": round(c.f1, 4),
         "far": round(c.far, 2),
         "mar": round(c.mar, 2),
@@ -98,37 +100,24 @@ def _record(r: FileResult) -> dict[str, object]:
 
 def _table(results: list[FileResult], total: Confusion, profile: str) -> Table:
     table = Table(
-        title=f"profile {profile}: F1 {total.f1:.2f}, FAR {total.far:.2f} %, MAR {total.mar:.2f} %"
+        title=f"profile {profile}: precision {total.precision:.2f}, recall {total.recall:.2f}, "
+        f"F1 {total.f1:.2f}, FAR {total.far:.2f} %, MAR {total.mar:.2f} %"
     )
-    for column in ("file", "TP", "FP", "FN", "TN", "F1", "FAR %", "MAR %", "delay s"):
+    columns = ("file", "TP", "FP", "FN", "TN", "prec.", "recall", "F1", "FAR %", "MAR %", "delay s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "file" else "right")
     for r in results:
-        c = r.confusion
         delays = ", ".join("missed" if w.delay_s is None else f"{w.delay_s:.0f}" for w in r.windows)
-        table.add_row(
-            _short(r.name),
-            str(c.tp),
-            str(c.fp),
-            str(c.fn),
-            str(c.tn),
-            f"{c.f1:.2f}",
-            f"{c.far:.2f}",
-            f"{c.mar:.2f}",
-            delays or "-",
-        )
+        table.add_row(_short(r.name), *_figures(r.confusion), delays or "-")
     table.add_section()
-    table.add_row(
-        "overall",
-        str(total.tp),
-        str(total.fp),
-        str(total.fn),
-        str(total.tn),
-        f"{total.f1:.2f}",
-        f"{total.far:.2f}",
-        f"{total.mar:.2f}",
-        "",
-    )
+    table.add_row("overall", *_figures(total), "")
     return table
+
+
+def _figures(c: Confusion) -> tuple[str, ...]:
+    counts = (str(c.tp), str(c.fp), str(c.fn), str(c.tn))
+    rates = (f"{c.precision:.2f}", f"{c.recall:.2f}", f"{c.f1:.2f}", f"{c.far:.2f}", f"{c.mar:.2f}")
+    return counts + rates
 
 
 def _short(name: str) -> str:

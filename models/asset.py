@@ -76,9 +76,11 @@ class AssetModel:
         replay = ts <= self.last_ts
         # Scoring advances the control chart's filters: a replay scores on a copy.
         detectors = copy.deepcopy(self.detectors) if replay else self.detectors
-        scores = [d.score_one(x) for d in detectors]
-        best = max(range(len(scores)), key=scores.__getitem__)
-        score = scores[best]
+        best, score = 0, detectors[0].score_one(x)
+        for i in range(1, len(detectors)):  # several detectors: the highest score speaks
+            other = detectors[i].score_one(x)
+            if other > score:
+                best, score = i, other
         warming_up = self.warming_up
         hit = not warming_up and score > THRESHOLD
         recent = self._hits[-(profile.window - 1) :] if profile.window > 1 else []

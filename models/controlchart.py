@@ -124,24 +124,28 @@ class _Chart:
     ) -> tuple[float, int]:
         """Advance the filters with one reading; return (statistic, index of the top metric)."""
         stuck_mult, stuck_min, stuck_at = stuck
+        level, rough, previous, run = self.level, self.rough, self.previous, self.run
+        mean, rough_mean, run_limit = self.mean, self.rough_mean, self.run_limit
+        scale_level, scale_rough = self.scale_level, self.scale_rough
         z1 = z2 = 0.0
         top = 0
+        # Plain comparisons rather than max(): this runs per metric per reading.
         for j, v in enumerate(x):
             if v != v:  # a metric missing from this reading: hold its filters
                 continue
-            level = self.level[j] = self.level[j] + lam * (v - self.level[j])
-            rough = self.rough[j] = self.rough[j] + lam_r * (
-                abs(v - self.previous[j]) - self.rough[j]
-            )
-            self.run[j] = self.run[j] + 1 if v == self.previous[j] else 1
-            self.previous[j] = v
-            z = max(
-                abs(level - self.mean[j]) / self.scale_level[j],
-                rough_weight * abs(rough - self.rough_mean[j]) / self.scale_rough[j],
-                1.001 * stuck_at * self.run[j] / max(stuck_mult * self.run_limit[j], stuck_min)
-                if stuck_mult > 0
-                else 0.0,
-            )
+            before = previous[j]
+            lv = level[j] = level[j] + lam * (v - level[j])
+            rv = rough[j] = rough[j] + lam_r * (abs(v - before) - rough[j])
+            r = run[j] = run[j] + 1 if v == before else 1
+            previous[j] = v
+            z = abs(lv - mean[j]) / scale_level[j]
+            zr = rough_weight * abs(rv - rough_mean[j]) / scale_rough[j]
+            if zr > z:
+                z = zr
+            if stuck_mult > 0:
+                zs = 1.001 * stuck_at * r / max(stuck_mult * run_limit[j], stuck_min)
+                if zs > z:
+                    z = zs
             if z > z1:
                 z1, z2, top = z, z1, j
             elif z > z2:
@@ -243,7 +247,8 @@ class ControlChart(base.AnomalyDetector):
     def _vector(self, x: Features) -> list[float]:
         if not self.names:
             self.names = sorted(str(name) for name in x)
-        return [float(x.get(name, math.nan)) for name in self.names]
+        get, nan = x.get, math.nan
+        return [get(name, nan) for name in self.names]
 
     def _fit(self) -> None:
         assert self._buffer is not None

@@ -2,7 +2,8 @@
 
 Follows the SKAB protocol: per file the first ``train_rows`` rows are learned (the model's
 warm-up) and the rest is the test; every test row gets a 0/1 prediction; confusion counts
-are summed over files. F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP).
+are summed over files. precision = TP / (TP + FP), recall = TP / (TP + FN),
+F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP).
 The detection delay of a labelled anomaly window is the time from its first row to the
 first row flagged inside it.
 """
@@ -25,8 +26,10 @@ class Confusion:
     Examples
     --------
     >>> c = Confusion.of(labels=[0, 0, 1, 1, 1], predictions=[0, 1, 0, 1, 1])
-    >>> (c.tp, c.fp, c.fn, c.tn), round(c.f1, 3), round(c.far, 1), round(c.mar, 1)
-    ((2, 1, 1, 1), 0.667, 50.0, 33.3)
+    >>> (c.tp, c.fp, c.fn, c.tn), round(c.precision, 3), round(c.recall, 3)
+    ((2, 1, 1, 1), 0.667, 0.667)
+    >>> round(c.f1, 3), round(c.far, 1), round(c.mar, 1)
+    (0.667, 50.0, 33.3)
     """
 
     tp: int = 0
@@ -53,6 +56,16 @@ class Confusion:
         return Confusion(
             self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
         )
+
+    @property
+    def precision(self) -> float:
+        """Share of flagged rows that are anomalous (0 when nothing was flagged)."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of anomalous rows that were flagged (100 % - MAR)."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
     @property
     def f1(self) -> float:

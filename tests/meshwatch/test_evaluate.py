@@ -104,6 +104,8 @@ def test_printed_counts_and_rates_equal_hand_computed_ones(tmp_path: Path, files
     f1 = total["tp"] / (total["tp"] + (total["fp"] + total["fn"]) / 2)
     assert {k: overall[k] for k in total} == total
     assert overall["f1"] == round(f1, 4)
+    assert overall["precision"] == round(total["tp"] / (total["tp"] + total["fp"]), 4)
+    assert overall["recall"] == round(total["tp"] / (total["tp"] + total["fn"]), 4)
     assert overall["far"] == round(100 * total["fp"] / (total["fp"] + total["tn"]), 2)
     assert overall["mar"] == round(100 * total["fn"] / (total["fn"] + total["tp"]), 2)
     assert total["tp"] > 100  # the shifted flow is found: the check is not vacuous
