@@ -78,10 +78,12 @@ class App:
         """Checkpoint the models, release the stores and the HTTP port."""
         if self.http is not None:
             self.http.close()
-        if self.scoring is not None:
-            self.scoring.close()
-        self.store.close()
-        self.deadletters.close()
+        try:
+            if self.scoring is not None:
+                self.scoring.close()
+        finally:
+            self.store.close()
+            self.deadletters.close()
 
 
 def build(settings: Settings) -> App:

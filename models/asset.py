@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from models.base import Features, Verdict
 from models.build import build_detector
+from models.controlchart import ControlChart
 from models.detectors import RobustZ
 from models.settings import ProfileSettings
 
@@ -54,9 +55,7 @@ class AssetModel:
         self.detectors = [build_detector(spec, profile) for spec in profile.detectors]
         # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
         self.explainer = (
-            None
-            if all(hasattr(d, "top_metric") and not hasattr(d, "detector") for d in self.detectors)
-            else RobustZ()
+            None if all(isinstance(d, ControlChart) for d in self.detectors) else RobustZ()
         )
         self.learned = 0
         self.last_ts = -1
@@ -64,8 +63,8 @@ class AssetModel:
 
     @property
     def warming_up(self) -> bool:
-        """True until the profile's warm-up number of readings was learned."""
-        return self.learned < self.profile.warmup
+        """True until the warm-up was learned and every detector is ready to score."""
+        return self.learned < self.profile.warmup or not all(d.ready for d in self.detectors)
 
     def process(self, ts: int, metrics: Mapping[str, float]) -> Verdict:
         """Score one reading, decide, and learn from it when the policy allows."""

@@ -62,6 +62,11 @@ class Calibrated(base.AnomalyDetector):
         self._tail: list[float] = []
         self.top_metric = ""
 
+    @property
+    def ready(self) -> bool:
+        """True once the threshold is set and scores count."""
+        return self.threshold is not None
+
     def learn_one(self, x: Features) -> None:
         """Teach the detector; at the end of the warm-up, fix the threshold."""
         self.detector.learn_one(x)

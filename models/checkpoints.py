@@ -73,6 +73,13 @@ class CheckpointStore:
             )
         return len(rows)
 
+    def profile_of(self, key: Key) -> str | None:
+        """The profile an asset's saved model was built with, if there is one."""
+        row = self._conn.execute(
+            "SELECT profile FROM models WHERE site = ? AND asset = ?", key
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def load(self, key: Key, fingerprint: str) -> AssetModel | None:
         """The saved model of an asset, or None when there is none or it does not match."""
         row = self._conn.execute(

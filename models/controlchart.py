@@ -35,6 +35,18 @@ _MEDIAN_CHI2_1 = 0.455
 _MAD_TO_SD = 1.4826
 
 
+def _filled(column: array[float]) -> list[float]:
+    """A warm-up column with gaps filled: the last value carried on, the first carried back."""
+    values = list(column)
+    last = next((v for v in values if v == v), 0.0)
+    for i, v in enumerate(values):
+        if v == v:
+            last = v
+        else:
+            values[i] = last
+    return values
+
+
 def _ewma(values: list[float], lam: float) -> list[float]:
     out, level = [], values[0]
     for v in values:
@@ -101,10 +113,16 @@ class _Chart:
             m, r = fmean(column), fmean(changes)
             self.mean.append(m)
             self.rough_mean.append(r)
-            self.scale_level.append(_scale(levels, burn, horizon, drift_weight, m))
-            self.scale_rough.append(
-                _scale(roughs, burn, horizon, drift_weight, max(r, 1e-6 * abs(m)))
-            )
+            if min(column) == max(column):
+                # Constant in the warm-up (a mode flag, an idle setpoint): no scale to measure
+                # a change by, so its level and roughness give no evidence (stuck still can).
+                self.scale_level.append(math.inf)
+                self.scale_rough.append(math.inf)
+            else:
+                self.scale_level.append(_scale(levels, burn, horizon, drift_weight, m))
+                self.scale_rough.append(
+                    _scale(roughs, burn, horizon, drift_weight, max(r, 1e-6 * abs(m)))
+                )
             self.level.append(levels[-1])
             self.rough.append(roughs[-1])
             run = longest = 1
@@ -220,8 +238,10 @@ class ControlChart(base.AnomalyDetector):
         stuck_mult: float = 2.0,
         stuck_min: float = 10.0,
     ) -> None:
-        if not 0 < split < warmup and margin > 0:
+        if not 0 < split < warmup:
             raise ValueError(f"split must be between 0 and warmup ({warmup}), got {split}")
+        if margin <= 0:
+            raise ValueError(f"margin must be positive, got {margin}")
         self.warmup = warmup
         self.lam = lam
         self.lam_r = lam_r
@@ -237,25 +257,47 @@ class ControlChart(base.AnomalyDetector):
         self.stuck_mult = stuck_mult
         self.stuck_min = stuck_min
         self.names: list[str] = []
-        self._buffer: array[float] | None = array("f")  # float32: 4 bytes a value
+        # Warm-up readings by metric, NaN where a reading lacked it; freed after the fit.
+        self._columns: dict[str, array[float]] | None = {}
         self.seen = 0
         self.chart: _Chart | None = None
         self.threshold = c
         self.last_score = 0.0
         self.top_metric = ""
 
+    @property
+    def ready(self) -> bool:
+        """True once the warm-up is fitted and scores count."""
+        return self.chart is not None
+
     def _vector(self, x: Features) -> list[float]:
-        if not self.names:
-            self.names = sorted(str(name) for name in x)
         get, nan = x.get, math.nan
         return [get(name, nan) for name in self.names]
 
+    def _buffer(self, x: Features) -> None:
+        """Keep a warm-up reading; a metric first seen now is NaN in the earlier rows."""
+        assert self._columns is not None
+        columns, before = self._columns, self.seen - 1
+        for name, value in x.items():
+            column = columns.get(str(name))
+            if column is None:
+                column = columns[str(name)] = array("d", [math.nan] * before)
+            column.append(value)
+        for column in columns.values():
+            if len(column) < self.seen:
+                column.append(math.nan)
+
     def _fit(self) -> None:
-        assert self._buffer is not None
-        width = len(self.names)
-        rows = [list(self._buffer[i * width : (i + 1) * width]) for i in range(self.warmup)]
-        for i in range(1, len(rows)):  # carry the last value over gaps in the warm-up
-            rows[i] = [v if v == v else rows[i - 1][j] for j, v in enumerate(rows[i])]
+        assert self._columns is not None
+        # The metrics seen in the warm-up are the chart's; one first sent later is not
+        # modelled (it has no baseline) until the asset's model is rebuilt.
+        self.names = sorted(self._columns)
+        columns = [_filled(self._columns[name]) for name in self.names]
+        self._columns = None
+        if not columns:  # nothing to model: a chart that never finds evidence
+            self.chart = _Chart([[0.0]] * self.warmup, 1.0, 1.0, 0, 1, 0.0)
+            return
+        rows = [list(row) for row in zip(*columns, strict=True)]
         fit = (self.lam, self.lam_r, self.burn, self.horizon, self.drift_weight)
         calibration = _Chart(rows[: self.split], *fit)
         highest = max(
@@ -264,14 +306,12 @@ class ControlChart(base.AnomalyDetector):
         )
         self.threshold = max(self.c, self.margin * highest)
         self.chart = _Chart(rows, *fit)
-        self._buffer = None
 
     def learn_one(self, x: Features) -> None:
-        """Buffer a warm-up reading (fitting at the end), or adapt when asked to."""
+        """Keep a warm-up reading (fitting at the end), or adapt when asked to."""
         self.seen += 1
         if self.chart is None:
-            assert self._buffer is not None
-            self._buffer.extend(self._vector(x))
+            self._buffer(x)
             if self.seen >= self.warmup:
                 self._fit()
         elif self.adapt > 0 and self.last_score < self.guard * 0.5:

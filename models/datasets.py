@@ -12,8 +12,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
+from ingest.timestamps import parse_epoch
 from models.errors import DatasetError
 
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
@@ -61,7 +63,9 @@ def read_csv(
     """Read a generic labelled CSV: a timestamp column, a 0/1 label column, metric columns.
 
     Timestamps are RFC 3339 / ISO 8601 (``2020-03-09 10:14:33``, read as UTC when no zone is
-    given) or epoch seconds. Every other column, except those in `ignore`, is a metric.
+    given) or Unix epoch numbers (seconds; ms, µs or ns by magnitude, as in payloads). Rows
+    are put in time order (stably) if the file is not. Every other column, except those in
+    `ignore`, is a metric.
     """
     try:
         handle = path.open(newline="", encoding="utf-8")
@@ -102,14 +106,21 @@ def read_csv(
             raise DatasetError(str(path), f"not a CSV file: {exc}", line) from None
     if not rows:
         raise DatasetError(str(path), "no data rows")
+    if any(b < a for a, b in pairwise(timestamps)):
+        order = sorted(range(len(rows)), key=timestamps.__getitem__)
+        timestamps = [timestamps[i] for i in order]
+        rows = [rows[i] for i in order]
+        labels = [labels[i] for i in order]
     return LabelledSeries(str(path), timestamps, rows, labels)
 
 
 def _timestamp(text: str) -> int:
     try:
-        return round(float(text) * 1e9)
+        number = float(text)
     except ValueError:
         pass
+    else:  # the payload contract's rule: seconds, or ms / µs / ns by magnitude
+        return parse_epoch(int(number) if number.is_integer() else number)
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

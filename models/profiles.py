@@ -44,7 +44,11 @@ class ProfileSelector:
 
 
 def fingerprint(profile: ProfileSettings) -> str:
-    """A short hash of everything in the profile that shapes a model (its checkpoint tag).
+    """A short hash of what shapes a model's learned state (its checkpoint tag).
+
+    Detectors, metrics, warm-up and the calibration of river detectors; not the name, the
+    matching rules or the verdict rules (window, min_hits, learn_anomalous), which can
+    change without sending the fleet back into warm-up.
 
     Examples
     --------
@@ -53,5 +57,5 @@ def fingerprint(profile: ProfileSettings) -> str:
     >>> fingerprint(ProfileSettings(name="a")) == fingerprint(ProfileSettings(name="a", warmup=50))
     False
     """
-    text = profile.model_dump_json(exclude={"kinds", "assets"})
+    text = profile.model_dump_json(include={"detectors", "metrics", "warmup", "quantile", "margin"})
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -69,10 +69,17 @@ class ModelRegistry:
             self._models.move_to_end(key)
             return model
         profile = self.selector.select(site, asset, kind)
+        if kind is None and self.checkpoints is not None:
+            # A reading without kind keeps the profile its asset's model was built with.
+            saved = self.checkpoints.profile_of(key)
+            if saved in self.selector.by_name:
+                profile = self.selector.by_name[saved]
         fp = self._fingerprints[profile.name]
         model = self.checkpoints.load(key, fp) if self.checkpoints is not None else None
         if model is None:
             model = AssetModel(profile)
+        else:
+            model.profile = profile  # verdict rules may have changed since it was saved
         self._models[key] = model
         if len(self._models) > self.max_models:
             self._evict()

@@ -6,10 +6,14 @@ and the points are committed in the same transaction as the readings.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from ingest.base import Point, Reading
+from ingest.logthrottle import ThrottledLog
 from models.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
 
 
 class ScoringProcessor:
@@ -23,14 +27,27 @@ class ScoringProcessor:
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
+        self.failures = 0
+        self._log = ThrottledLog(log, interval=60.0)
 
     def process(self, readings: Sequence[Reading]) -> list[Point]:
         """One anomaly point per reading, in order."""
         points = []
         registry = self.registry
         for r in readings:
-            model = registry.get(r.site, r.asset, r.kind)
-            verdict = model.process(r.ts, r.metrics)
+            try:
+                model = registry.get(r.site, r.asset, r.kind)
+                verdict = model.process(r.ts, r.metrics)
+            except Exception:  # one asset's broken model must not cost the others their scores
+                self._log.error(
+                    f"{r.site}/{r.asset}",
+                    "scoring %s/%s failed; stored unscored",
+                    r.site,
+                    r.asset,
+                    exc_info=True,
+                )
+                self.failures += 1
+                continue
             # Every reading moves the model (filters, persistence, last timestamp), learned
             # or not: an evicted model must be saved as it is now.
             registry.touched(r.site, r.asset)

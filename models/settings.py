@@ -96,7 +96,7 @@ class ProfileSettings(_Section):
 
 
 def default_profiles() -> tuple[ProfileSettings, ...]:
-    """The shipped profiles: the default, and a lighter one for very large fleets."""
+    """The shipped profiles: the default (a control chart with its own threshold)."""
     return (ProfileSettings(name="default"),)
 
 

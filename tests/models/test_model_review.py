@@ -1,0 +1,129 @@
+"""Edge cases from review: late and constant metrics, reloads, readiness, bad parameters.
+
+Also: one asset's broken model leaves the other assets scored.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from modelkit import ts
+
+from ingest.base import Reading
+from models.asset import AssetModel
+from models.checkpoints import CheckpointStore
+from models.controlchart import ControlChart
+from models.errors import ProfileError
+from models.profiles import ProfileSelector
+from models.registry import ModelRegistry
+from models.scoring import ScoringProcessor
+from models.settings import DetectorSpec, ProfileSettings
+
+
+def _normal(rng: random.Random, **extra: float) -> dict[str, float]:
+    return {"temp": 60 + rng.gauss(0, 1), "current": 10 + rng.gauss(0, 0.2), **extra}
+
+
+def test_a_metric_first_sent_during_warm_up_is_modelled() -> None:
+    """A metric that appears halfway through the warm-up gets a baseline and is watched."""
+    rng = random.Random(1)
+    model = AssetModel(ProfileSettings(name="p", warmup=200))
+    for i in range(100):
+        model.process(ts(i), _normal(rng))
+    for i in range(100, 300):
+        model.process(ts(i), _normal(rng, pressure=5 + rng.gauss(0, 0.05)))
+    verdicts = [model.process(ts(300 + i), _normal(rng, pressure=7.0)) for i in range(30)]
+    assert verdicts[-1].anomalous
+    assert verdicts[-1].top_metric == "pressure"
+
+
+def test_a_first_reading_without_the_profile_metrics_does_not_break_the_model() -> None:
+    """Readings that lack the profile's metrics at first are scored, never crash."""
+    rng = random.Random(2)
+    model = AssetModel(ProfileSettings(name="p", warmup=100, metrics=("temp",)))
+    model.process(ts(0), {"other": 1.0})
+    verdicts = [model.process(ts(i), _normal(rng)) for i in range(1, 200)]
+    assert not any(v.anomalous for v in verdicts)
+
+
+def test_a_metric_constant_in_warm_up_does_not_alarm_when_it_changes() -> None:
+    """A mode flag that never moved in the warm-up gives no level evidence when it flips."""
+    rng = random.Random(3)
+    model = AssetModel(ProfileSettings(name="p", warmup=200))
+    for i in range(250):
+        model.process(ts(i), _normal(rng, mode=0.0))
+    flipped = [model.process(ts(250 + i), _normal(rng, mode=float(i % 2))) for i in range(50)]
+    assert not any(v.anomalous for v in flipped)
+    assert all(v.score < 1.0 for v in flipped)
+
+
+@pytest.mark.parametrize(
+    "params", [{"split": 900}, {"margin": 0}, {"split": 0}], ids=["split-past", "margin", "split-0"]
+)
+def test_bad_chart_parameters_fail_when_the_profile_is_built(params: dict[str, float]) -> None:
+    """A split outside the warm-up or a non-positive margin is refused at once, named."""
+    profile = ProfileSettings(
+        name="bad", detectors=(DetectorSpec(type="control_chart", params=params),)
+    )
+    with pytest.raises(ProfileError, match="'bad'"):
+        AssetModel(profile)
+
+
+def test_warming_up_lasts_until_every_detector_can_score() -> None:
+    """HalfSpaceTrees scores nothing before its first window: the model says warming up."""
+    rng = random.Random(4)
+    profile = ProfileSettings(
+        name="p", warmup=100, detectors=(DetectorSpec(type="half_space_trees"),)
+    )
+    model = AssetModel(profile)
+    verdicts = [model.process(ts(i), _normal(rng)) for i in range(150)]
+    assert verdicts[120].warming_up
+    assert not model.detectors[0].ready or not model.warming_up
+
+
+def test_a_reloaded_asset_keeps_its_profile_when_readings_carry_no_kind(
+    store: CheckpointStore,
+) -> None:
+    """Kind only on the first payload: after a restart the asset keeps the 'mills' profile."""
+    profiles = (
+        ProfileSettings(name="default"),
+        ProfileSettings(name="mills", kinds=("cnc-mill",), warmup=50),
+    )
+    rng = random.Random(5)
+    first = ModelRegistry(ProfileSelector(profiles), store)
+    model = first.get("s", "a", "cnc-mill")
+    for i in range(80):
+        model.process(ts(i), _normal(rng))
+    first.touched("s", "a")
+    first.checkpoint()
+    again = ModelRegistry(ProfileSelector(profiles), store).get("s", "a", None)
+    assert again.profile.name == "mills"
+    assert not again.warming_up
+
+
+def test_one_broken_model_costs_only_its_own_scores(store: CheckpointStore) -> None:
+    """A model that raises leaves that reading unscored and every other reading scored."""
+    processor = ScoringProcessor(
+        ModelRegistry(ProfileSelector((ProfileSettings(name="default"),)), store)
+    )
+    broken = processor.registry.get("s", "bad", None)
+
+    def explode(ts: int, metrics: object) -> None:
+        raise RuntimeError("corrupt model")
+
+    broken.process = explode  # type: ignore[method-assign]
+    readings = [Reading("s", asset, None, ts(0), {"t": 1.0}) for asset in ("a", "bad", "b")]
+    points = processor.process(readings)
+    assert [p.tags["asset"] for p in points] == ["a", "b"]
+    assert processor.failures == 1
+
+
+def test_chart_ready_only_after_its_fit() -> None:
+    """The chart is ready once its warm-up is fitted, not before."""
+    chart = ControlChart(warmup=50, split=40)
+    for i in range(49):
+        chart.learn_one({"t": float(i % 3)})
+    assert not chart.ready
+    chart.learn_one({"t": 1.0})
+    assert chart.ready
