@@ -8,10 +8,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-from support import BASE_TS, PipelineProcess, pipeline_env, publish, stored_count, wait_for
+from support import (
+    BASE_TS,
+    PipelineProcess,
+    pipeline_env,
+    publish,
+    sample_count,
+    stored_count,
+    wait_for,
+)
 
 from ingest.embedded import EmbeddedStore
-from meshwatch.localservers import Mosquitto
+from meshwatch.localservers import Mosquitto, VictoriaMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +121,39 @@ def test_restored_models_continue_without_a_new_warm_up(
     after = [r for r in rows if int(str(r["ts"])) >= (BASE_TS + (WARMUP + 60) * 1000) * 1_000_000]
     assert len(after) == 20
     assert not any(r["fields"]["warming_up"] for r in after)  # type: ignore[index]
+
+
+def test_anomaly_records_reach_victoria_metrics_with_the_fault_flagged(
+    mosquitto: Mosquitto,
+    victoria_metrics: VictoriaMetrics,
+    data_dir: Path,
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    """Through the InfluxDB API: a score per reading of every asset, flags only on the fault."""
+    config = tmp_path / "meshwatch.yaml"
+    config.write_text("models: {}\n")
+    env = pipeline_env(
+        mosquitto, data_dir, unique_topic, MESHWATCH_INFLUX__URL=victoria_metrics.url
+    )
+    pipeline = PipelineProcess(env, tmp_path / "log", config)
+    pipeline.start()
+    # Sites unique to this test keep the session's VictoriaMetrics series apart.
+    messages = [
+        (topic.replace("/s", f"/{unique_topic}s", 1), payload)
+        for topic, payload in _stream(unique_topic, 6, 0, 520, {2: range(450, 500)})
+    ]
+    publish(mosquitto, messages)
+    scores = f'{{__name__="anomaly_score",site=~"{unique_topic}s.*"}}'
+    wait_for(
+        lambda: sample_count(victoria_metrics, scores) >= len(messages),
+        60,
+        "a score for every reading",
+    )
+    pipeline.stop()
+    flags = victoria_metrics.export(f'{{__name__="anomaly_anomalous",site=~"{unique_topic}s.*"}}')
+    flagged = {series["metric"]["asset"]: sum(series["values"]) for series in flags}
+    assert len(flagged) == 6
+    assert {a: n for a, n in flagged.items() if a != "a2" and n} == {}
+    assert flagged["a2"] >= 40
+    assert {series["metric"]["detector"] for series in flags} == {"default"}
