@@ -21,6 +21,10 @@ from models.profiles import ProfileSelector, fingerprint
 
 log = logging.getLogger(__name__)
 
+# Models saved per batch at most: 20,000 default models took 0.76 s to save here, time the
+# subscriber thread would hold a batch's acks.
+_SAVE_SLICE = 2_000
+
 
 class ModelRegistry:
     """Asset models by (site, asset).
@@ -55,6 +59,7 @@ class ModelRegistry:
         self._clock = clock
         self._models: OrderedDict[Key, AssetModel] = OrderedDict()
         self._dirty: set[Key] = set()
+        self._due: list[Key] = []  # a checkpoint being saved slice by slice
         self._fingerprints = {name: fingerprint(p) for name, p in selector.by_name.items()}
         self._last_save = clock()
 
@@ -103,18 +108,28 @@ class ModelRegistry:
             del self._models[key]
 
     def maybe_checkpoint(self) -> None:
-        """Save the models that learned, when the interval has passed."""
-        if self._clock() - self._last_save >= self.checkpoint_interval:
-            self.checkpoint()
+        """Save the models that moved, once the interval has passed, a slice per call.
+
+        Called once per batch: a large fleet's checkpoint is spread over several batches
+        instead of holding one batch's acks for seconds.
+        """
+        if not self._due and self._clock() - self._last_save >= self.checkpoint_interval:
+            self._last_save = self._clock()
+            self._due = list(self._dirty)
+        if self._due:
+            keys, self._due = self._due[:_SAVE_SLICE], self._due[_SAVE_SLICE:]
+            self._save([key for key in keys if key in self._dirty])
 
     def checkpoint(self) -> int:
-        """Save every model that learned since the last save; return how many."""
+        """Save every model that moved since it was last saved; return how many."""
         self._last_save = self._clock()
+        self._due = []
         return self._save(list(self._dirty))
 
     def _save(self, keys: list[Key]) -> int:
         if self.checkpoints is None or not keys:
             return 0
+        keys = [key for key in keys if key in self._models]
         saved = self.checkpoints.save(
             (key, self._models[key], self._fingerprints[self._models[key].profile.name])
             for key in keys

@@ -127,3 +127,24 @@ def test_chart_ready_only_after_its_fit() -> None:
     assert not chart.ready
     chart.learn_one({"t": 1.0})
     assert chart.ready
+
+
+def test_a_large_checkpoint_is_spread_over_batches(store: CheckpointStore) -> None:
+    """5,000 models that moved are saved 2,000 per batch, not all in one batch."""
+    now = [0.0]
+    registry = ModelRegistry(
+        ProfileSelector((ProfileSettings(name="default"),)),
+        store,
+        max_models=10_000,
+        checkpoint_interval=60,
+        clock=lambda: now[0],
+    )
+    for n in range(5_000):
+        registry.get("s", f"a{n}", None)
+        registry.touched("s", f"a{n}")
+    now[0] = 61.0
+    saved = []
+    for _ in range(3):
+        registry.maybe_checkpoint()
+        saved.append(store.count())
+    assert saved == [2_000, 4_000, 5_000]
