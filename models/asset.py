@@ -18,6 +18,9 @@ from models.settings import ProfileSettings
 
 #: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
 THRESHOLD = 0.5
+# Verdicts kept for redeliveries: mosquitto redelivers in bunches of at most the in-flight
+# window, spread over the fleet's assets, so a few per asset cover it (~100 bytes each).
+_RECENT = 16
 
 
 class AssetModel:
@@ -27,7 +30,8 @@ class AssetModel:
     is anomalous when at least ``min_hits`` of the last ``window`` readings scored over the
     threshold, and never during the warm-up. Readings over the threshold or flagged do not
     teach the model unless the profile says so. A reading at or before the last one
-    processed (a redelivery, a replay) is scored on a copy and changes nothing.
+    processed changes nothing: a redelivery of one of the last 16 readings gets its verdict
+    again, an older replay is scored on a copy of the model.
 
     Parameters
     ----------
@@ -60,6 +64,7 @@ class AssetModel:
         self.learned = 0
         self.last_ts = -1
         self._hits: list[bool] = []
+        self._recent: dict[int, Verdict] = {}  # the last verdicts, for exact redeliveries
 
     @property
     def warming_up(self) -> bool:
@@ -73,6 +78,9 @@ class AssetModel:
             metrics = {m: metrics[m] for m in profile.metrics if m in metrics}
         x = cast(Features, metrics)
         replay = ts <= self.last_ts
+        if replay and ts in self._recent:
+            # A redelivery of a recent reading: the same verdict, so its record is unchanged.
+            return self._recent[ts]
         # Scoring advances the control chart's filters: a replay scores on a copy.
         detectors = copy.deepcopy(self.detectors) if replay else self.detectors
         best, score = 0, detectors[0].score_one(x)
@@ -94,7 +102,12 @@ class AssetModel:
                 if self.explainer is not None:
                     self.explainer.learn_one(x)
                 self.learned += 1
-        return Verdict(score, THRESHOLD, anomalous, warming_up, top)
+        verdict = Verdict(score, THRESHOLD, anomalous, warming_up, top)
+        if not replay:
+            self._recent[ts] = verdict
+            if len(self._recent) > _RECENT:
+                del self._recent[next(iter(self._recent))]
+        return verdict
 
     def _top_metric(self, detector: Any, x: Features) -> str:
         named = str(getattr(detector, "top_metric", ""))

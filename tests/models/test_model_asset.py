@@ -247,12 +247,22 @@ def test_earlier_reading_is_not_learned() -> None:
     assert pickle.dumps(model) == before
 
 
-def test_redelivered_reading_gets_the_verdict_of_a_next_reading() -> None:
-    """A redelivered reading is scored against the current state, like a next reading."""
+def test_redelivered_recent_reading_gets_its_own_verdict_again() -> None:
+    """A redelivery of a recent reading returns the verdict it had: its record is unchanged."""
+    model = trained(profile(warmup=100))
+    start = next_index(model)
+    rng = random.Random(9)
+    first = feed(model, [healthy(rng) for _ in range(5)], start)
+    again = [model.process(ts(start + i), healthy(rng)) for i in range(5)]
+    assert again == first
+
+
+def test_old_replay_is_scored_like_a_next_reading() -> None:
+    """A replay older than the recent verdicts is scored against the current state."""
     model = trained(profile(warmup=100))
     reading = at_operating_point("vibration_rms", 6)
     (expected,) = probe(model, [reading])
-    assert model.process(model.last_ts, reading) == expected
+    assert model.process(ts(0), reading) == expected
 
 
 def test_replaying_the_stream_gives_the_same_model() -> None:
