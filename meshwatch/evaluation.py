@@ -13,7 +13,7 @@ from rich.table import Table
 
 from models.datasets import LabelledSeries, read_csv, read_skab
 from models.errors import DatasetError
-from models.evaluation import Confusion, FileResult, evaluate
+from models.evaluation import Confusion, FileResult, Window, evaluate
 from models.plot import plot
 from models.settings import ProfileSettings
 
@@ -95,7 +95,12 @@ def _counts(c: Confusion) -> dict[str, object]:
 
 
 def _record(r: FileResult) -> dict[str, object]:
-    return {"file": r.name, **_counts(r.confusion), "delays_s": [w.delay_s for w in r.windows]}
+    return {
+        "file": r.name,
+        **_counts(r.confusion),
+        "delays_s": [w.delay_s for w in r.windows],
+        "cut": [w.cut for w in r.windows],
+    }
 
 
 def _table(results: list[FileResult], total: Confusion, profile: str) -> Table:
@@ -107,11 +112,16 @@ def _table(results: list[FileResult], total: Confusion, profile: str) -> Table:
     for column in columns:
         table.add_column(column, justify="left" if column == "file" else "right")
     for r in results:
-        delays = ", ".join("missed" if w.delay_s is None else f"{w.delay_s:.0f}" for w in r.windows)
+        delays = ", ".join(_delay(w) for w in r.windows)
         table.add_row(_short(r.name), *_figures(r.confusion), delays or "-")
     table.add_section()
     table.add_row("overall", *_figures(total), "")
     return table
+
+
+def _delay(w: Window) -> str:
+    text = "missed" if w.delay_s is None else f"{w.delay_s:.0f}"
+    return f"{text} (cut)" if w.cut else text
 
 
 def _figures(c: Confusion) -> tuple[str, ...]:

@@ -91,6 +91,8 @@ class Window:
     start_ns: int
     end_ns: int
     delay_s: float | None
+    #: The window began in the training part: the delay counts from the test part's start.
+    cut: bool = False
 
 
 @dataclass(slots=True)
@@ -136,5 +138,10 @@ def evaluate(series: LabelledSeries, profile: ProfileSettings, train_rows: int) 
     for first, last in windows(labels):
         hit = next((i for i in range(first, last + 1) if predictions[i]), None)
         delay = None if hit is None else (times[hit] - times[first]) / 1e9
-        found.append(Window(times[first], times[last], delay))
+        cut = (
+            first == 0
+            and 0 < train_rows <= len(series.labels)
+            and bool(series.labels[train_rows - 1])
+        )
+        found.append(Window(times[first], times[last], delay, cut))
     return FileResult(series.name, Confusion.of(labels, predictions), found, train_rows, verdicts)
