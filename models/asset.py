@@ -13,7 +13,7 @@ from typing import Any, cast
 from models.base import Features, Verdict
 from models.build import build_detector
 from models.controlchart import ControlChart
-from models.detectors import RobustZ
+from models.detectors import ZScore
 from models.settings import ProfileSettings
 
 #: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
@@ -59,7 +59,7 @@ class AssetModel:
         self.detectors = [build_detector(spec, profile) for spec in profile.detectors]
         # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
         self.explainer = (
-            None if all(isinstance(d, ControlChart) for d in self.detectors) else RobustZ()
+            None if all(isinstance(d, ControlChart) for d in self.detectors) else ZScore()
         )
         self.learned = 0
         self.last_ts = -1

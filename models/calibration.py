@@ -39,9 +39,9 @@ class Calibrated(base.AnomalyDetector):
     Examples
     --------
     >>> import random
-    >>> from models.detectors import RobustZ
+    >>> from models.detectors import ZScore
     >>> rng = random.Random(2)
-    >>> model = Calibrated(RobustZ(), warmup=200, quantile=0.99, margin=1.2)
+    >>> model = Calibrated(ZScore(), warmup=200, quantile=0.99, margin=1.2)
     >>> for _ in range(200):
     ...     x = {"temp": rng.gauss(60, 1)}
     ...     _ = model.score_one(x)

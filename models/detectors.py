@@ -115,14 +115,14 @@ class Mahalanobis(base.AnomalyDetector):
         return float(d @ self._covariance_inverse() @ d)
 
 
-class RobustZ(base.AnomalyDetector):
+class ZScore(base.AnomalyDetector):
     """The largest per-metric z-score against exponentially weighted mean and variance.
 
     Cheap and explainable, blind to relations between metrics.
 
     Examples
     --------
-    >>> model = RobustZ(fading_factor=0.1)
+    >>> model = ZScore(fading_factor=0.1)
     >>> for i in range(100):
     ...     model.learn_one({"temp": 60.0 + (i % 5) * 0.1})
     >>> round(model.score_one({"temp": 60.2}), 1), model.score_one({"temp": 70.0}) > 50
@@ -174,7 +174,7 @@ def _one_class_svm(params: dict[str, Any]) -> base.Estimator:
 #: River detectors by profile type name (the control chart is built separately).
 RIVER_DETECTORS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "mahalanobis": lambda params: Mahalanobis(**params),
-    "gaussian": lambda params: RobustZ(**params),
+    "zscore": lambda params: ZScore(**params),
     "half_space_trees": _half_space_trees,
     "one_class_svm": _one_class_svm,
 }

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 DetectorType = Literal[
-    "control_chart", "mahalanobis", "half_space_trees", "one_class_svm", "gaussian"
+    "control_chart", "mahalanobis", "half_space_trees", "one_class_svm", "zscore"
 ]
 
 

@@ -18,7 +18,7 @@ from models.settings import DetectorSpec, DetectorType, ProfileSettings, default
 DETECTOR_TYPES: tuple[DetectorType, ...] = (
     "control_chart",
     "mahalanobis",
-    "gaussian",
+    "zscore",
     "half_space_trees",
     "one_class_svm",
 )

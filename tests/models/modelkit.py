@@ -43,7 +43,7 @@ SPECS: dict[str, tuple[DetectorSpec, ...]] = {
     "control_chart-adapt": (
         DetectorSpec(type="control_chart", params={"adapt": 0.005, "guard": 1.0}),
     ),
-    "ensemble": (DetectorSpec(type="control_chart"), DetectorSpec(type="gaussian")),
+    "ensemble": (DetectorSpec(type="control_chart"), DetectorSpec(type="zscore")),
 }
 
 

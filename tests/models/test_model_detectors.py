@@ -233,7 +233,7 @@ def test_sudden_level_shift_is_flagged(spec: str) -> None:
     spec_params(
         {
             "mahalanobis": _RAMP_LEARNED,
-            "gaussian": _RAMP_LEARNED,
+            "zscore": _RAMP_LEARNED,
             "half_space_trees": _RAMP_LEARNED,
             "control_chart-adapt": "adapt follows readings under guard x threshold, so a slow "
             "ramp drags the level baseline along (README: 'slow faults are partly learned')",
