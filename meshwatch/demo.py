@@ -77,6 +77,7 @@ def run_demo(settings: Settings, *, assets: int, readings: int) -> None:
     try:
         # Earlier demos' data stays in the data dir: count what this run adds.
         before = _per_asset(store)
+        scores_before = _scores(store)
         rejected_before = Counter(app.deadletters.counts())
         expected, sent_bad = _publish_fleet(settings, broker, assets, readings, console)
         with Progress(console=console, transient=True) as progress:
@@ -90,6 +91,13 @@ def run_demo(settings: Settings, *, assets: int, readings: int) -> None:
                 time.sleep(0.1)
         rejected = Counter(app.deadletters.counts()) - rejected_before
         _summary(console, store, _per_asset(store) - before, rejected, sent_bad)
+        scored = _scores(store) - scores_before
+        default = next(p for p in settings.models.profiles if p.name == "default")
+        console.print(
+            f"anomaly records: {scored['records']} ({scored['past warm-up']} past the "
+            f"{default.warmup}-reading warm-up, {scored['flagged']} flagged; "
+            "no faults are injected in this demo)"
+        )
     finally:
         store.close()
         app.stop.set()
@@ -142,6 +150,17 @@ def _per_asset(store: EmbeddedStore) -> Counter[tuple[str, str, str]]:
     return Counter(
         (str(r["site"]), str(r["asset"]), str(r["kind"])) for r in store.rows("telemetry")
     )
+
+
+def _scores(store: EmbeddedStore) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for row in store.rows("anomaly"):
+        fields = row["fields"]
+        assert isinstance(fields, dict)
+        counts["records"] += 1
+        counts["past warm-up"] += not fields["warming_up"]
+        counts["flagged"] += bool(fields["anomalous"])
+    return counts
 
 
 def _summary(

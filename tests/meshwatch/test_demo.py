@@ -25,4 +25,5 @@ def test_demo_stores_the_fleet_and_keeps_the_malformed_as_dead_letters(data_dir:
     assert "published 120 readings from 4 assets" in result.stdout
     assert result.stdout.count("│ 30 ") == 4
     assert "dead letters: 6 kept of 6 malformed sent" in result.stdout
+    assert "anomaly records: 120 (0 past" in result.stdout  # 30 readings: all in warm-up
     assert (data_dir / "meshwatch.db").exists()
