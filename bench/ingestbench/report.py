@@ -20,6 +20,13 @@ GOAL_SINGLE_RATIO = 0.8
 GOAL_BATCHED_READINGS_PER_S = 50_000.0
 
 
+def drain_status(d: Drain) -> str:
+    """How a meshwatch drain ended: its failure, its failed checks, or exact."""
+    if d.status != "ok":
+        return f"[red]{d.status}[/]"
+    return "[green]exact[/]" if not d.checks else "[red]" + "; ".join(d.checks) + "[/]"
+
+
 def fmt(value: float | None, spec: str) -> str:
     """Format ``value`` with ``spec``, or a dash if there is none."""
     return "—" if value is None else format(value, spec)
@@ -56,12 +63,7 @@ def report(console: Console, drains: list[Drain]) -> bool:
     for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for d in drains:
-        if d.status != "ok":
-            status = f"[red]{d.status}[/]"
-        elif d.subscriber == BARE:
-            status = "ok"
-        else:
-            status = "[green]exact[/]" if not d.checks else "[red]" + "; ".join(d.checks) + "[/]"
+        status = "ok" if d.subscriber == BARE and d.status == "ok" else drain_status(d)
         table.add_row(
             d.workload,
             d.subscriber,

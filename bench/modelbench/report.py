@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import fmt
+from ingestbench.report import drain_status, fmt
 from rich.console import Console
 from rich.table import Table
 
@@ -86,12 +86,7 @@ def pipeline_tables(console: Console, comparisons: list[Comparison]) -> None:
     for comparison in comparisons:
         for run in comparison.runs:
             d = run.drain
-            if d.status != "ok":
-                status = f"[red]{d.status}[/]"
-            else:
-                status = (
-                    "[green]exact[/]" if not d.checks else "[red]" + "; ".join(d.checks) + "[/]"
-                )
+            status = drain_status(d)
             table.add_row(
                 d.workload,
                 "on" if run.scoring else "off",
