@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ingest.base import Point, Reading
+from ingest.base import FieldValue, Point, Reading
 from ingest.logthrottle import ThrottledLog
 from models.registry import ModelRegistry
 
@@ -34,11 +34,21 @@ class ScoringProcessor:
         """One anomaly point per reading, in order."""
         points = []
         registry = self.registry
+        key: tuple[str, str] | None = None
+        tags: dict[str, str] = {}
         for r in readings:
             try:
-                model = registry.get(r.site, r.asset, r.kind)
+                if key != (r.site, r.asset):
+                    # A batched message is a run of one asset's readings: look it up once.
+                    key = (r.site, r.asset)
+                    model = registry.get(r.site, r.asset, r.kind)
+                    # Every reading moves the model (filters, persistence, last timestamp),
+                    # learned or not: an evicted model must be saved as it is now.
+                    registry.touched(r.site, r.asset)
+                    tags = {"site": r.site, "asset": r.asset, "detector": model.profile.name}
                 verdict = model.process(r.ts, r.metrics)
             except Exception:  # one asset's broken model must not cost the others their scores
+                key = None
                 self._log.error(
                     f"{r.site}/{r.asset}",
                     "scoring %s/%s failed; stored unscored",
@@ -48,23 +58,14 @@ class ScoringProcessor:
                 )
                 self.failures += 1
                 continue
-            # Every reading moves the model (filters, persistence, last timestamp), learned
-            # or not: an evicted model must be saved as it is now.
-            registry.touched(r.site, r.asset)
-            points.append(
-                Point(
-                    "anomaly",
-                    {"site": r.site, "asset": r.asset, "detector": model.profile.name},
-                    {
-                        "score": verdict.score,
-                        "threshold": verdict.threshold,
-                        "anomalous": verdict.anomalous,
-                        "top_metric": verdict.top_metric,
-                        "warming_up": verdict.warming_up,
-                    },
-                    r.ts,
-                )
-            )
+            fields: dict[str, FieldValue] = {
+                "score": verdict.score,
+                "threshold": verdict.threshold,
+                "anomalous": verdict.anomalous,
+                "top_metric": verdict.top_metric,
+                "warming_up": verdict.warming_up,
+            }
+            points.append(Point("anomaly", tags, fields, r.ts))
         registry.maybe_checkpoint()
         return points
 
