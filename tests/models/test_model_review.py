@@ -5,6 +5,7 @@ Also: one asset's broken model leaves the other assets scored.
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -148,3 +149,25 @@ def test_a_large_checkpoint_is_spread_over_batches(store: CheckpointStore) -> No
         registry.maybe_checkpoint()
         saved.append(store.count())
     assert saved == [2_000, 4_000, 5_000]
+
+
+@pytest.mark.parametrize("cycle", [120, 300, 600])
+def test_a_fault_inside_the_load_driven_range_is_caught(cycle: int) -> None:
+    """A duty-cycled machine: +15 % temperature that leaves the load is flagged, not before."""
+    rng = random.Random(cycle)
+    model = AssetModel(ProfileSettings(name="default"))
+    flagged_healthy, first = 0, None
+    for i in range(1200):
+        load = 0.5 + 0.5 * math.sin(2 * math.pi * i / cycle)
+        bases = {"rpm": 12_000.0, "current": 14.0, "vibration": 0.4, "temp": 55.0}
+        x = {k: b * (0.8 + 0.4 * load) * (1 + rng.gauss(0, 0.02)) for k, b in bases.items()}
+        if i >= 900:
+            x["temp"] *= 1 + 0.15 * min(1.0, (i - 900) / 60)
+        verdict = model.process(ts(i), x)
+        if i < 900:
+            flagged_healthy += verdict.anomalous
+        elif verdict.anomalous and first is None:
+            first = i - 900
+            assert verdict.top_metric == "temp"
+    assert flagged_healthy == 0
+    assert first is not None and first < 60
