@@ -213,6 +213,7 @@ class _Chart:
                 z2 = z
         # A metric the others explain is judged by its residual: a temperature that follows
         # the load is normal however high the load; one that leaves it is not.
+        residuals = []
         for j, model in enumerate(explained):
             if model is None or x[j] != x[j]:
                 continue
@@ -221,11 +222,22 @@ class _Chart:
             for k, c in enumerate(coefficients):
                 predicted += c * level[k if k < j else k + 1]
             z = abs(level[j] - predicted) / scale
+            residuals.append((z, j))
             if z > z1:
                 z1, z2, top = z, z1, j
             elif z > z2:
                 z2 = z
+        if residuals and any(j == top for _, j in residuals):
+            # A decoupled pair shows in both residuals (each predicts the other): blame the
+            # one of the near-equal residuals whose own level moved furthest from normal.
+            best = max(residuals)[0]
+            near = [j for z, j in residuals if z >= 0.8 * best]
+            top = max(near, key=lambda j: abs(level[j] - mean[j]) / self._level_spread(j))
         return math.sqrt(z1 * z1 + z2 * z2), top
+
+    def _level_spread(self, j: int) -> float:
+        scale = self.scale_level[j]
+        return scale if math.isfinite(scale) else 1e-12 + abs(self.mean[j])
 
 
 class ControlChart(base.AnomalyDetector):
