@@ -51,6 +51,24 @@ def fleet_messages(
     return out
 
 
+def site_scoped(messages: Sequence[tuple[str, bytes]], prefix: str) -> list[tuple[str, bytes]]:
+    """Messages with their sites renamed ``<prefix>s…``: this test's series stay apart.
+
+    Select them in a shared time-series server with ``site=~"<prefix>s.*"``.
+    """
+    return [(topic.replace("/s", f"/{prefix}s", 1), payload) for topic, payload in messages]
+
+
+def tls_env(ca: Path, **extra: str) -> dict[str, str]:
+    """Settings of a pipeline that verifies a test broker's certificate (issued to localhost)."""
+    return {
+        "MESHWATCH_MQTT__HOST": "localhost",
+        "MESHWATCH_MQTT__TLS": "true",
+        "MESHWATCH_MQTT__CA_FILE": str(ca),
+        **extra,
+    }
+
+
 def expected_keys(messages: Iterable[tuple[str, bytes]]) -> set[tuple[str, str, int]]:
     """(site, asset, ts ns) of every reading in single-reading messages."""
     keys = set()
@@ -151,6 +169,12 @@ class PipelineProcess:
         PipelineProcess.started.append(self)
         if wait_healthy and self.http_port:
             wait_for(self.healthy, 20, f"meshwatch healthy; log:\n{self.log()}")
+
+    def start_refused(self, says: str, what: str) -> None:
+        """Start a pipeline the broker will not accept; wait until its log `says` why."""
+        self.start(wait_healthy=False)
+        wait_for(lambda: says in self.log(), 15, what)
+        assert not self.healthy()
 
     def healthy(self) -> bool:
         """Whether /healthz answers 200."""

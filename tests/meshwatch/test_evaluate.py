@@ -22,6 +22,26 @@ models:
 """
 
 
+# The generic CSV format of the files these tests write.
+CSV_FLAGS = (
+    "--format",
+    "csv",
+    "--timestamp-column",
+    "time",
+    "--label-column",
+    "label",
+    "--delimiter",
+    ";",
+)
+
+
+def _evaluate(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the meshwatch command line with `args`, capturing its text output."""
+    return subprocess.run(
+        [sys.executable, "-m", "meshwatch", *args], capture_output=True, text=True, timeout=60
+    )
+
+
 def _write_file(path: Path, seed: int, fault: range) -> list[tuple[int, dict[str, float], int]]:
     rng = random.Random(seed)
     rows = []
@@ -66,32 +86,17 @@ def test_printed_counts_and_rates_equal_hand_computed_ones(tmp_path: Path, files
     """Per-file and overall TP/FP/FN/TN, F1, FAR and MAR match a hand count of the verdicts."""
     config = tmp_path / "meshwatch.yaml"
     config.write_text(CONFIG)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "meshwatch",
-            "--config",
-            str(config),
-            "evaluate",
-            str(tmp_path / "data"),
-            "--profile",
-            "quick",
-            "--format",
-            "csv",
-            "--timestamp-column",
-            "time",
-            "--label-column",
-            "label",
-            "--delimiter",
-            ";",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    result = _evaluate(
+        "--config",
+        str(config),
+        "evaluate",
+        str(tmp_path / "data"),
+        "--profile",
+        "quick",
+        *CSV_FLAGS,
+        "--json",
     )
+    assert result.returncode == 0, result.stderr
     records = [orjson.loads(line) for line in result.stdout.splitlines()]
     by_file = {Path(r["file"]).name: r for r in records}
     total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
@@ -113,12 +118,7 @@ def test_printed_counts_and_rates_equal_hand_computed_ones(tmp_path: Path, files
 
 def test_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """A path that does not exist: one line naming it, exit status 2."""
-    result = subprocess.run(
-        [sys.executable, "-m", "meshwatch", "evaluate", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _evaluate("evaluate", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "nope" in result.stderr
@@ -128,25 +128,6 @@ def test_a_bad_row_names_file_and_line(tmp_path: Path) -> None:
     """A row with a non-number: one line with the file and line number."""
     bad = tmp_path / "bad.csv"
     bad.write_text("time;x;label\n1;1.0;0\n2;oops;0\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "meshwatch",
-            "evaluate",
-            str(bad),
-            "--format",
-            "csv",
-            "--timestamp-column",
-            "time",
-            "--label-column",
-            "label",
-            "--delimiter",
-            ";",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _evaluate("evaluate", str(bad), *CSV_FLAGS)
     assert result.returncode == 2
     assert f"{bad}:3" in result.stderr

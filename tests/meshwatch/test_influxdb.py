@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import PipelineProcess, fleet_messages, pipeline_env, publish, wait_for
+from support import PipelineProcess, fleet_messages, pipeline_env, publish, site_scoped, wait_for
 
 from meshwatch.localservers import Mosquitto
 
@@ -46,9 +46,7 @@ def test_readings_reach_a_real_influxdb_and_read_back_through_flux(
     )
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()
-    messages = [
-        (t.replace("/s", f"/{unique_topic}s", 1), p) for t, p in fleet_messages(unique_topic, 200)
-    ]
+    messages = site_scoped(fleet_messages(unique_topic, 200), unique_topic)
     publish(mosquitto, messages)
     flux = f"""
         from(bucket: "{BUCKET}")

@@ -15,6 +15,7 @@ from support import (
     pipeline_env,
     publish,
     sample_count,
+    site_scoped,
     stored_count,
     stored_keys,
     wait_for,
@@ -84,10 +85,7 @@ def test_readings_reach_victoria_metrics_through_the_influx_api(
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()
     # Sites are unique to this test, so the session's VictoriaMetrics holds no other series.
-    messages = [
-        (topic.replace("/s", f"/{unique_topic}s", 1), payload)
-        for topic, payload in fleet_messages(unique_topic, READINGS)
-    ]
+    messages = site_scoped(fleet_messages(unique_topic, READINGS), unique_topic)
     publish(mosquitto, messages)
     selector = f'{{__name__="telemetry_temp",site=~"{unique_topic}s.*"}}'
 

@@ -19,6 +19,7 @@ from support import (
     pipeline_env,
     publish,
     stored_count,
+    tls_env,
     wait_for,
 )
 
@@ -164,9 +165,7 @@ def test_username_and_password_are_used(tmp_path: Path, data_dir: Path, unique_t
         assert pipeline.stop()[0] == 0
         bad = {**good, "MESHWATCH_MQTT__PASSWORD": "wrong", "MESHWATCH_MQTT__CLIENT_ID": "other"}
         refused = PipelineProcess(bad, tmp_path / "bad.log")
-        refused.start(wait_healthy=False)
-        wait_for(lambda: "refused the connection" in refused.log(), 15, "a refusal")
-        assert not refused.healthy()
+        refused.start_refused("refused the connection", "a refusal")
         refused.stop()
 
 
@@ -174,14 +173,7 @@ def test_tls_with_a_ca_file_connects(tmp_path: Path, data_dir: Path, unique_topi
     """MESHWATCH_MQTT__TLS with a CA file: the pipeline verifies the broker and ingests."""
     tls = make_test_certificates(tmp_path / "certs")
     with Mosquitto(tmp_path / "broker", tls=tls) as broker:
-        env = pipeline_env(
-            broker,
-            data_dir,
-            unique_topic,
-            MESHWATCH_MQTT__TLS="true",
-            MESHWATCH_MQTT__CA_FILE=str(tls.ca),
-            MESHWATCH_MQTT__HOST="localhost",
-        )
+        env = pipeline_env(broker, data_dir, unique_topic, **tls_env(tls.ca))
         pipeline = PipelineProcess(env, tmp_path / "log")
         pipeline.start()
         assert pipeline.healthy()
@@ -202,9 +194,7 @@ def test_tls_without_the_ca_is_refused_and_retried(
             MESHWATCH_MQTT__HOST="localhost",
         )
         pipeline = PipelineProcess(env, tmp_path / "log")
-        pipeline.start(wait_healthy=False)
-        wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in pipeline.log(), 15, "a TLS error")
-        assert not pipeline.healthy()
+        pipeline.start_refused("CERTIFICATE_VERIFY_FAILED", "a TLS error")
         pipeline.stop()
 
 

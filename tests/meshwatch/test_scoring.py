@@ -14,6 +14,7 @@ from support import (
     pipeline_env,
     publish,
     sample_count,
+    site_scoped,
     stored_count,
     wait_for,
 )
@@ -139,10 +140,7 @@ def test_anomaly_records_reach_victoria_metrics_with_the_fault_flagged(
     pipeline = PipelineProcess(env, tmp_path / "log", config)
     pipeline.start()
     # Sites unique to this test keep the session's VictoriaMetrics series apart.
-    messages = [
-        (topic.replace("/s", f"/{unique_topic}s", 1), payload)
-        for topic, payload in _stream(unique_topic, 6, 0, 520, {2: range(450, 500)})
-    ]
+    messages = site_scoped(_stream(unique_topic, 6, 0, 520, {2: range(450, 500)}), unique_topic)
     publish(mosquitto, messages)
     scores = f'{{__name__="anomaly_score",site=~"{unique_topic}s.*"}}'
     wait_for(
