@@ -14,14 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-
 from meshwatch.localservers import Mosquitto, free_port
 
 from .bare import BarePaho, bare_child
 from .base import Bench, Drain, Subscriber
 from .meshwatch_run import MeshwatchRun
-from .report import fmt, report, write_json
+from .report import fmt, report, wide_console, write_json
 from .workloads import make_workload
 
 
@@ -112,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         host, port, n, timeout = args.bare_child
         bare_child(host, int(port), int(n), float(timeout))
         return 0
-    console = Console()
-    if not console.is_terminal:  # piped or `make bench` in CI: do not squeeze the table to 80
-        console = Console(width=160)
+    console = wide_console()
     plan = []
     if args.only in (None, "single"):
         plan.append(("single", args.messages, 1))

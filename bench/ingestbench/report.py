@@ -20,6 +20,12 @@ GOAL_SINGLE_RATIO = 0.8
 GOAL_BATCHED_READINGS_PER_S = 50_000.0
 
 
+def wide_console() -> Console:
+    """A console for the tables: 160 columns when piped (`make bench`), not squeezed to 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def drain_status(d: Drain) -> str:
     """How a meshwatch drain ended: its failure, its failed checks, or exact."""
     if d.status != "ok":

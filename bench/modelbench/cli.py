@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from rich.console import Console
+from ingestbench.report import wide_console
 
 from .cases import make_cases
 from .cost import Cost, measure
@@ -142,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         0 if every goal passed and every pipeline run checked out, 1 otherwise.
     """
     args = parse_args(argv)
-    console = Console()
-    if not console.is_terminal:  # piped or `make bench`: do not squeeze the tables to 80
-        console = Console(width=160)
+    console = wide_console()
     env = environment()
     console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
     began = time.monotonic()
