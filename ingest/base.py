@@ -74,8 +74,15 @@ class Processor(Protocol):
     """The scoring/alerting hook: sees each batch of readings once, before it is stored.
 
     Points it returns are written in the same transaction as the readings, so a reading and
-    its score are durable together (models and alerts plug in here).
+    its score are durable together (models and alerts plug in here). Processors run in order,
+    and each sees the points the earlier ones derived from the batch (alerting reads the
+    scores).
     """
 
-    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+    def process(
+        self, readings: Sequence[Reading], derived: Sequence[Point] = ()
+    ) -> Sequence[Point]:
         """Return the derived points for these readings (may be empty)."""
+
+    def tick(self) -> Sequence[Point]:
+        """Time passed without a batch (called about once a second); return points to store."""

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ingest.base import Batch, Processor, Store
+from ingest.base import Batch, Point, Processor, Store
 from ingest.deadletters import DeadLetter, DeadLetters
 from ingest.decode import Decoder
-from ingest.errors import Reason, RejectedMessage
+from ingest.errors import Reason, RejectedMessage, StoreError
 from ingest.logthrottle import ThrottledLog
 from ingest.metrics import IngestMetrics
 from ingest.sequence import GapTracker
@@ -82,6 +82,7 @@ class IngestPipeline:
         self.processors = tuple(processors)
         self.on_rejected = on_rejected
         self.gaps = GapTracker()
+        self._ticked: list[Point] = []
         self._log = ThrottledLog(log, interval=10.0)
 
     def prepare(self, messages: list[Message]) -> PreparedBatch:
@@ -105,7 +106,7 @@ class IngestPipeline:
                 )
         for processor in self.processors:
             try:
-                batch.points.extend(processor.process(readings))
+                batch.points.extend(processor.process(readings, batch.points))
             except Exception:  # readings are stored unscored rather than not at all
                 self.metrics.processor_errors.inc()
                 self._log.error(
@@ -136,6 +137,32 @@ class IngestPipeline:
                 letter.detail,
             )
         return PreparedBatch(messages, batch, letters)
+
+    def tick(self) -> None:
+        """Let the processors act on passing time, and store the points they return.
+
+        Points the store refuses now are kept and go with the next tick's write.
+        """
+        for processor in self.processors:
+            try:
+                self._ticked.extend(processor.tick())
+            except Exception:
+                self.metrics.processor_errors.inc()
+                self._log.error(
+                    f"tick {type(processor).__name__}",
+                    "%s failed on a tick",
+                    type(processor).__name__,
+                    exc_info=True,
+                )
+        if self._ticked:
+            try:
+                self.store.write(Batch(points=self._ticked))
+            except StoreError as exc:
+                self._log.warning(
+                    "tick-store", "storing %d points failed: %s", len(self._ticked), exc
+                )
+                return
+            self._ticked = []
 
     def commit(self, prepared: PreparedBatch) -> None:
         """Make the batch durable; raise `StoreError` (retry later) having acked nothing."""

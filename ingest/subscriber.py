@@ -47,6 +47,8 @@ _CONNACK_SECONDS = 10.0
 _GOODBYE_SECONDS = 2.0
 # Repeated warnings (reconnects, held commits) are logged at most once per this many seconds.
 _LOG_INTERVAL = 10.0
+# Processors hear that time passed (deadman checks, notification timers) this often, in s.
+_TICK_SECONDS = 1.0
 
 
 class Subscriber:
@@ -86,6 +88,7 @@ class Subscriber:
         self._retry_at = 0.0
         self._session = 0
         self._connected_at = 0.0
+        self._ticked_at = time.monotonic()
         self._ever_connected = False
         self.connected = False
         self.subscribed = False
@@ -236,7 +239,15 @@ class Subscriber:
             if self.connected and time.monotonic() - self._connected_at > _STABLE_SECONDS:
                 failures = 0
             self._step(grew=len(self._pending) > before)
+            self._tick()
         self._finish()
+
+    def _tick(self) -> None:
+        """Tell the pipeline that time passed, when a second did and no batch is held."""
+        now = time.monotonic()
+        if now - self._ticked_at >= _TICK_SECONDS and self._held is None:
+            self._ticked_at = now
+            self.pipeline.tick()
 
     def _read_burst(self) -> MQTTErrorCode:
         """Read on while messages keep coming, without a select() per message.

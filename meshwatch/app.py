@@ -19,6 +19,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
+from meshwatch.alerting import AlertsRuntime, build_alerts
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
@@ -43,6 +44,7 @@ class App:
     pipeline: IngestPipeline
     subscriber: Subscriber
     scoring: ScoringProcessor | None
+    alerts: AlertsRuntime | None
     http: MetricsServer | None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -55,6 +57,8 @@ class App:
                 self.settings.http.host,
                 self.http.port,
             )
+        if self.alerts is not None:
+            self.alerts.start()
         try:
             self.subscriber.run(self.stop)
         except StoreError as exc:
@@ -75,19 +79,23 @@ class App:
         }
 
     def close(self) -> None:
-        """Checkpoint the models, release the stores and the HTTP port."""
+        """Checkpoint the models, save the alerts, release the stores and the HTTP port."""
         if self.http is not None:
             self.http.close()
         try:
             if self.scoring is not None:
                 self.scoring.close()
         finally:
-            self.store.close()
-            self.deadletters.close()
+            try:
+                if self.alerts is not None:
+                    self.alerts.close()
+            finally:
+                self.store.close()
+                self.deadletters.close()
 
 
 def build(settings: Settings) -> App:
-    """Build the pipeline from settings, in data-flow order: store, scoring, subscriber."""
+    """Build the pipeline from settings, in data-flow order: store, scoring, alerts, subscriber."""
     data_dir = settings.data_dir
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -106,9 +114,19 @@ def build(settings: Settings) -> App:
     )
     scoring = _scoring(settings) if settings.models.enabled else None
     processors: list[Processor] = [scoring] if scoring is not None else []
+    try:
+        alerts = build_alerts(settings, metrics.registry) if settings.alerts.enabled else None
+    except ConfigError:
+        if scoring is not None:
+            scoring.close()
+        store.close()
+        deadletters.close()
+        raise
+    if alerts is not None:
+        processors.append(alerts.processor)
     pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
     subscriber = Subscriber(settings.mqtt, settings.ingest, pipeline)
-    app = App(settings, metrics, store, deadletters, pipeline, subscriber, scoring, None)
+    app = App(settings, metrics, store, deadletters, pipeline, subscriber, scoring, alerts, None)
     return _with_http(app)
 
 

@@ -6,10 +6,13 @@ Every error the user can act on is one line on stderr and a non-zero exit status
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal
 
 import click
 import orjson
@@ -18,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.deadletters import DeadLetters
-from ingest.errors import Reason
-from meshwatch import app
+from ingest.errors import Reason, RejectedMessage
+from ingest.timestamps import parse_rfc3339
+from meshwatch import app, remote, tables
 from meshwatch.errors import MeshwatchError
 from meshwatch.settings import Settings, load_settings
 from models.errors import ModelError
@@ -191,6 +195,170 @@ def evaluate(
         )
     except ModelError as exc:
         raise MeshwatchError(str(exc)) from None
+
+
+# ---- the running pipeline, through the broker: status, silence, ack ----
+
+_timeout_option = click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the pipeline's reply.",
+)
+
+
+def _ask(
+    ctx: click.Context, command: Literal["silence", "ack"], body: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Send a command to the running pipeline; its refusal or silence is one line, exit 1."""
+    try:
+        return remote.request(_settings(ctx).mqtt, command, body, timeout=timeout)
+    except remote.RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _rfc3339(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_rfc3339(value)
+    except RejectedMessage:
+        raise click.BadParameter(
+            f"{value!r} is not an RFC 3339 time (e.g. 2026-11-25T14:00:00Z)"
+        ) from None
+    return value
+
+
+def _user() -> str:
+    return os.environ.get("USER") or "cli"
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One health message per line, as JSON.")
+@click.option(
+    "--wait",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to collect the retained health messages, at most.",
+)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, wait: float) -> None:
+    """Show every asset's health, as the running pipelines publish it (retained MQTT)."""
+    settings = _settings(ctx).mqtt
+    try:
+        fleet = remote.fleet_health(settings, wait=wait)
+    except remote.RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not fleet:
+        raise click.ClickException(
+            f"no health messages on {settings.prefix}/health/# (is a pipeline running?)"
+        )
+    fleet.sort(key=lambda h: (str(h.get("site", "")), str(h.get("asset", ""))))
+    if as_json:
+        for health in fleet:
+            click.echo(orjson.dumps(health))
+        return
+    console = Console()
+    console.print(tables.health_table(fleet, time.time()))
+    console.print(tables.status_counts(fleet), markup=False, highlight=False)
+
+
+@cli.group()
+def silence() -> None:
+    """Add, list and expire silences in the running pipeline."""
+
+
+@silence.command("add")
+@click.argument("matchers", nargs=-1, required=True)
+@click.option("--duration", help="How long from the start, e.g. 2h or 30m.")
+@click.option("--ends-at", callback=_rfc3339, help="When it ends (RFC 3339).")
+@click.option("--starts-at", callback=_rfc3339, help="When it starts (RFC 3339) [default: now].")
+@click.option("--by", "created_by", default=_user, show_default="$USER or cli", help="Who.")
+@click.option("--comment", required=True, help="Why (shown with the silence).")
+@_timeout_option
+@click.pass_context
+def silence_add(
+    ctx: click.Context,
+    matchers: tuple[str, ...],
+    duration: str | None,
+    ends_at: str | None,
+    starts_at: str | None,
+    created_by: str,
+    comment: str,
+    timeout: float,
+) -> None:
+    """Mute the alerts whose labels match every MATCHER (site=plant-a asset=~"cnc-.*").
+
+    Labels are site, asset, kind, rule and severity; operators =, !=, =~ and !~.
+    """
+    try:
+        checked = [remote.check_matcher(m) for m in matchers]
+    except remote.MatcherError as exc:
+        raise click.UsageError(str(exc)) from None
+    if (duration is None) == (ends_at is None):
+        raise click.UsageError("give either --duration (e.g. 2h) or --ends-at (RFC 3339)")
+    body: dict[str, Any] = {
+        "action": "add",
+        "matchers": checked,
+        "created_by": created_by,
+        "comment": comment,
+    }
+    if starts_at is not None:
+        body["starts_at"] = starts_at
+    if duration is not None:
+        body["duration"] = duration
+    else:
+        body["ends_at"] = ends_at
+    added = _ask(ctx, "silence", body, timeout).get("silence", {})
+    line = f"silence {added.get('id')} {added.get('status', 'added')}"
+    if added.get("status") == "pending":
+        line += f" from {tables.short_time(added.get('starts_at'))}"
+    click.echo(f"{line} until {tables.short_time(added.get('ends_at'))}")
+
+
+@silence.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
+@click.option("--json", "as_json", is_flag=True, help="One silence per line, as JSON.")
+@_timeout_option
+@click.pass_context
+def silence_list(ctx: click.Context, show_all: bool, as_json: bool, timeout: float) -> None:
+    """List the active and pending silences (--all: the expired ones too)."""
+    reply = _ask(ctx, "silence", {"action": "list", "all": show_all}, timeout)
+    silences = reply.get("silences") or []
+    if as_json:
+        for entry in silences:
+            click.echo(orjson.dumps(entry))
+    elif not silences:
+        click.echo("no silences" if show_all else "no active or pending silences")
+    else:
+        Console().print(tables.silence_table(silences))
+
+
+@silence.command("expire")
+@click.argument("silence_id", metavar="ID")
+@_timeout_option
+@click.pass_context
+def silence_expire(ctx: click.Context, silence_id: str, timeout: float) -> None:
+    """End a silence now."""
+    expired = _ask(ctx, "silence", {"action": "expire", "id": silence_id}, timeout)
+    entry = expired.get("silence", {})
+    click.echo(f"silence {entry.get('id', silence_id)} {entry.get('status', 'expired')}")
+
+
+@cli.command()
+@click.argument("alert_id")
+@click.option("--by", default=_user, show_default="$USER or cli", help="Who takes it.")
+@click.option("--comment", default="", help="A note kept with the acknowledgement.")
+@_timeout_option
+@click.pass_context
+def ack(ctx: click.Context, alert_id: str, by: str, comment: str, timeout: float) -> None:
+    """Acknowledge an alert in the running pipeline (someone is on it)."""
+    reply = _ask(ctx, "ack", {"id": alert_id, "by": by, "comment": comment}, timeout)
+    alert = reply.get("alert", {})
+    where = f" ({alert.get('rule')} on {alert.get('site')}/{alert.get('asset')})" if alert else ""
+    click.echo(f"alert {alert.get('id', alert_id)}{where} acknowledged by {by}")
 
 
 def _iso(ns: int) -> str:

@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from alerts.settings import AlertsSettings
 from ingest.settings import InfluxSettings, IngestSettings, MqttSettings, SpoolSettings
 from meshwatch.errors import ConfigError
 from models.settings import ModelsSettings
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     spool: SpoolSettings = SpoolSettings()
     ingest: IngestSettings = IngestSettings()
     models: ModelsSettings = ModelsSettings()
+    alerts: AlertsSettings = AlertsSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
 

@@ -30,7 +30,7 @@ class ScoringProcessor:
         self.failures = 0
         self._log = ThrottledLog(log, interval=60.0)
 
-    def process(self, readings: Sequence[Reading]) -> list[Point]:
+    def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
         """One anomaly point per reading, in order."""
         points = []
         registry = self.registry
@@ -68,6 +68,10 @@ class ScoringProcessor:
             points.append(Point("anomaly", tags, fields, r.ts))
         registry.maybe_checkpoint()
         return points
+
+    def tick(self) -> list[Point]:
+        """Scores come only from readings."""
+        return []
 
     def close(self) -> None:
         """Save every model that learned since the last checkpoint, close the checkpoints."""

@@ -25,7 +25,9 @@ class CountingScorer:
     def __init__(self) -> None:
         self.seen = 0
 
-    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+    def process(
+        self, readings: Sequence[Reading], derived: Sequence[Point] = ()
+    ) -> Sequence[Point]:
         self.seen += len(readings)
         return [
             Point(
@@ -163,7 +165,12 @@ def test_a_decoder_crash_becomes_an_internal_error_dead_letter(parts) -> None:
 
 
 class BrokenScorer:
-    def process(self, readings: Sequence[Reading]) -> Sequence[Point]:
+    def process(
+        self, readings: Sequence[Reading], derived: Sequence[Point] = ()
+    ) -> Sequence[Point]:
+        raise RuntimeError("model file corrupt")
+
+    def tick(self) -> Sequence[Point]:
         raise RuntimeError("model file corrupt")
 
 

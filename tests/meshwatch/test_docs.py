@@ -16,14 +16,16 @@ ROW = re.compile(r"^\| `([a-z_.]+)` \| `(MESHWATCH_[A-Z_]+)` \| (.+?) \| .+ \|$"
 
 def _settings(model: type[BaseModel], path: tuple[str, ...] = ()):
     for name, field in model.model_fields.items():
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+        nested = isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        # A structure set as a whole (the routing tree) is documented below the table.
+        if nested and field.default_factory is None:
             yield from _settings(field.annotation, (*path, name))
         else:
             yield (*path, name), field.default
 
 
 def _shown(default: object) -> str:
-    if default is PydanticUndefined:  # a list built by a factory, such as models.profiles
+    if default is PydanticUndefined:  # built by a factory, such as models.profiles
         return "see below"
     if default is None or isinstance(default, SecretStr):
         return "unset"
@@ -46,9 +48,12 @@ def test_readme_lists_every_setting_with_its_variable_and_default() -> None:
 
 def test_readme_lists_every_metric() -> None:
     """Every metric /metrics exports is named in the README."""
+    from alerts.metrics import AlertMetrics
     from ingest.metrics import IngestMetrics
 
     text = README.read_text()
-    for family in IngestMetrics().registry.collect():
+    registry = IngestMetrics().registry
+    AlertMetrics(registry)
+    for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}" in text, name

@@ -1,0 +1,150 @@
+"""Commands from maintenance tools: silences and acks, on ``meshwatch/cmd/{silence,ack}``.
+
+Each command is a JSON object; the reply goes to ``meshwatch/cmd/result`` with the
+command's ``request_id``. A malformed command changes nothing and is answered with
+``"ok": false`` and the problem::
+
+    {"request_id": "r1", "action": "add", "matchers": ["site=plant-a", "asset=cnc-1"],
+     "duration": "2h", "created_by": "ana", "comment": "spindle bearing swap"}
+    {"request_id": "r2", "action": "list", "all": false}
+    {"request_id": "r3", "action": "expire", "id": "3f2a9c0d1e4b5a67"}
+    {"request_id": "r4", "id": "<alert id>", "by": "ben", "comment": "on it"}     (ack)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from alerts.durations import Duration
+from alerts.engine import AlertEngine
+from alerts.errors import CommandError
+from alerts.silences import Silence
+
+#: The commands the pipeline answers, by topic suffix under ``{prefix}/cmd/``.
+COMMANDS = ("silence", "ack")
+#: A command payload is small; anything larger is not a command.
+_MAX_PAYLOAD = 64 * 1024
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str | None = Field(None, max_length=128)
+
+
+class SilenceAdd(_Command):
+    """Add a silence: matchers, a window (an end or a duration), who and why."""
+
+    action: Literal["add"]
+    matchers: list[str] = Field(min_length=1)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    duration: Duration | None = Field(None, gt=0)
+    created_by: str = Field(min_length=1)
+    comment: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> SilenceAdd:
+        if (self.ends_at is None) == (self.duration is None):
+            raise ValueError("give either ends_at or duration (exactly one)")
+        for t in (self.starts_at, self.ends_at):
+            if t is not None and t.tzinfo is None:
+                raise ValueError("times need a time zone, e.g. 2026-11-25T14:00:00Z")
+        return self
+
+
+class SilenceList(_Command):
+    """List the silences (``all``: expired ones too)."""
+
+    action: Literal["list"]
+    all: bool = False
+
+
+class SilenceExpire(_Command):
+    """End a silence now."""
+
+    action: Literal["expire"]
+    id: str = Field(min_length=1)
+
+
+class Ack(_Command):
+    """Acknowledge a firing alert: its repeats stop."""
+
+    id: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+    comment: str = ""
+
+
+_SILENCE = TypeAdapter(
+    Annotated[SilenceAdd | SilenceList | SilenceExpire, Field(discriminator="action")]
+)
+
+
+def handle(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
+    """Apply one command to the engine; return the reply (never raises for bad input)."""
+    request_id = _request_id(payload)
+    try:
+        result = _apply(engine, command, payload)
+    except CommandError as exc:
+        return {"request_id": request_id, "command": command, "ok": False, "error": str(exc)}
+    return {"request_id": request_id, "command": command, "ok": True, **result}
+
+
+def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
+    if command not in COMMANDS:
+        raise CommandError(f"unknown command {command!r} (commands are {', '.join(COMMANDS)})")
+    if len(payload) > _MAX_PAYLOAD:
+        raise CommandError(f"command too large ({len(payload)} bytes, at most {_MAX_PAYLOAD})")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError("a command is a JSON object")
+    now = engine.wall()
+    try:
+        if command == "ack":
+            ack = Ack.model_validate(data)
+            alert = engine.ack(ack.id, ack.by)
+            return {"alert": alert.to_json()}
+        parsed = _SILENCE.validate_python(data)
+    except ValidationError as exc:
+        raise CommandError(_describe(exc)) from None
+    if isinstance(parsed, SilenceList):
+        silences = engine.silences.all(include_expired=parsed.all)
+        return {"silences": [s.to_json(now) for s in silences]}
+    if isinstance(parsed, SilenceExpire):
+        ended = engine.expire_silence(parsed.id)
+        return {"silence": ended.to_json(max(now, ended.ends_at))}
+    starts = parsed.starts_at.timestamp() if parsed.starts_at is not None else now
+    if parsed.ends_at is not None:
+        ends = parsed.ends_at.timestamp()
+    else:
+        ends = starts + (parsed.duration or 0.0)
+    if ends <= now:
+        raise CommandError("the silence would already be over (its end is in the past)")
+    silence = Silence.create(parsed.matchers, starts, ends, parsed.created_by, parsed.comment)
+    return {"silence": engine.add_silence(silence).to_json(now)}
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"{where}: {message}" if where else message
+
+
+def _request_id(payload: bytes) -> str | None:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("request_id"), str):
+        return str(data["request_id"])[:128]
+    return None

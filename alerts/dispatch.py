@@ -1,0 +1,208 @@
+"""From alert changes to notifications: grouping, muting, deduplication and repeats.
+
+Alertmanager's dispatcher, cut to what the fleet needs. Each alert that fires or resolves
+joins an aggregation group on every route it matches (`Route.group_labels`). A group is
+flushed ``group_wait`` after it was created and then every ``group_interval``; a flush runs
+the alerts through the mute stages (inhibition, silences), and for each receiver of the route
+sends a notification only when something is new for that receiver: an alert it has not been
+told is firing, or one it was told about that has resolved. When nothing is new, the firing
+alerts nobody acknowledged are repeated once ``repeat_interval`` has passed since the
+receiver last heard of the group. Times are event times (ns), so a replay notifies as the
+original stream would have.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.base import Alert, Muter, Notification, Stage, State
+from alerts.metrics import AlertMetrics
+from alerts.route import Route
+
+GroupKey = tuple[str, tuple[tuple[str, str], ...]]
+_NEVER = 2**63 - 1
+AlertKey = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Group:
+    """Alerts of one route that share the route's ``group_by`` labels."""
+
+    route: Route
+    labels: dict[str, str]
+    next_flush: int
+    alerts: dict[AlertKey, Alert] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Sent:
+    """What one receiver was last told about one group: the firing alert ids, and when."""
+
+    firing: set[str]
+    at: int
+
+
+class MuteStage:
+    """A `Stage` that drops the alerts a `Muter` (silences, inhibitions) mutes, counting them."""
+
+    def __init__(self, muter: Muter, cause: str, metrics: AlertMetrics | None = None) -> None:
+        self.muter = muter
+        self.cause = cause
+        self._muted = metrics.muted.labels(cause) if metrics is not None else None
+
+    def __call__(self, alerts: list[Alert]) -> list[Alert]:
+        """The alerts the muter lets through."""
+        kept = [a for a in alerts if not self.muter.mutes(a.labels())]
+        if self._muted is not None and len(kept) < len(alerts):
+            self._muted.inc(len(alerts) - len(kept))
+        return kept
+
+
+class Dispatcher:
+    """Aggregation groups and the notification log of every receiver.
+
+    Parameters
+    ----------
+    root
+        The routing tree.
+    metrics
+        Where queued notifications are counted.
+    """
+
+    def __init__(self, root: Route, metrics: AlertMetrics | None = None) -> None:
+        self.root = root
+        self.metrics = metrics
+        self.groups: dict[GroupKey, Group] = {}
+        self.sent: dict[tuple[str, GroupKey], Sent] = {}
+        self.changed = False
+        #: Event time of the earliest flush (a sentinel far in the future without groups).
+        self.due = _NEVER
+
+    def insert(self, alert: Alert, now: int) -> None:
+        """An alert fired or resolved: put it in its groups (a new group waits group_wait)."""
+        labels = alert.labels()
+        for route in self.root.match(labels):
+            shared = route.group_labels(labels)
+            key: GroupKey = (route.path, tuple(sorted((shared or labels).items())))
+            group = self.groups.get(key)
+            if group is None:
+                group = Group(route, shared, now + int(route.group_wait * 1e9))
+                self.groups[key] = group
+                self.due = min(self.due, group.next_flush)
+            group.alerts[alert.key] = alert
+        self.changed = True
+
+    def flush(self, now: int, stages: Sequence[Stage]) -> list[Notification]:
+        """Flush every group that is due at `now`; return the notifications to send."""
+        out: list[Notification] = []
+        for key, group in list(self.groups.items()):
+            if group.next_flush <= now:
+                out.extend(self._flush(key, group, now, stages))
+        self.due = min((g.next_flush for g in self.groups.values()), default=_NEVER)
+        return out
+
+    def _flush(
+        self, key: GroupKey, group: Group, now: int, stages: Sequence[Stage]
+    ) -> list[Notification]:
+        self.changed = True
+        members = list(group.alerts.values())
+        audible = members
+        for stage in stages:
+            audible = stage(audible)
+        firing = [a for a in audible if a.state is State.FIRING]
+        resolved = [a for a in audible if a.state is State.RESOLVED]
+        route = group.route
+        out = []
+        for receiver in route.receivers:
+            sent = self.sent.get((receiver, key))
+            told = sent.firing if sent is not None else set()
+            new = any(a.id not in told for a in firing)
+            gone = [a for a in resolved if a.id in told]
+            if new or gone:
+                batch = firing + gone
+            elif (
+                firing
+                and sent is not None
+                and route.repeat_interval > 0
+                and now - sent.at >= route.repeat_interval * 1e9
+            ):
+                batch = [a for a in firing if a.acked_by is None]
+            else:
+                batch = []
+            if sent is not None:
+                # Forget alerts that left the group while muted: they will not be told again.
+                sent.firing &= {a.id for a in members}
+            if not batch:
+                continue
+            out.append(
+                Notification(receiver, group.labels, [a.to_json() for a in batch], _new_id())
+            )
+            self.sent[(receiver, key)] = Sent({a.id for a in firing}, now)
+            if self.metrics is not None:
+                self.metrics.notifications.labels(receiver, "queued").inc()
+        for a in members:
+            if a.state is State.RESOLVED and group.alerts.get(a.key) is a:
+                del group.alerts[a.key]
+        if group.alerts:
+            group.next_flush = now + max(1, int(route.group_interval * 1e9))
+        else:
+            del self.groups[key]
+            for receiver in route.receivers:
+                self.sent.pop((receiver, key), None)
+        return out
+
+    # ---- persistence ----
+
+    def to_state(self) -> dict[str, Any]:
+        """Groups and the notification log, for the state store."""
+        return {
+            "groups": [
+                {
+                    "route": g.route.path,
+                    "key": [list(p) for p in key[1]],
+                    "next_flush": g.next_flush,
+                    "alerts": [a.to_state() for a in g.alerts.values()],
+                }
+                for key, g in self.groups.items()
+            ],
+            "sent": [
+                {
+                    "receiver": receiver,
+                    "route": key[0],
+                    "key": [list(p) for p in key[1]],
+                    "firing": sorted(s.firing),
+                    "at": s.at,
+                }
+                for (receiver, key), s in self.sent.items()
+            ],
+        }
+
+    def restore(self, state: Mapping[str, Any], live: Mapping[AlertKey, Alert], now: int) -> None:
+        """Rebuild groups and the log from `to_state`; routes follow the current config.
+
+        An alert still open in the engine (`live`) is the same object here, so later changes
+        reach its group; a group whose route no longer exists is routed afresh and flushed now.
+        """
+        for g in state.get("groups", ()):
+            for data in g["alerts"]:
+                restored = Alert.from_state(data)
+                alert = live.get(restored.key)
+                if alert is None or alert.id != restored.id:
+                    alert = restored
+                self.insert(alert, now)
+        for g in state.get("groups", ()):
+            key: GroupKey = (g["route"], tuple((k, v) for k, v in g["key"]))
+            if key in self.groups:
+                self.groups[key].next_flush = g["next_flush"]
+        self.due = min((g.next_flush for g in self.groups.values()), default=_NEVER)
+        for s in state.get("sent", ()):
+            key = (s["route"], tuple((k, v) for k, v in s["key"]))
+            self.sent[(s["receiver"], key)] = Sent(set(s["firing"]), s["at"])
+        self.changed = False
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,602 @@
+"""The alert engine: rules over each reading, alert lifecycles, notifications, fleet health.
+
+It sees every batch of readings once, with their verdicts (`Observation`), after scoring and
+before the commit; it returns the ``alert`` records to store with them. Everything it decides
+is saved to `AlertState` in one transaction per batch with the notifications it queues, and
+only then published (health map, reroute advice) and handed to the receivers' couriers.
+Commands (silences, acks) arrive on another thread; one lock serialises them with the batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from alerts import reroute
+from alerts.base import SITE_WIDE, Alert, Observation, Publisher, State
+from alerts.clock import FleetClock
+from alerts.dispatch import Dispatcher, MuteStage
+from alerts.durations import format_duration
+from alerts.errors import CommandError
+from alerts.health import AssetHealth, assess
+from alerts.inhibit import Inhibitor
+from alerts.lifecycle import Episode, advance, alert_id
+from alerts.metrics import AlertMetrics
+from alerts.route import Route
+from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.silences import Silence, Silences
+from alerts.state import AlertState, Changes
+from ingest.base import Point
+from ingest.errors import StoreError
+from ingest.logthrottle import ThrottledLog
+from ingest.timestamps import format_rfc3339
+
+log = logging.getLogger(__name__)
+
+AnyRule = AnomalyRule | LimitRule | DeadmanRule
+EpisodeKey = tuple[str, str, str]
+AssetKey = tuple[str, str]
+_NS = 1_000_000_000
+#: Deadman rules are checked at most once per second of event time: durations are minutes.
+_DEADMAN_EVERY_NS = _NS
+#: Last-reading times alone are saved at most once per wall second (they only matter to a
+#: deadman after a restart, and minutes-long durations make a second's staleness harmless).
+_SAVE_ASSETS_EVERY = 1.0
+
+
+@dataclass(slots=True)
+class _Asset:
+    """What the engine remembers of an asset between readings."""
+
+    site: str
+    asset: str
+    kind: str | None
+    last_ts: int
+    score: float | None = None
+    metrics: dict[str, float] | Any = field(default_factory=dict)
+    anomaly: tuple[AnomalyRule, ...] = ()
+    limits: tuple[LimitRule, ...] = ()
+    deadman: tuple[DeadmanRule, ...] = ()
+    silent: set[str] = field(default_factory=set)
+
+    def labels(self) -> dict[str, str]:
+        return {"site": self.site, "asset": self.asset, "kind": self.kind or ""}
+
+
+class AlertEngine:
+    """Rules, lifecycles, silences, acks, routing, health map and reroute advice.
+
+    Parameters
+    ----------
+    rules
+        The alert rules.
+    route
+        The routing tree.
+    state
+        Where everything is saved.
+    metrics
+        Counters and gauges.
+    publisher
+        Where health and reroute messages go (None: not published, e.g. offline use).
+    prefix
+        Topic prefix of the outgoing messages.
+    reroute_settings
+        Ranking of reroute advice.
+    on_queued
+        Called after notifications were committed to the outbox (wakes the couriers).
+    wall
+        Wall-clock seconds (silences, the silent-fleet clock); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[AnyRule],
+        route: Route,
+        state: AlertState,
+        *,
+        metrics: AlertMetrics,
+        publisher: Publisher | None = None,
+        prefix: str = "meshwatch",
+        reroute_settings: reroute.RerouteSettings | None = None,
+        on_queued: Callable[[], None] | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = list(rules)
+        self.route = route
+        self.state = state
+        self.metrics = metrics
+        self.publisher = publisher
+        self.prefix = prefix
+        self.reroute = reroute_settings or reroute.RerouteSettings()
+        self.on_queued = on_queued
+        self.wall = wall
+        self.lock = threading.RLock()
+        self.assets: dict[AssetKey, _Asset] = {}
+        self.episodes: dict[EpisodeKey, Episode] = {}
+        self.health: dict[AssetKey, AssetHealth] = {}
+        self.advice: dict[AssetKey, dict[str, Any]] = {}
+        self.silences = Silences(clock=wall)
+        self.dispatcher = Dispatcher(route, metrics)
+        self.clock = FleetClock(wall=wall)
+        self._points: list[Point] = []
+        self._pending = Changes()
+        self._health_dirty: set[AssetKey] = set()
+        self._seen: set[AssetKey] = set()
+        self._deadman_at = 0
+        self._assets_saved_at = 0.0
+        self._silence_ids: frozenset[str] = frozenset()
+        self._log = ThrottledLog(log, interval=60.0)
+        self._restore()
+
+    # ---- the pipeline's side ----
+
+    def observe(self, observations: Iterable[Observation]) -> list[Point]:
+        """Run the rules over a batch; return the ``alert`` records it caused."""
+        with self.lock:
+            for obs in observations:
+                self._observe(obs)
+            return self._settle()
+
+    def tick(self) -> list[Point]:
+        """Advance time without readings (deadman, flushes, silences that start or end)."""
+        with self.lock:
+            return self._settle()
+
+    def republish(self) -> None:
+        """Publish the whole health map and all advice again (after the broker reconnects)."""
+        with self.lock:
+            for h in self.health.values():
+                self._publish_health(h)
+            for key, advice in self.advice.items():
+                self._publish_advice(key, advice)
+
+    # ---- commands ----
+
+    def add_silence(self, silence: Silence) -> Silence:
+        """Add a silence, save it, and update the health of the assets it covers."""
+        with self.lock:
+            self.silences.add(silence)
+            self._silence_changed(silence)
+            return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """End a silence now (raises `CommandError` for an unknown or expired id)."""
+        with self.lock:
+            ended = self.silences.expire(silence_id)
+            self._silence_changed(ended)
+            return ended
+
+    def ack(self, alert_id_: str, by: str) -> Alert:
+        """Acknowledge a firing alert: no more repeats for this episode."""
+        with self.lock:
+            for key, ep in self.episodes.items():
+                if ep.alert.id == alert_id_:
+                    if ep.alert.state is not State.FIRING:
+                        raise CommandError(f"alert {alert_id_} is {ep.alert.state}, not firing")
+                    ep.alert.acked_by = by
+                    self._pending.episodes[key] = _episode_state(ep)
+                    self._save()
+                    return ep.alert
+            raise CommandError(f"no open alert with id {alert_id_!r} (it may have resolved)")
+
+    def open_alerts(self) -> list[Alert]:
+        """Alerts pending or firing now."""
+        with self.lock:
+            return [ep.alert for ep in self.episodes.values()]
+
+    def close(self) -> None:
+        """Save what is unsaved and close the state file."""
+        with self.lock:
+            for key in self._seen:
+                a = self.assets[key]
+                self._pending.assets[key] = (a.kind, a.last_ts)
+            self._pending.kv["clock"] = {"newest": self.clock.newest}
+            self._save()
+            self.state.close()
+
+    # ---- per reading ----
+
+    def _observe(self, obs: Observation) -> None:
+        key = (obs.site, obs.asset)
+        a = self.assets.get(key)
+        if a is None:
+            a = _Asset(obs.site, obs.asset, obs.kind, obs.ts)
+            self._scope(a)
+            self.assets[key] = a
+            self._health_dirty.add(key)
+        elif obs.ts <= a.last_ts:
+            return  # redelivered or late: its time has been judged already
+        elif obs.kind is not None and obs.kind != a.kind:
+            a.kind = obs.kind
+            self._scope(a)
+            self._health_dirty.add(key)
+        a.last_ts = obs.ts
+        a.score = obs.score
+        a.metrics = obs.metrics
+        self._seen.add(key)
+        self.clock.observe(obs.ts)
+        if a.silent:
+            self._back_online(a, obs.ts)
+        newest = self.clock.newest
+        if newest - self._deadman_at >= _DEADMAN_EVERY_NS:
+            # Inside the batch too: a long batch (a replay) keeps the original timing.
+            self._deadman_at = newest
+            self._check_deadman(newest)
+        for rule in a.anomaly:
+            active = rule.active(obs)
+            ekey = (rule.name, a.site, a.asset)
+            episode = self.episodes.get(ekey)
+            if episode is None and not active:
+                continue
+            score = obs.score if obs.score is not None else 0.0
+            self._step(rule, a, episode, active, obs.ts, score, obs.top_metric, rule.for_readings)
+        for limit in a.limits:
+            hit = limit.active(obs)
+            if hit is None:
+                continue
+            ekey = (limit.name, a.site, a.asset)
+            episode = self.episodes.get(ekey)
+            if episode is None and not hit:
+                continue
+            self._step(limit, a, episode, hit, obs.ts, obs.metrics[limit.metric], limit.metric, 1)
+        if self.dispatcher.due <= newest:
+            self._flush(newest)
+
+    def _scope(self, a: _Asset) -> None:
+        labels = a.labels()
+        mine = [r for r in self.rules if r.applies_to(labels)]
+        a.anomaly = tuple(r for r in mine if isinstance(r, AnomalyRule))
+        a.limits = tuple(r for r in mine if isinstance(r, LimitRule))
+        a.deadman = tuple(r for r in mine if isinstance(r, DeadmanRule))
+
+    def _step(
+        self,
+        rule: AnomalyRule | LimitRule,
+        a: _Asset,
+        episode: Episode | None,
+        active: bool,
+        ts: int,
+        value: float,
+        top_metric: str | None,
+        hits_needed: int,
+    ) -> None:
+        ekey = (rule.name, a.site, a.asset)
+
+        def start() -> Alert:
+            return Alert(
+                alert_id(rule.name, a.site, a.asset, ts),
+                rule.name,
+                rule.severity,
+                a.site,
+                a.asset,
+                a.kind,
+                State.PENDING,
+                ts,
+                value,
+                "",
+                top_metric,
+                extra={"type": rule.type},
+            )
+
+        new, state = advance(
+            episode,
+            active=active,
+            ts=ts,
+            hits_needed=hits_needed,
+            hold_ns=int(rule.for_ * _NS),
+            resolve_after=rule.resolve_after,
+            start=start,
+        )
+        if new is None:
+            if episode is not None:
+                del self.episodes[ekey]
+                self._pending.episodes[ekey] = None
+            return
+        alert = new.alert
+        if active:
+            alert.value = value
+            alert.top_metric = top_metric
+        if state is None:
+            return
+        self.episodes[ekey] = new
+        alert.message = rule.render(self._values(rule, a, alert, ts - new.since))
+        self._transition(rule.name, ekey, new, state, ts)
+
+    def _values(self, rule: AnyRule, a: _Asset, alert: Alert, held_ns: int) -> dict[str, object]:
+        values: dict[str, object] = {
+            "site": a.site,
+            "asset": a.asset,
+            "kind": a.kind,
+            "value": alert.value,
+            "top_metric": alert.top_metric,
+            "duration": format_duration(held_ns / _NS),
+        }
+        if isinstance(rule, LimitRule):
+            values.update(metric=rule.metric, op=rule.op, threshold=rule.value)
+        return values
+
+    def _transition(self, rule: str, ekey: EpisodeKey, ep: Episode, state: State, ts: int) -> None:
+        alert = ep.alert
+        self.metrics.transitions.labels(rule, state.value).inc()
+        if state is State.PENDING:
+            self._pending.episodes[ekey] = _episode_state(ep)
+            return
+        severity = self.metrics.firing.labels(alert.severity.value)
+        if state is State.FIRING:
+            severity.inc()
+            self._pending.episodes[ekey] = _episode_state(ep)
+        else:
+            severity.dec()
+            del self.episodes[ekey]
+            self._pending.episodes[ekey] = None
+        self._points.append(
+            Point(
+                "alert",
+                {
+                    "site": alert.site,
+                    "asset": alert.asset,
+                    "rule": rule,
+                    "severity": alert.severity,
+                },
+                {
+                    "state": state.value,
+                    "value": alert.value,
+                    "message": alert.message,
+                    "id": alert.id,
+                },
+                ts,
+            )
+        )
+        self.dispatcher.insert(alert, ts)
+        if alert.asset == SITE_WIDE:
+            self._health_dirty.update(k for k in self.assets if k[0] == alert.site)
+        else:
+            self._health_dirty.add((alert.site, alert.asset))
+
+    # ---- deadman ----
+
+    def _check_deadman(self, now: int) -> None:
+        down: dict[tuple[str, str], list[_Asset]] = {}
+        up: set[tuple[str, str]] = set()
+        for a in self.assets.values():
+            for rule in a.deadman:
+                hold = int(rule.for_ * _NS)
+                if rule.name not in a.silent and now - a.last_ts >= hold:
+                    self._fire_silent(rule, a, a.last_ts + hold)
+                if rule.site:
+                    if rule.name in a.silent:
+                        down.setdefault((rule.name, a.site), []).append(a)
+                    else:
+                        up.add((rule.name, a.site))
+        for (name, site), members in down.items():
+            ekey = (name, site, SITE_WIDE)
+            if (name, site) in up or ekey in self.episodes:
+                continue
+            rule = members[0].deadman[[r.name for r in members[0].deadman].index(name)]
+            hold = int(rule.for_ * _NS)
+            ts = max(m.last_ts for m in members) + hold
+            alert = Alert(
+                alert_id(name, site, SITE_WIDE, ts),
+                name,
+                rule.severity,
+                site,
+                SITE_WIDE,
+                None,
+                State.FIRING,
+                ts,
+                rule.for_,
+                rule.site_message({"site": site, "duration": format_duration(rule.for_)}),
+                extra={"type": "deadman"},
+            )
+            ep = Episode(alert, since=ts)
+            self.episodes[ekey] = ep
+            self._transition(name, ekey, ep, State.FIRING, ts)
+
+    def _fire_silent(self, rule: DeadmanRule, a: _Asset, ts: int) -> None:
+        ekey = (rule.name, a.site, a.asset)
+        alert = Alert(
+            alert_id(rule.name, a.site, a.asset, ts),
+            rule.name,
+            rule.severity,
+            a.site,
+            a.asset,
+            a.kind,
+            State.FIRING,
+            ts,
+            rule.for_,
+            "",
+            extra={"type": "deadman"},
+        )
+        alert.message = rule.render(self._values(rule, a, alert, int(rule.for_ * _NS)))
+        ep = Episode(alert, since=ts)
+        self.episodes[ekey] = ep
+        a.silent.add(rule.name)
+        self._transition(rule.name, ekey, ep, State.FIRING, ts)
+
+    def _back_online(self, a: _Asset, ts: int) -> None:
+        for name in sorted(a.silent):
+            for ekey in ((name, a.site, a.asset), (name, a.site, SITE_WIDE)):
+                ep = self.episodes.get(ekey)
+                if ep is not None and ep.alert.state is State.FIRING:
+                    ep.alert.state = State.RESOLVED
+                    ep.alert.resolved_at = ts
+                    self._transition(name, ekey, ep, State.RESOLVED, ts)
+        a.silent.clear()
+
+    # ---- after each batch or tick ----
+
+    def _settle(self) -> list[Point]:
+        now = self.clock.now()
+        if now - self._deadman_at >= _DEADMAN_EVERY_NS:
+            self._deadman_at = now
+            self._check_deadman(now)
+        active = self.silences.active_ids()
+        if active != self._silence_ids:
+            self._silence_ids = active
+            self._health_dirty.update(self.assets)
+        if self.dispatcher.due <= now:
+            self._flush(now)
+        self._refresh_health(now)
+        points, self._points = self._points, []
+        return points
+
+    def _flush(self, now: int) -> None:
+        inhibitor = Inhibitor.of(ep.alert for ep in self.episodes.values())
+        stages = [
+            MuteStage(inhibitor, "inhibited", self.metrics),
+            MuteStage(self.silences, "silenced", self.metrics),
+        ]
+        self._pending.notifications.extend(self.dispatcher.flush(now, stages))
+
+    def _refresh_health(self, now: int) -> None:
+        changed: list[AssetHealth] = []
+        for key in self._health_dirty:
+            a = self.assets.get(key)
+            if a is None:
+                continue
+            labels = a.labels()
+            maintenance = self.silences.maintenance(labels)
+            note = None
+            if maintenance is not None:
+                until = format_rfc3339(int(maintenance.ends_at * _NS))
+                note = (
+                    f"maintenance until {until} ({maintenance.created_by}: {maintenance.comment})"
+                )
+            open_alerts = [
+                ep.alert
+                for rule in (*a.anomaly, *a.limits, *a.deadman)
+                if (ep := self.episodes.get((rule.name, a.site, a.asset))) is not None
+            ]
+            status, condition, reason, listed = assess(open_alerts, note)
+            h = self.health.get(key)
+            if h is not None and (h.status, h.condition, h.reason, h.alerts, h.kind) == (
+                status,
+                condition,
+                reason,
+                listed,
+                a.kind,
+            ):
+                continue
+            since = h.since if h is not None and h.status == status else max(now, a.last_ts)
+            h = AssetHealth(a.site, a.asset, a.kind, status, condition, since, reason, a.score)
+            h.alerts = listed
+            self.health[key] = h
+            changed.append(h)
+            self._pending.health[key] = h.to_state()
+            self.metrics.health_changes.labels(status).inc()
+        self._health_dirty.clear()
+        advice: dict[AssetKey, dict[str, Any] | None] = {}
+        if changed and self.reroute.enabled:
+            published = {k: reroute.identity(v) for k, v in self.advice.items()}
+            advice = reroute.refresh(
+                self.health, published, self._loads(), self.reroute.max_candidates
+            )
+            for key, payload in advice.items():
+                if payload is None:
+                    self.advice.pop(key, None)
+                else:
+                    self.advice[key] = payload
+            self._pending.kv["advice"] = list(self.advice.values())
+        queued = bool(self._pending.notifications)
+        if not self._save():
+            return
+        for h in changed:
+            self._publish_health(h)
+        for key, payload in advice.items():
+            self._publish_advice(key, payload)
+        if queued and self.on_queued is not None:
+            self.on_queued()
+
+    def _loads(self) -> dict[AssetKey, float]:
+        names = self.reroute.load_metrics
+        loads = {}
+        for key, a in self.assets.items():
+            for name in names:
+                if name in a.metrics:
+                    loads[key] = float(a.metrics[name])
+                    break
+        return loads
+
+    def _silence_changed(self, silence: Silence) -> None:
+        self._pending.silences.append(silence.to_state())
+        self._silence_ids = self.silences.active_ids()
+        self._health_dirty.update(self.assets)
+        self._refresh_health(self.clock.now())
+
+    # ---- saving and publishing ----
+
+    def _save(self) -> bool:
+        """Commit pending changes (with last-reading times when due); False if it failed."""
+        pending = self._pending
+        wall = self.wall()
+        if self._seen and (pending or wall - self._assets_saved_at >= _SAVE_ASSETS_EVERY):
+            for key in self._seen:
+                a = self.assets[key]
+                pending.assets[key] = (a.kind, a.last_ts)
+            self._seen = set()
+            self._assets_saved_at = wall
+            pending.kv["clock"] = {"newest": self.clock.newest}
+        if self.dispatcher.changed:
+            pending.kv["dispatch"] = self.dispatcher.to_state()
+            self.dispatcher.changed = False
+        if not pending:
+            return True
+        try:
+            self.state.save(pending, wall)
+        except StoreError as exc:
+            self._log.error("save", "saving alert state failed, will retry: %s", exc)
+            return False
+        self._pending = Changes()
+        return True
+
+    def _publish_health(self, h: AssetHealth) -> None:
+        if self.publisher is not None:
+            topic = f"{self.prefix}/health/{h.site}/{h.asset}"
+            self.publisher.publish(topic, orjson.dumps(h.payload()), retain=True)
+
+    def _publish_advice(self, key: AssetKey, advice: dict[str, Any] | None) -> None:
+        if self.publisher is not None:
+            payload = b"" if advice is None else orjson.dumps(advice)
+            self.publisher.publish(f"{self.prefix}/reroute/{key[0]}/{key[1]}", payload, retain=True)
+
+    # ---- restart ----
+
+    def _restore(self) -> None:
+        snap = self.state.load()
+        for (site, asset), (kind, last_ts) in snap.assets.items():
+            a = _Asset(site, asset, kind, last_ts)
+            self._scope(a)
+            self.assets[(site, asset)] = a
+        for ekey, data in snap.episodes.items():
+            ep = Episode(
+                Alert.from_state(data["alert"]), data["since"], data["hits"], data["misses"]
+            )
+            self.episodes[ekey] = ep
+            if ep.alert.state is State.FIRING:
+                self.metrics.firing.labels(ep.alert.severity.value).inc()
+                a_ = self.assets.get((ekey[1], ekey[2]))
+                if a_ is not None and ep.alert.extra.get("type") == "deadman":
+                    a_.silent.add(ekey[0])
+        for data in snap.silences:
+            self.silences.add(Silence.from_state(data))
+        self._silence_ids = self.silences.active_ids()
+        for key, data in snap.health.items():
+            self.health[key] = AssetHealth.from_state(data)
+        for advice in snap.kv.get("advice", ()):
+            self.advice[(advice["site"], advice["asset"])] = advice
+        self.clock = FleetClock(snap.kv.get("clock", {}).get("newest", 0), wall=self.wall)
+        live = {ep.alert.key: ep.alert for ep in self.episodes.values()}
+        self.dispatcher.restore(snap.kv.get("dispatch", {}), live, self.clock.now())
+        # Health may have been left behind by a crash between save and publish, or by a
+        # silence that ended while we were down: look at every asset once.
+        self._health_dirty.update(self.assets)
+
+
+def _episode_state(ep: Episode) -> dict[str, Any]:
+    return {"alert": ep.alert.to_state(), "since": ep.since, "hits": ep.hits, "misses": ep.misses}

@@ -1,0 +1,109 @@
+"""The fleet health map: one status per asset, published when it changes.
+
+Status, worst first: ``maintenance`` (a silence covers the asset), ``offline`` (a deadman
+alert fires), ``critical``, ``warning`` (the worst firing alert's severity), ``ok``. The
+``reason`` is the message of the alert behind the status, or the silence's comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from alerts.base import Alert, Severity, State
+from ingest.timestamps import format_rfc3339
+
+Status = Literal["ok", "warning", "critical", "offline", "maintenance"]
+#: The statuses whose work should move elsewhere (reroute advice).
+FAILING: frozenset[str] = frozenset({"critical", "offline"})
+
+
+@dataclass(slots=True)
+class AssetHealth:
+    """One asset's entry in the map.
+
+    `condition` is the status the alerts alone give (maintenance aside): an asset under
+    repair with a failing condition still needs its work moved.
+    """
+
+    site: str
+    asset: str
+    kind: str | None
+    status: Status = "ok"
+    condition: Status = "ok"
+    since: int = 0
+    reason: str = ""
+    score: float | None = None
+    alerts: list[dict[str, str]] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        """The retained ``meshwatch/health/{site}/{asset}`` message (DESIGN.md, plus alerts)."""
+        return {
+            "site": self.site,
+            "asset": self.asset,
+            "kind": self.kind,
+            "status": self.status,
+            "score": self.score,
+            "since": format_rfc3339(self.since),
+            "reason": self.reason,
+            "alerts": self.alerts,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        """Exact values for the state store."""
+        return {
+            "site": self.site,
+            "asset": self.asset,
+            "kind": self.kind,
+            "status": self.status,
+            "condition": self.condition,
+            "since": self.since,
+            "reason": self.reason,
+            "score": self.score,
+            "alerts": self.alerts,
+        }
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> AssetHealth:
+        """Inverse of `to_state`."""
+        return cls(**data)
+
+
+def assess(
+    open_alerts: Iterable[Alert], maintenance: str | None
+) -> tuple[Status, Status, str, list[dict[str, str]]]:
+    """Status, condition, reason and alert list of an asset from its open alerts.
+
+    `maintenance` is the reason text of the silence covering the asset, when one does.
+
+    Examples
+    --------
+    >>> a = Alert("1", "hot", Severity.CRITICAL, "s", "a", None, State.FIRING, 0, 95.0, "too hot")
+    >>> assess([a], None)[:3]
+    ('critical', 'critical', 'too hot')
+    >>> assess([a], "silenced by ana: bearing swap")[:2]
+    ('maintenance', 'critical')
+    """
+    worst: Alert | None = None
+    worst_rank = -1
+    listed = []
+    for a in open_alerts:
+        if a.state is not State.FIRING:
+            continue
+        listed.append({"id": a.id, "rule": a.rule, "severity": a.severity.value, "state": "firing"})
+        rank = 3 if a.extra.get("type") == "deadman" else a.severity.rank
+        if rank > worst_rank:
+            worst, worst_rank = a, rank
+    condition: Status
+    if worst is None or worst_rank == Severity.INFO.rank:
+        condition = "ok"
+    elif worst_rank == 3:
+        condition = "offline"
+    else:
+        condition = "critical" if worst.severity is Severity.CRITICAL else "warning"
+    reason = "" if worst is None or condition == "ok" else worst.message
+    listed.sort(key=lambda d: (d["rule"], d["id"]))
+    if maintenance is not None:
+        return "maintenance", condition, maintenance, listed
+    return condition, condition, reason, listed

@@ -1,0 +1,117 @@
+"""The alert lifecycle of one rule on one asset: inactive → pending → firing → resolved.
+
+Pure functions over an `Episode`; the engine owns the episodes and their persistence.
+An episode keeps one alert id from its first pending reading to its resolution, which is
+what deduplication by (rule, asset) rests on: however often the condition is seen, there is
+one alert until it resolves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alerts.base import Alert, State
+
+
+@dataclass(slots=True)
+class Episode:
+    """The state of one (rule, site, asset): its alert and the counters the rule needs.
+
+    Parameters
+    ----------
+    alert
+        The alert of this episode (pending, firing or, briefly, resolved).
+    since
+        Event time (ns) when the condition began to hold.
+    hits
+        Readings in a row with the condition, while pending.
+    misses
+        Readings in a row without the condition, while firing (hysteresis).
+    """
+
+    alert: Alert
+    since: int
+    hits: int = 0
+    misses: int = 0
+
+
+def alert_id(rule: str, site: str, asset: str, since: int) -> str:
+    """The id of the episode that began at `since`: the same after a crash and redelivery.
+
+    Examples
+    --------
+    >>> alert_id("offline", "plant-a", "cnc-1", 0) == alert_id("offline", "plant-a", "cnc-1", 0)
+    True
+    >>> len(alert_id("offline", "plant-a", "cnc-1", 0))
+    16
+    """
+    key = f"{rule}\x1f{site}\x1f{asset}\x1f{since}".encode()
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
+def advance(
+    episode: Episode | None,
+    *,
+    active: bool,
+    ts: int,
+    hits_needed: int,
+    hold_ns: int,
+    resolve_after: int,
+    start: Callable[[], Alert],
+) -> tuple[Episode | None, State | None]:
+    """Move one episode by one observation; return it and its new state when that changed.
+
+    A pending alert fires once the condition held for `hits_needed` observations in a row
+    and for `hold_ns` of event time; one observation without it ends the pending episode
+    (it never fired, so nobody hears of it). A firing alert resolves after `resolve_after`
+    observations in a row without it. `start` makes the alert of a new episode.
+
+    Examples
+    --------
+    >>> from alerts.base import Severity
+    >>> make = lambda: Alert("id", "r", Severity.WARNING, "s", "a", None, State.PENDING, 0, 0, "")
+    >>> ep, state = None, None
+    >>> for t, on in enumerate([True, True, False, True, True, True, False, False]):
+    ...     ep, state = advance(ep, active=on, ts=t, hits_needed=3, hold_ns=0,
+    ...                         resolve_after=2, start=make)
+    ...     print(t, state)
+    0 pending
+    1 None
+    2 None
+    3 pending
+    4 None
+    5 firing
+    6 None
+    7 resolved
+    """
+    if episode is None or episode.alert.state is State.RESOLVED:
+        if not active:
+            return episode, None
+        episode = Episode(start(), since=ts)
+        episode.alert.state = State.PENDING
+        episode.alert.started_at = ts
+        if hits_needed > 1 or hold_ns > 0:
+            episode.hits = 1
+            return episode, State.PENDING
+    alert = episode.alert
+    if alert.state is State.PENDING:
+        if not active:
+            return None, None
+        episode.hits += 1
+        if episode.hits >= hits_needed and ts - episode.since >= hold_ns:
+            alert.state = State.FIRING
+            alert.started_at = ts
+            return episode, State.FIRING
+        return episode, (State.PENDING if episode.hits == 1 else None)
+    # firing
+    if active:
+        episode.misses = 0
+        return episode, None
+    episode.misses += 1
+    if episode.misses >= resolve_after:
+        alert.state = State.RESOLVED
+        alert.resolved_at = ts
+        return episode, State.RESOLVED
+    return episode, None

@@ -1,0 +1,211 @@
+"""Settings of the alerts (``alerts:``), and loading the rules and routes files.
+
+Rules, the routing tree and receivers can sit in the main config file under ``alerts:``, or
+in files of their own (``alerts.rules_file`` holding ``rules:``, ``alerts.routes_file``
+holding ``route:`` and ``receivers:``), as Prometheus keeps rules apart from Alertmanager's
+routes. With none of it configured, the defaults watch anomalies and silence, and tell the
+fleet over MQTT and the log. Two receivers always exist unless redefined: ``mqtt`` and ``log``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alerts.errors import RulesError
+from alerts.receivers import (
+    EmailSettings,
+    LogReceiverSettings,
+    MqttReceiverSettings,
+    WebhookSettings,
+)
+from alerts.reroute import RerouteSettings
+from alerts.route import Route, RouteSpec, default_route
+from alerts.rules import AnomalyRule, DeadmanRule, LimitRule, Rule, default_rules
+from ingest.topic import ID_RULE
+
+#: Receivers that exist with no configuration: the fleet and the log hear of every alert.
+BUILT_IN_RECEIVERS = ("mqtt", "log")
+_KINDS = ("webhook", "email", "mqtt", "log")
+
+
+class ReceiverSpec(BaseModel):
+    """One named receiver: exactly one of ``webhook``, ``email``, ``mqtt``, ``log``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=f"^{ID_RULE}$")
+    webhook: WebhookSettings | None = None
+    email: EmailSettings | None = None
+    mqtt: MqttReceiverSettings | None = None
+    log: LogReceiverSettings | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in _KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"receiver {self.name!r} needs exactly one of {', '.join(_KINDS)} "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which of the four it is."""
+        return next(k for k in _KINDS if getattr(self, k) is not None)
+
+
+class RulesFile(BaseModel):
+    """The rules file: ``rules:``, a list of rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=default_rules)
+
+
+class RoutesFile(BaseModel):
+    """The routes file: ``route:`` (the tree) and ``receivers:``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    route: RouteSpec = Field(default_factory=default_route)
+    receivers: list[ReceiverSpec] = Field(default_factory=list)
+
+
+class AlertsSettings(BaseModel):
+    """The ``alerts:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    rules_file: Path | None = None
+    routes_file: Path | None = None
+    rules: list[Rule] = Field(default_factory=default_rules)
+    route: RouteSpec = Field(default_factory=default_route)
+    receivers: list[ReceiverSpec] = Field(default_factory=list)
+    reroute: RerouteSettings = RerouteSettings()
+    # Webhook and email retries: from 1 s, doubling, to at most 5 min between attempts
+    # (an endpoint down for an hour is tried about a dozen times, none of it lost).
+    retry_min: float = Field(1.0, gt=0)
+    retry_max: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check(self.rules, self.route, self.receivers)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Alerting:
+    """The alerting configuration in force: rules, routing tree and receivers."""
+
+    rules: tuple[AnomalyRule | LimitRule | DeadmanRule, ...]
+    route: Route
+    receivers: tuple[ReceiverSpec, ...]
+
+
+def check(
+    rules: Sequence[AnomalyRule | LimitRule | DeadmanRule],
+    route: RouteSpec,
+    receivers: Sequence[ReceiverSpec],
+) -> None:
+    """Raise ValueError when names repeat or a route names a receiver that does not exist."""
+    for what, names in (
+        ("rule", [r.name for r in rules]),
+        ("receiver", [r.name for r in receivers]),
+    ):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{what} names must be unique: {repeated[0]!r} repeats")
+    known = {*BUILT_IN_RECEIVERS, *(r.name for r in receivers)}
+    for node in Route.build(route).walk():
+        for name in node.receivers:
+            if name not in known:
+                raise ValueError(
+                    f"route {node.path} names receiver {name!r}, which is not defined "
+                    f"(receivers: {', '.join(sorted(known))})"
+                )
+
+
+def load(settings: AlertsSettings) -> Alerting:
+    """The configuration in force: the section, with the rules and routes files read in.
+
+    Raises `RulesError` naming the file, the place (line and key) and the problem.
+    """
+    rules = list(settings.rules)
+    route, receivers = settings.route, list(settings.receivers)
+    if settings.rules_file is not None:
+        rules = list(_read(settings.rules_file, RulesFile).rules)
+    if settings.routes_file is not None:
+        routes = _read(settings.routes_file, RoutesFile)
+        route, receivers = routes.route, list(routes.receivers)
+    where = ", ".join(str(f) for f in (settings.rules_file, settings.routes_file) if f)
+    try:
+        check(rules, route, receivers)
+    except ValueError as exc:
+        raise RulesError(f"{where or 'alerts settings'}: {exc}") from None
+    return Alerting(tuple(rules), Route.build(route), tuple(receivers))
+
+
+def _read(path: Path, model: type[_File]) -> _File:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise RulesError(f"{path}: {line}{problem}") from None
+    try:
+        return model.model_validate(document or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [p for p in first["loc"] if not _is_union_tag(p)]
+        place = _place(loc)
+        number = _line(root, loc)
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling)"
+        at = f"line {number} ({place})" if number is not None else place
+        raise RulesError(f"{path}: {at}: {message}") from None
+
+
+_File = TypeVar("_File", RulesFile, RoutesFile)
+
+
+def _is_union_tag(part: int | str) -> bool:
+    # pydantic names the branch of a tagged union in the location: rules.0.limit.for
+    return part in ("anomaly", "limit", "deadman") or str(part).startswith("function-")
+
+
+def _place(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "top level"
+
+
+def _line(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """The line of the deepest node of `loc` that exists in the YAML document."""
+    found = node
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(found, yaml.MappingNode):
+            key = "for" if part == "for_" else ("continue" if part == "continue_" else part)
+            child = next((v for k, v in found.value if k.value == key), None)
+        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int):
+            child = found.value[part] if part < len(found.value) else None
+        if child is None:
+            break
+        found = child
+    return found.start_mark.line + 1 if found is not None else None

@@ -1,0 +1,193 @@
+"""Silences: hold back notifications for matching alerts between a start and an end.
+
+As in Alertmanager, a silenced alert still changes state and is recorded; only its
+notifications wait. An asset covered by a silence that selects assets (matchers on
+``site``, ``asset`` and ``kind`` only) is under maintenance, and its health says so.
+Times are wall-clock seconds: a maintenance window is planned in real time.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from alerts.base import Labels
+from alerts.errors import CommandError, RulesError
+from alerts.matchers import Matcher, match_all, parse_all
+from ingest.timestamps import format_rfc3339
+
+SilenceStatus = Literal["pending", "active", "expired"]
+_ASSET_LABELS = frozenset({"site", "asset", "kind"})
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """One silence: matchers, a window in wall-clock seconds, who and why.
+
+    Examples
+    --------
+    >>> s = Silence.create(["site=plant-a", "asset=~cnc-.*"], 100.0, 200.0, "ana", "bearings")
+    >>> s.status(50.0), s.status(150.0), s.status(250.0)
+    ('pending', 'active', 'expired')
+    >>> s.covers({"site": "plant-a", "asset": "cnc-2", "rule": "offline"}, 150.0)
+    True
+    >>> s.marks_maintenance
+    True
+    """
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+
+    @classmethod
+    def create(
+        cls,
+        matchers: Sequence[str],
+        starts_at: float,
+        ends_at: float,
+        created_by: str,
+        comment: str,
+    ) -> Silence:
+        """A new silence with a fresh id; raises `CommandError` when it cannot work."""
+        if not matchers:
+            raise CommandError("a silence needs at least one matcher (it would mute everything)")
+        if ends_at <= starts_at:
+            raise CommandError("a silence must end after it starts")
+        if not created_by.strip():
+            raise CommandError("a silence needs created_by (who is silencing)")
+        if not comment.strip():
+            raise CommandError("a silence needs a comment (why: the work order, the repair)")
+        try:
+            parsed = parse_all(matchers)
+        except RulesError as exc:
+            raise CommandError(str(exc)) from None
+        return cls(uuid.uuid4().hex[:16], parsed, starts_at, ends_at, created_by, comment)
+
+    def status(self, now: float) -> SilenceStatus:
+        """Pending before its start, active inside its window, expired after its end."""
+        if now < self.starts_at:
+            return "pending"
+        return "active" if now < self.ends_at else "expired"
+
+    def covers(self, labels: Labels, now: float) -> bool:
+        """Whether it is active now and its matchers hold for these labels."""
+        return self.starts_at <= now < self.ends_at and match_all(self.matchers, labels)
+
+    @property
+    def marks_maintenance(self) -> bool:
+        """True when it selects assets, not particular rules or severities."""
+        return all(m.label in _ASSET_LABELS for m in self.matchers)
+
+    def expired_at(self, now: float) -> Silence:
+        """The silence as ended at `now` (a pending one ends before it started)."""
+        return Silence(
+            self.id,
+            self.matchers,
+            min(self.starts_at, now),
+            now,
+            self.created_by,
+            self.comment,
+        )
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        """The form commands reply with and the state store keeps."""
+        return {
+            "id": self.id,
+            "matchers": [str(m) for m in self.matchers],
+            "starts_at": format_rfc3339(int(self.starts_at * 1e9)),
+            "ends_at": format_rfc3339(int(self.ends_at * 1e9)),
+            "created_by": self.created_by,
+            "comment": self.comment,
+            "status": self.status(now),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        """Exact values for the state store."""
+        return {
+            "id": self.id,
+            "matchers": [str(m) for m in self.matchers],
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "created_by": self.created_by,
+            "comment": self.comment,
+        }
+
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any]) -> Silence:
+        """Inverse of `to_state`."""
+        return cls(
+            data["id"],
+            parse_all(data["matchers"]),
+            data["starts_at"],
+            data["ends_at"],
+            data["created_by"],
+            data["comment"],
+        )
+
+
+class Silences:
+    """The set of silences; a `Muter` for the notification pipeline.
+
+    Parameters
+    ----------
+    silences
+        Silences restored from the state store.
+    clock
+        Wall-clock seconds (injectable for tests).
+    """
+
+    def __init__(
+        self, silences: Iterable[Silence] = (), clock: Callable[[], float] = time.time
+    ) -> None:
+        self._by_id = {s.id: s for s in silences}
+        self.clock = clock
+
+    def add(self, silence: Silence) -> None:
+        """Add (or replace, by id) a silence."""
+        self._by_id[silence.id] = silence
+
+    def expire(self, silence_id: str) -> Silence:
+        """End a silence now; raises `CommandError` for an unknown or already expired id."""
+        found = self._by_id.get(silence_id)
+        if found is None:
+            raise CommandError(f"no silence with id {silence_id!r}")
+        now = self.clock()
+        if found.status(now) == "expired":
+            raise CommandError(f"silence {silence_id} has already expired")
+        ended = found.expired_at(now)
+        self._by_id[silence_id] = ended
+        return ended
+
+    def get(self, silence_id: str) -> Silence | None:
+        """The silence with this id."""
+        return self._by_id.get(silence_id)
+
+    def all(self, *, include_expired: bool = False) -> list[Silence]:
+        """Silences ordered by start; expired ones only when asked."""
+        now = self.clock()
+        found = [s for s in self._by_id.values() if include_expired or s.status(now) != "expired"]
+        return sorted(found, key=lambda s: (s.starts_at, s.id))
+
+    def mutes(self, labels: Labels) -> bool:
+        """Whether an active silence covers an alert with these labels."""
+        now = self.clock()
+        return any(s.covers(labels, now) for s in self._by_id.values())
+
+    def maintenance(self, labels: Labels) -> Silence | None:
+        """The active silence that puts the asset with these labels under maintenance."""
+        now = self.clock()
+        for s in self._by_id.values():
+            if s.marks_maintenance and s.covers(labels, now):
+                return s
+        return None
+
+    def active_ids(self) -> frozenset[str]:
+        """Ids of the silences active now (the engine re-evaluates when this changes)."""
+        now = self.clock()
+        return frozenset(s.id for s in self._by_id.values() if s.status(now) == "active")

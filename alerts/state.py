@@ -1,0 +1,133 @@
+"""Alert state on disk (``<data_dir>/alerts.db``): what must survive a restart.
+
+Open episodes, silences, the dispatcher's groups and notification log, the health map, reroute
+advice, the fleet clock and each asset's last reading time; and, in the same file and the same
+transaction, the notification outbox. So a crash either keeps a state change and the
+notifications it causes, or neither: a restart never forgets a firing alert nor fires it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from alerts import outbox
+from alerts.base import Notification
+from ingest.sqlite import connect, transaction
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    rule TEXT NOT NULL, site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (rule, site, asset)
+);
+CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS assets (
+    site TEXT NOT NULL, asset TEXT NOT NULL, kind TEXT, last_ts INTEGER NOT NULL,
+    PRIMARY KEY (site, asset)
+);
+CREATE TABLE IF NOT EXISTS health (
+    site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (site, asset)
+);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+EpisodeKey = tuple[str, str, str]
+AssetKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything `AlertState.load` restores."""
+
+    episodes: dict[EpisodeKey, dict[str, Any]] = field(default_factory=dict)
+    silences: list[dict[str, Any]] = field(default_factory=list)
+    assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
+    health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
+    kv: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one `AlertState.save` commits; None for an episode deletes it."""
+
+    episodes: dict[EpisodeKey, dict[str, Any] | None] = field(default_factory=dict)
+    silences: list[dict[str, Any]] = field(default_factory=list)
+    assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
+    health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
+    kv: dict[str, Any] = field(default_factory=dict)
+    notifications: list[Notification] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.episodes
+            or self.silences
+            or self.assets
+            or self.health
+            or self.kv
+            or self.notifications
+        )
+
+
+class AlertState:
+    """The SQLite file of the alerts.
+
+    Parameters
+    ----------
+    path
+        The database file; created with its tables (and the outbox's) when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = connect(path)
+        self.conn.executescript(_SCHEMA)
+        outbox.create_tables(self.conn)
+
+    def load(self) -> Snapshot:
+        """Everything saved."""
+        snap = Snapshot()
+        c = self.conn
+        for rule, site, asset, data in c.execute("SELECT rule, site, asset, data FROM episodes"):
+            snap.episodes[(rule, site, asset)] = orjson.loads(data)
+        snap.silences = [orjson.loads(d) for (d,) in c.execute("SELECT data FROM silences")]
+        for site, asset, kind, last_ts in c.execute(
+            "SELECT site, asset, kind, last_ts FROM assets"
+        ):
+            snap.assets[(site, asset)] = (kind, last_ts)
+        for site, asset, data in c.execute("SELECT site, asset, data FROM health"):
+            snap.health[(site, asset)] = orjson.loads(data)
+        snap.kv = {k: orjson.loads(d) for k, d in c.execute("SELECT key, data FROM kv")}
+        return snap
+
+    def save(self, changes: Changes, now: float) -> None:
+        """Commit all of `changes` in one transaction (raises `StoreError`, retryable)."""
+        with transaction(self.conn, "saving alert state") as c:
+            upserts = [(*k, orjson.dumps(v)) for k, v in changes.episodes.items() if v is not None]
+            deletes = [k for k, v in changes.episodes.items() if v is None]
+            c.executemany("INSERT OR REPLACE INTO episodes VALUES (?, ?, ?, ?)", upserts)
+            c.executemany("DELETE FROM episodes WHERE rule=? AND site=? AND asset=?", deletes)
+            c.executemany(
+                "INSERT OR REPLACE INTO silences VALUES (?, ?)",
+                [(s["id"], orjson.dumps(s)) for s in changes.silences],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?)",
+                [(*k, kind, ts) for k, (kind, ts) in changes.assets.items()],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO health VALUES (?, ?, ?)",
+                [(*k, orjson.dumps(v)) for k, v in changes.health.items()],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                [(k, orjson.dumps(v)) for k, v in changes.kv.items()],
+            )
+            if changes.notifications:
+                outbox.enqueue(c, changes.notifications, now)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.conn.close()

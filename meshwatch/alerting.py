@@ -1,0 +1,141 @@
+"""Assembly of the alerts: state, engine, receivers, couriers and the MQTT connection.
+
+Built in data-flow order and handed to each other: the state file, the MQTT publisher (which
+also receives the commands), the receivers, the courier that delivers the outbox, the engine,
+and the processor that plugs the engine into the ingest pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from alerts import commands
+from alerts.base import Receiver
+from alerts.engine import AlertEngine
+from alerts.errors import AlertsError
+from alerts.metrics import AlertMetrics
+from alerts.outbox import Courier
+from alerts.processor import AlertProcessor
+from alerts.receivers import (
+    EmailReceiver,
+    LogReceiver,
+    MqttReceiver,
+    MqttReceiverSettings,
+    WebhookReceiver,
+)
+from alerts.settings import Alerting, ReceiverSpec, load
+from alerts.state import AlertState
+from ingest.errors import StoreError
+from meshwatch.errors import ConfigError
+from meshwatch.publisher import MqttPublisher
+from meshwatch.settings import Settings
+
+log = logging.getLogger("meshwatch")
+
+
+@dataclass
+class AlertsRuntime:
+    """The running alerts: started by `start`, stopped by `close`."""
+
+    engine: AlertEngine
+    processor: AlertProcessor
+    courier: Courier
+    publisher: MqttPublisher
+    receivers: dict[str, Receiver]
+
+    def start(self) -> None:
+        """Connect to the broker and start delivering the outbox."""
+        self.publisher.start()
+        self.courier.start()
+
+    def close(self) -> None:
+        """Save the state, stop the deliveries, close receivers and the connection."""
+        try:
+            self.engine.close()
+        finally:
+            self.courier.close()
+            for receiver in self.receivers.values():
+                receiver.close()
+            self.publisher.close()
+
+
+def build_alerts(settings: Settings, registry: CollectorRegistry) -> AlertsRuntime:
+    """Build the alerts from settings; a bad rules or routes file is a `ConfigError`."""
+    try:
+        alerting = load(settings.alerts)
+    except AlertsError as exc:
+        raise ConfigError(f"invalid alert configuration: {exc}") from None
+    metrics = AlertMetrics(registry)
+    prefix = settings.mqtt.prefix
+    try:
+        state = AlertState(settings.data_dir / "alerts.db")
+    except StoreError as exc:
+        raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
+    engine: AlertEngine | None = None
+
+    def on_message(topic: str, payload: bytes) -> None:
+        command = topic.rsplit("/", 1)[-1]
+        assert engine is not None
+        reply = commands.handle(engine, command, payload)
+        outcome = "ok" if reply["ok"] else "rejected"
+        metrics.commands.labels(command, outcome).inc()
+        if not reply["ok"]:
+            log.warning("command on %s rejected: %s", topic, reply["error"])
+        publisher.publish(f"{prefix}/cmd/result", orjson.dumps(reply))
+
+    def on_connect() -> None:
+        if engine is not None:
+            engine.republish()
+
+    publisher = MqttPublisher(
+        settings.mqtt,
+        subscriptions=[f"{prefix}/cmd/{name}" for name in commands.COMMANDS],
+        on_message=on_message,
+        on_connect=on_connect,
+    )
+    receivers = _receivers(alerting, publisher, prefix)
+    courier = Courier(
+        settings.data_dir / "alerts.db",
+        receivers,
+        metrics,
+        retry_min=settings.alerts.retry_min,
+        retry_max=settings.alerts.retry_max,
+    )
+    engine = AlertEngine(
+        alerting.rules,
+        alerting.route,
+        state,
+        metrics=metrics,
+        publisher=publisher,
+        prefix=prefix,
+        reroute_settings=settings.alerts.reroute,
+        on_queued=courier.poke,
+    )
+    return AlertsRuntime(engine, AlertProcessor(engine), courier, publisher, receivers)
+
+
+def _receivers(alerting: Alerting, publisher: MqttPublisher, prefix: str) -> dict[str, Receiver]:
+    built: dict[str, Receiver] = {
+        "mqtt": MqttReceiver("mqtt", MqttReceiverSettings(), publisher, prefix),
+        "log": LogReceiver("log"),
+    }
+    for spec in alerting.receivers:
+        built[spec.name] = _receiver(spec, publisher, prefix)
+    return built
+
+
+def _receiver(spec: ReceiverSpec, publisher: MqttPublisher, prefix: str) -> Receiver:
+    try:
+        if spec.webhook is not None:
+            return WebhookReceiver(spec.name, spec.webhook)
+        if spec.email is not None:
+            return EmailReceiver(spec.name, spec.email)
+        if spec.mqtt is not None:
+            return MqttReceiver(spec.name, spec.mqtt, publisher, prefix)
+        return LogReceiver(spec.name, spec.log)
+    except AlertsError as exc:
+        raise ConfigError(f"invalid alert configuration: {exc}") from None

@@ -1,0 +1,535 @@
+"""Alerts in the live pipeline: real mosquitto, a real webhook endpoint and a real SMTP server.
+
+Each test runs `meshwatch run` as a child process and publishes telemetry whose timestamps
+advance one second per reading: every duration (for, repeat, deadman) is event time, so the
+tests never sleep to make time pass.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import SMTP_PASSWORD, SMTP_USER, HttpServer, SmtpServer
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from support import BASE_TS, PipelineProcess, pipeline_env, publish, wait_for
+
+from alerts.receivers import sign
+from ingest.embedded import EmbeddedStore
+from meshwatch.localservers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret-for-tests"
+SITES = ("north", "south", "east")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message under the pipeline's prefix, as a maintenance tool sees it."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def json(self) -> Any:
+        return orjson.loads(self.payload)
+
+
+class Watcher:
+    """Subscribes to everything the pipeline publishes (``<prefix>/#``) and records it."""
+
+    def __init__(self, broker: Mosquitto, prefix: str) -> None:
+        self.prefix = prefix
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
+        self.client.on_subscribe = lambda *a: self._ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        wait_for(self._ready.is_set, 10, f"SUBACK for {prefix}/#")
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def on(self, kind: str) -> list[Message]:
+        """Messages on ``<prefix>/<kind>/...`` (alerts, health, reroute, cmd)."""
+        with self._lock:
+            return [m for m in self.messages if m.topic.startswith(f"{self.prefix}/{kind}/")]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [m.json() for m in self.on("alerts")]
+
+    def health(self, site: str, asset: str) -> dict[str, Any] | None:
+        """The latest health message of an asset."""
+        found = [m for m in self.on("health") if m.topic.endswith(f"/{site}/{asset}")]
+        return found[-1].json() if found else None
+
+    def command(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Publish a command and wait for its reply on ``<prefix>/cmd/result``."""
+        request_id = f"r{len(self.messages)}-{random.random()}"
+        self.client.publish(
+            f"{self.prefix}/cmd/{name}", orjson.dumps({**body, "request_id": request_id}), qos=1
+        )
+
+        def replies() -> list[dict[str, Any]]:
+            return [
+                m.json()
+                for m in self.on("cmd")
+                if m.topic.endswith("/result") and m.json().get("request_id") == request_id
+            ]
+
+        wait_for(lambda: bool(replies()), 10, f"a reply to {name}")
+        return replies()[0]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def prefix(unique_topic: str) -> str:
+    """The pipeline's outgoing prefix for this test (telemetry uses ``<unique>/...``)."""
+    return f"{unique_topic}-mw"
+
+
+@pytest.fixture
+def watcher(mosquitto: Mosquitto, prefix: str) -> Iterator[Watcher]:
+    w = Watcher(mosquitto, prefix)
+    yield w
+    w.close()
+
+
+def _pipeline(
+    broker: Mosquitto, data_dir: Path, unique: str, prefix: str, tmp_path: Path, config: str
+) -> PipelineProcess:
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text(config)
+    env = pipeline_env(broker, data_dir, unique, MESHWATCH_MQTT__PREFIX=prefix)
+    process = PipelineProcess(env, tmp_path / "meshwatch.log", path)
+    process.start()
+    return process
+
+
+def _models(warmup: int = 150) -> str:
+    return f"""
+models:
+  profiles:
+    - name: default
+      warmup: {warmup}
+"""
+
+
+def _cnc(rng: random.Random, n: int, fault: bool) -> dict[str, Any]:
+    """A CNC reading at second `n`; a fault shakes the spindle (vibration x5)."""
+    load = rng.gauss(0, 1)
+    return {
+        "ts": BASE_TS + n * 1000,
+        "kind": "cnc-mill",
+        "metrics": {
+            "current_a": 10 + 2 * load + rng.gauss(0, 0.2),
+            "spindle_temp_c": 60 + 3 * load + rng.gauss(0, 0.3),
+            "vibration_rms": (2.0 if fault else 0.4) + rng.gauss(0, 0.02),
+        },
+    }
+
+
+def _fleet(
+    unique: str, start: int, count: int, *, faulty: range = range(0), sites=SITES, seed: int = 7
+) -> list[tuple[str, bytes]]:
+    """`count` seconds of one CNC per site; the first site's CNC is faulty during `faulty`."""
+    rng = random.Random(seed + start)
+    return [
+        (f"{unique}/{site}/cnc-1/telemetry", orjson.dumps(_cnc(rng, n, i == 0 and n in faulty)))
+        for n in range(start, start + count)
+        for i, site in enumerate(sites)
+    ]
+
+
+def _stored_alerts(data_dir: Path) -> list[dict[str, Any]]:
+    store = EmbeddedStore(data_dir / "meshwatch.db")
+    try:
+        return list(store.rows("alert"))
+    finally:
+        store.close()
+
+
+FAULT_CONFIG = (
+    _models()
+    + """
+alerts:
+  rules:
+    - {name: spindle_anomaly, type: anomaly, severity: critical, for_readings: 3,
+       resolve_after: 5}
+  route:
+    receivers: [mqtt, log, hook, mail]
+    group_interval: 1s
+    repeat_interval: 15s
+  receivers:
+    - name: hook
+      webhook: {url: "HOOK_URL", secret: "SECRET"}
+    - name: mail
+      email: {host: 127.0.0.1, port: SMTP_PORT, username: SMTP_USER, password: "SMTP_PASSWORD",
+              sender: meshwatch@example.com, to: [maintenance@example.com], ca_file: CA_FILE}
+  retry_min: 0.05
+  retry_max: 0.5
+"""
+)
+
+
+def _fault_config(http_server: HttpServer, smtp_server: SmtpServer, ca_file: Path) -> str:
+    return (
+        FAULT_CONFIG.replace("HOOK_URL", http_server.url)
+        .replace("SECRET", SECRET)
+        .replace("SMTP_PORT", str(smtp_server.port))
+        .replace("SMTP_USER", SMTP_USER)
+        .replace("SMTP_PASSWORD", SMTP_PASSWORD)
+        .replace("CA_FILE", str(ca_file))
+    )
+
+
+def test_a_planted_fault_notifies_each_receiver_once_repeats_and_resolves(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher, http_server, smtp_server, ca_file
+) -> None:
+    """One failing CNC: one firing per receiver, repeats, one resolved; healthy ones stay quiet."""
+    config = _fault_config(http_server, smtp_server, ca_file)
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, config)
+    # warm-up and normal running, then 40 s of fault, then recovery
+    publish(mosquitto, _fleet(unique_topic, 0, 320, faulty=range(200, 240)))
+    wait_for(
+        lambda: any(a["state"] == "resolved" for a in watcher.alerts()), 30, "a resolved alert"
+    )
+    wait_for(lambda: len(smtp_server.mails) >= 2, 30, "the mails")
+    alerts = watcher.alerts()
+    assert {(a["site"], a["asset"]) for a in alerts} == {("north", "cnc-1")}
+    states = [a["state"] for a in alerts]
+    assert states[0] == "firing"
+    assert states.count("resolved") == 1
+    assert len({a["id"] for a in alerts}) == 1
+    repeats = states.count("firing") - 1
+    assert repeats >= 1  # the fault lasted 40 s of event time with a 15 s repeat interval
+    hooks = [r.json() for r in http_server.requests]
+    assert [h["state"] for h in hooks] == states
+    for request in http_server.requests:
+        assert request.headers["x-meshwatch-signature"] == sign(SECRET.encode(), request.body)
+    mails = [email.message_from_bytes(m.content) for m in smtp_server.mails]
+    assert [m["Subject"].split("]")[0] for m in mails][:1] == ["[FIRING"]
+    assert "[RESOLVED" in mails[-1]["Subject"]
+    assert all(m.tls for m in smtp_server.mails)
+    assert "firing" in pipeline.log().lower() or "FIRING" in pipeline.log()
+    stored = _stored_alerts(data_dir)
+    assert [r["fields"]["state"] for r in stored] == ["firing", "resolved"]
+    assert {r["fields"]["id"] for r in stored} == {alerts[0]["id"]}
+    assert pipeline.stop()[0] == 0
+
+
+def test_flapping_around_the_threshold_does_not_flood(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """A limit crossed every other reading: one alert at most, never a notification a reading."""
+    config = """
+alerts:
+  rules:
+    - {name: hot, type: limit, severity: warning, condition: "temp > 80", resolve_after: 5}
+  route: {group_interval: 1s}
+models: {enabled: false}
+"""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, config)
+    messages = [
+        (
+            f"{unique_topic}/north/oven-1/telemetry",
+            orjson.dumps({"ts": BASE_TS + n * 1000, "metrics": {"temp": 81.0 if n % 2 else 79.0}}),
+        )
+        for n in range(200)
+    ]
+    publish(mosquitto, messages)
+    wait_for(lambda: watcher.health("north", "oven-1") is not None, 10, "health")
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing alert")
+    pipeline.stop()
+    assert [a["state"] for a in watcher.alerts()] == ["firing"]
+
+
+def test_deadman_marks_a_silent_asset_offline_and_resolves_when_it_returns(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """An asset that stops publishing (in event time) goes offline and fires; data resolves it."""
+    config = """
+alerts:
+  rules:
+    - {name: offline, type: deadman, severity: critical, for: 20s, site: false}
+  route: {group_interval: 1s}
+models: {enabled: false}
+"""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, config)
+
+    def second(n: int, assets: tuple[str, ...]) -> list[tuple[str, bytes]]:
+        body = {"ts": BASE_TS + n * 1000, "kind": "press", "metrics": {"p": 1.0}}
+        return [(f"{unique_topic}/north/{a}/telemetry", orjson.dumps(body)) for a in assets]
+
+    both, one = ("press-1", "press-2"), ("press-1",)
+    publish(mosquitto, [m for n in range(10) for m in second(n, both)])
+    publish(mosquitto, [m for n in range(10, 40) for m in second(n, one)])
+    wait_for(lambda: len(watcher.alerts()) >= 1, 15, "the offline alert")
+    fired = watcher.alerts()[0]
+    assert (fired["asset"], fired["rule"], fired["state"]) == ("press-2", "offline", "firing")
+    # its last reading was at 9 s: offline from 29 s of event time, not from when we noticed
+    assert fired["started_at"] == "2026-01-01T00:00:29.000Z"
+    wait_for(
+        lambda: (watcher.health("north", "press-2") or {}).get("status") == "offline",
+        10,
+        "offline health",
+    )
+    publish(mosquitto, [m for n in range(40, 45) for m in second(n, both)])
+    wait_for(lambda: len(watcher.alerts()) >= 2, 15, "the resolution")
+    assert watcher.alerts()[1]["state"] == "resolved"
+    wait_for(
+        lambda: (watcher.health("north", "press-2") or {}).get("status") == "ok", 10, "ok again"
+    )
+    pipeline.stop()
+
+
+def test_webhook_down_then_up_with_a_restart_between_loses_nothing(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, http_server
+) -> None:
+    """Notifications queued while the endpoint refuses survive a restart and arrive in order."""
+    config = f"""
+alerts:
+  rules:
+    - {{name: hot, type: limit, severity: warning, condition: "temp > 80"}}
+  route: {{receivers: [hook], group_interval: 1s}}
+  receivers:
+    - {{name: hook, webhook: {{url: "{http_server.url}", secret: "{SECRET}"}}}}
+  retry_min: 0.05
+  retry_max: 0.2
+models: {{enabled: false}}
+"""
+    http_server.down(503)
+
+    def episode(asset: str, n0: int) -> list[tuple[str, bytes]]:
+        temps = [85.0] * 3 + [70.0] * 3
+        return [
+            (
+                f"{unique_topic}/north/{asset}/telemetry",
+                orjson.dumps({"ts": BASE_TS + (n0 + i) * 1000, "metrics": {"temp": t}}),
+            )
+            for i, t in enumerate(temps)
+        ]
+
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, config)
+    publish(mosquitto, episode("oven-1", 0) + episode("oven-2", 10))
+    wait_for(lambda: len(http_server.requests) >= 5, 15, "failing attempts")
+    assert pipeline.stop()[0] == 0
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    publish(mosquitto, episode("oven-3", 20))
+    wait_for(lambda: len(http_server.requests) >= 8, 15, "more failing attempts")
+    http_server.up()
+    wait_for(lambda: len(http_server.accepted) >= 6, 30, "all six notifications delivered")
+    delivered = [r.json() for r in http_server.accepted]
+    assert [(d["asset"], d["state"]) for d in delivered] == [
+        ("oven-1", "firing"),
+        ("oven-1", "resolved"),
+        ("oven-2", "firing"),
+        ("oven-2", "resolved"),
+        ("oven-3", "firing"),
+        ("oven-3", "resolved"),
+    ]
+    for r in http_server.accepted:
+        assert r.headers["x-meshwatch-signature"] == sign(SECRET.encode(), r.body)
+    pipeline.stop()
+
+
+LIMIT_CONFIG = """
+alerts:
+  rules:
+    - {name: hot, type: limit, severity: critical, condition: "temp > 80", resolve_after: 2}
+    - {name: offline, type: deadman, severity: critical, for: 30s}
+  route: {group_interval: 1s, repeat_interval: 10s}
+models: {enabled: false}
+"""
+
+
+def _ovens(
+    unique: str, start: int, stop: int, *, hot: range = range(0), sites=SITES, silent=()
+) -> list[tuple[str, bytes]]:
+    """One oven per site, one reading a second; the first site's oven is hot during `hot`."""
+    return [
+        (
+            f"{unique}/{site}/oven-1/telemetry",
+            orjson.dumps(
+                {
+                    "ts": BASE_TS + n * 1000,
+                    "kind": "oven",
+                    "metrics": {"temp": 90.0 if (i == 0 and n in hot) else 60.0},
+                }
+            ),
+        )
+        for n in range(start, stop)
+        for i, site in enumerate(sites)
+        if site not in silent
+    ]
+
+
+def test_reroute_advice_lists_healthy_peers_and_clears_on_recovery(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """A failing oven at one site: advice names the ovens of the other two; recovery clears it."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 20, hot=range(10, 30)))
+    wait_for(lambda: bool(watcher.on("reroute")), 10, "reroute advice")
+    advice = watcher.on("reroute")[0]
+    assert advice.topic == f"{prefix}/reroute/north/oven-1"
+    body = advice.json()
+    assert (body["site"], body["asset"], body["status"]) == ("north", "oven-1", "critical")
+    assert {(c["site"], c["asset"]) for c in body["candidates"]} == {
+        ("south", "oven-1"),
+        ("east", "oven-1"),
+    }
+    publish(mosquitto, _ovens(unique_topic, 20, 40, hot=range(10, 30)))
+    wait_for(lambda: watcher.on("reroute")[-1].payload == b"", 10, "the advice cleared")
+    pipeline.stop()
+
+
+def test_a_silence_holds_notifications_back_and_marks_maintenance_until_it_expires(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Silenced: no notification, health maintenance; expired: the still-hot oven notifies."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 5))
+    reply = watcher.command(
+        "silence",
+        {
+            "action": "add",
+            "matchers": ["site=north", "asset=oven-1"],
+            "duration": "3s",
+            "created_by": "ana",
+            "comment": "door seal replacement",
+        },
+    )
+    assert reply["ok"], reply
+    wait_for(
+        lambda: (watcher.health("north", "oven-1") or {}).get("status") == "maintenance",
+        10,
+        "maintenance health",
+    )
+    publish(mosquitto, _ovens(unique_topic, 5, 15, hot=range(5, 100)))
+    wait_for(lambda: pipeline.metrics().count('muted_total{cause="silenced"}') > 0, 10, "muted")
+    assert watcher.alerts() == []
+    # the silence ends (3 s of wall time): the next flush tells of the oven that is still hot
+    publish_until = _ovens(unique_topic, 15, 60, hot=range(5, 100))
+    wait_for(lambda: "maintenance" not in str(watcher.health("north", "oven-1")), 10, "expiry")
+    publish(mosquitto, publish_until)
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing notification")
+    assert watcher.alerts()[0]["state"] == "firing"
+    assert watcher.alerts()[0]["started_at"] == "2026-01-01T00:00:05.000Z"
+    pipeline.stop()
+
+
+def test_an_acknowledged_alert_is_not_repeated(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Repeats every 10 s of event time until acked, then none until it resolves."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 25, hot=range(0, 100)))
+    wait_for(lambda: len(watcher.alerts()) >= 3, 10, "firing and two repeats")
+    alert_id = watcher.alerts()[0]["id"]
+    reply = watcher.command("ack", {"id": alert_id, "by": "ben", "comment": "on my way"})
+    assert reply["ok"], reply
+    before = len(watcher.alerts())
+    publish(mosquitto, _ovens(unique_topic, 25, 100, hot=range(0, 100)))
+    publish(mosquitto, _ovens(unique_topic, 100, 105))
+    wait_for(lambda: watcher.alerts()[-1]["state"] == "resolved", 10, "the resolution")
+    assert len(watcher.alerts()) == before + 1
+    pipeline.stop()
+
+
+def test_an_offline_site_inhibits_the_alerts_of_its_assets(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """A whole site goes silent: one site-wide notification, not one per asset."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    assets = [f"oven-{i}" for i in range(1, 4)]
+
+    def second(n: int, sites: tuple[str, ...]) -> list[tuple[str, bytes]]:
+        body = orjson.dumps({"ts": BASE_TS + n * 1000, "metrics": {"temp": 60.0}})
+        return [(f"{unique_topic}/{s}/{a}/telemetry", body) for s in sites for a in assets]
+
+    publish(mosquitto, [m for n in range(10) for m in second(n, ("north", "south"))])
+    publish(mosquitto, [m for n in range(10, 60) for m in second(n, ("south",))])
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the site alert")
+    wait_for(
+        lambda: all((watcher.health("north", a) or {}).get("status") == "offline" for a in assets),
+        10,
+        "every north oven offline",
+    )
+    alerts = watcher.alerts()
+    assert {(a["site"], a["asset"], a["rule"]) for a in alerts} == {("north", "*", "offline")}
+    assert "north" in alerts[0]["message"]
+    pipeline.stop()
+
+
+def test_a_restart_with_a_firing_alert_neither_repeats_the_firing_nor_forgets_it(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Restarted while firing: no second firing notification, and it still resolves."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 5, hot=range(0, 8)))
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing")
+    assert pipeline.stop()[0] == 0
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    publish(mosquitto, _ovens(unique_topic, 5, 12, hot=range(0, 8)))
+    wait_for(lambda: watcher.alerts()[-1]["state"] == "resolved", 10, "the resolution")
+    states = [a["state"] for a in watcher.alerts()]
+    assert states == ["firing", "resolved"]
+    assert len({a["id"] for a in watcher.alerts()}) == 1
+    pipeline.stop()
+
+
+def test_a_malformed_command_is_answered_with_the_problem_and_changes_nothing(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """A silence without a comment is refused on cmd/result; the silence list stays empty."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    reply = watcher.command(
+        "silence",
+        {"action": "add", "matchers": ["site=north"], "duration": "1h", "created_by": "x"},
+    )
+    assert reply["ok"] is False
+    assert "comment" in reply["error"]
+    assert watcher.command("silence", {"action": "list"})["silences"] == []
+    pipeline.stop()
+
+
+def test_a_bad_rules_file_fails_start_up_with_one_line(tmp_path) -> None:
+    """The file, the line, the key and the problem, on one line; exit code 2."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: hot\n    type: limit\n    condition: temp >> 80\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "meshwatch", "run"],
+        env={**os.environ, "MESHWATCH_ALERTS__RULES_FILE": str(rules)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(rules) in lines[0]
+    assert "line 2" in lines[0]
+    assert "temp >> 80" in lines[0]
