@@ -34,7 +34,7 @@ class Group:
     route: Route
     labels: dict[str, str]
     next_flush: int
-    alerts: dict[AlertKey, Alert] = field(default_factory=dict)
+    alerts: dict[str, Alert] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -86,13 +86,16 @@ class Dispatcher:
         labels = alert.labels()
         for route in self.root.match(labels):
             shared = route.group_labels(labels)
-            key: GroupKey = (route.path, tuple(sorted((shared or labels).items())))
+            by = labels if shared is None else shared
+            key: GroupKey = (route.path, tuple(sorted(by.items())))
             group = self.groups.get(key)
             if group is None:
-                group = Group(route, shared, now + int(route.group_wait * 1e9))
+                group = Group(route, shared or {}, now + int(route.group_wait * 1e9))
                 self.groups[key] = group
                 self.due = min(self.due, group.next_flush)
-            group.alerts[alert.key] = alert
+            # By id: a new episode that fires before the flush must not hide the old one's
+            # resolution from the receivers that were told it fired.
+            group.alerts[alert.id] = alert
         self.changed = True
 
     def flush(self, now: int, stages: Sequence[Stage]) -> list[Notification]:
@@ -144,8 +147,8 @@ class Dispatcher:
             if self.metrics is not None:
                 self.metrics.notifications.labels(receiver, "queued").inc()
         for a in members:
-            if a.state is State.RESOLVED and group.alerts.get(a.key) is a:
-                del group.alerts[a.key]
+            if a.state is State.RESOLVED:
+                del group.alerts[a.id]
         if group.alerts:
             group.next_flush = now + max(1, int(route.group_interval * 1e9))
         else:

@@ -13,33 +13,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from alerts import reroute
 from alerts.base import SITE_WIDE, Alert, Observation, Publisher, State
+from alerts.broadcast import Broadcaster
 from alerts.clock import FleetClock
 from alerts.dispatch import Dispatcher, MuteStage
 from alerts.durations import format_duration
 from alerts.errors import CommandError
-from alerts.health import AssetHealth, assess
+from alerts.fleet import AnyRule, TrackedAsset, gone_silent, sites_down
+from alerts.health import AssetHealth, examine
 from alerts.inhibit import Inhibitor
 from alerts.lifecycle import Episode, advance, alert_id
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
-from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.rules import AnomalyRule, LimitRule
 from alerts.silences import Silence, Silences
 from alerts.state import AlertState, Changes
 from ingest.base import Point
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog
-from ingest.timestamps import format_rfc3339
 
 log = logging.getLogger(__name__)
 
-AnyRule = AnomalyRule | LimitRule | DeadmanRule
 EpisodeKey = tuple[str, str, str]
 AssetKey = tuple[str, str]
 _NS = 1_000_000_000
@@ -48,25 +45,6 @@ _DEADMAN_EVERY_NS = _NS
 #: Last-reading times alone are saved at most once per wall second (they only matter to a
 #: deadman after a restart, and minutes-long durations make a second's staleness harmless).
 _SAVE_ASSETS_EVERY = 1.0
-
-
-@dataclass(slots=True)
-class _Asset:
-    """What the engine remembers of an asset between readings."""
-
-    site: str
-    asset: str
-    kind: str | None
-    last_ts: int
-    score: float | None = None
-    metrics: dict[str, float] | Any = field(default_factory=dict)
-    anomaly: tuple[AnomalyRule, ...] = ()
-    limits: tuple[LimitRule, ...] = ()
-    deadman: tuple[DeadmanRule, ...] = ()
-    silent: set[str] = field(default_factory=set)
-
-    def labels(self) -> dict[str, str]:
-        return {"site": self.site, "asset": self.asset, "kind": self.kind or ""}
 
 
 class AlertEngine:
@@ -111,13 +89,12 @@ class AlertEngine:
         self.route = route
         self.state = state
         self.metrics = metrics
-        self.publisher = publisher
-        self.prefix = prefix
+        self.broadcast = Broadcaster(publisher, prefix)
         self.reroute = reroute_settings or reroute.RerouteSettings()
         self.on_queued = on_queued
         self.wall = wall
         self.lock = threading.RLock()
-        self.assets: dict[AssetKey, _Asset] = {}
+        self.assets: dict[AssetKey, TrackedAsset] = {}
         self.episodes: dict[EpisodeKey, Episode] = {}
         self.health: dict[AssetKey, AssetHealth] = {}
         self.advice: dict[AssetKey, dict[str, Any]] = {}
@@ -127,6 +104,7 @@ class AlertEngine:
         self._points: list[Point] = []
         self._pending = Changes()
         self._health_dirty: set[AssetKey] = set()
+        self._sites_down: dict[str, set[str]] = {}
         self._seen: set[AssetKey] = set()
         self._deadman_at = 0
         self._assets_saved_at = 0.0
@@ -152,9 +130,9 @@ class AlertEngine:
         """Publish the whole health map and all advice again (after the broker reconnects)."""
         with self.lock:
             for h in self.health.values():
-                self._publish_health(h)
+                self.broadcast.health(h)
             for key, advice in self.advice.items():
-                self._publish_advice(key, advice)
+                self.broadcast.advice(key, advice)
 
     # ---- commands ----
 
@@ -206,16 +184,19 @@ class AlertEngine:
         key = (obs.site, obs.asset)
         a = self.assets.get(key)
         if a is None:
-            a = _Asset(obs.site, obs.asset, obs.kind, obs.ts)
-            self._scope(a)
+            a = TrackedAsset(obs.site, obs.asset, obs.kind, obs.ts)
+            a.scope(self.rules)
             self.assets[key] = a
             self._health_dirty.add(key)
         elif obs.ts <= a.last_ts:
             return  # redelivered or late: its time has been judged already
         elif obs.kind is not None and obs.kind != a.kind:
             a.kind = obs.kind
-            self._scope(a)
+            a.scope(self.rules)
             self._health_dirty.add(key)
+        # Groups due before this reading are flushed first, at their due time: notifications
+        # come out the same however the stream was cut into batches (a replay, a backlog).
+        self._catch_up(obs.ts, inclusive=False)
         a.last_ts = obs.ts
         a.score = obs.score
         a.metrics = obs.metrics
@@ -223,6 +204,8 @@ class AlertEngine:
         self.clock.observe(obs.ts)
         if a.silent:
             self._back_online(a, obs.ts)
+        if obs.site in self._sites_down:
+            self._site_back(obs.site, obs.ts)
         newest = self.clock.newest
         if newest - self._deadman_at >= _DEADMAN_EVERY_NS:
             # Inside the batch too: a long batch (a replay) keeps the original timing.
@@ -245,20 +228,11 @@ class AlertEngine:
             if episode is None and not hit:
                 continue
             self._step(limit, a, episode, hit, obs.ts, obs.metrics[limit.metric], limit.metric, 1)
-        if self.dispatcher.due <= newest:
-            self._flush(newest)
-
-    def _scope(self, a: _Asset) -> None:
-        labels = a.labels()
-        mine = [r for r in self.rules if r.applies_to(labels)]
-        a.anomaly = tuple(r for r in mine if isinstance(r, AnomalyRule))
-        a.limits = tuple(r for r in mine if isinstance(r, LimitRule))
-        a.deadman = tuple(r for r in mine if isinstance(r, DeadmanRule))
 
     def _step(
         self,
         rule: AnomalyRule | LimitRule,
-        a: _Asset,
+        a: TrackedAsset,
         episode: Episode | None,
         active: bool,
         ts: int,
@@ -269,20 +243,7 @@ class AlertEngine:
         ekey = (rule.name, a.site, a.asset)
 
         def start() -> Alert:
-            return Alert(
-                alert_id(rule.name, a.site, a.asset, ts),
-                rule.name,
-                rule.severity,
-                a.site,
-                a.asset,
-                a.kind,
-                State.PENDING,
-                ts,
-                value,
-                "",
-                top_metric,
-                extra={"type": rule.type},
-            )
+            return _new_alert(rule, a.site, a.asset, a.kind, State.PENDING, ts, value, top_metric)
 
         new, state = advance(
             episode,
@@ -308,7 +269,9 @@ class AlertEngine:
         alert.message = rule.render(self._values(rule, a, alert, ts - new.since))
         self._transition(rule.name, ekey, new, state, ts)
 
-    def _values(self, rule: AnyRule, a: _Asset, alert: Alert, held_ns: int) -> dict[str, object]:
+    def _values(
+        self, rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int
+    ) -> dict[str, object]:
         values: dict[str, object] = {
             "site": a.site,
             "asset": a.asset,
@@ -362,72 +325,42 @@ class AlertEngine:
     # ---- deadman ----
 
     def _check_deadman(self, now: int) -> None:
-        down: dict[tuple[str, str], list[_Asset]] = {}
-        up: set[tuple[str, str]] = set()
-        for a in self.assets.values():
-            for rule in a.deadman:
-                hold = int(rule.for_ * _NS)
-                if rule.name not in a.silent and now - a.last_ts >= hold:
-                    self._fire_silent(rule, a, a.last_ts + hold)
-                if rule.site:
-                    if rule.name in a.silent:
-                        down.setdefault((rule.name, a.site), []).append(a)
-                    else:
-                        up.add((rule.name, a.site))
-        for (name, site), members in down.items():
-            ekey = (name, site, SITE_WIDE)
-            if (name, site) in up or ekey in self.episodes:
-                continue
-            rule = members[0].deadman[[r.name for r in members[0].deadman].index(name)]
-            hold = int(rule.for_ * _NS)
-            ts = max(m.last_ts for m in members) + hold
-            alert = Alert(
-                alert_id(name, site, SITE_WIDE, ts),
-                name,
-                rule.severity,
-                site,
-                SITE_WIDE,
-                None,
-                State.FIRING,
-                ts,
-                rule.for_,
-                rule.site_message({"site": site, "duration": format_duration(rule.for_)}),
-                extra={"type": "deadman"},
-            )
-            ep = Episode(alert, since=ts)
-            self.episodes[ekey] = ep
-            self._transition(name, ekey, ep, State.FIRING, ts)
+        for rule, a, ts in list(gone_silent(self.assets.values(), now)):
+            alert = _new_alert(rule, a.site, a.asset, a.kind, State.FIRING, ts, rule.for_, None)
+            alert.message = rule.render(self._values(rule, a, alert, int(rule.for_ * _NS)))
+            a.silent.add(rule.name)
+            self._open(rule.name, alert, ts)
+        for rule, site, ts in list(sites_down(self.assets.values())):
+            if (rule.name, site, SITE_WIDE) not in self.episodes:
+                alert = _new_alert(rule, site, SITE_WIDE, None, State.FIRING, ts, rule.for_, None)
+                held = format_duration(rule.for_)
+                alert.message = rule.site_message({"site": site, "duration": held})
+                self._sites_down.setdefault(site, set()).add(rule.name)
+                self._open(rule.name, alert, ts)
 
-    def _fire_silent(self, rule: DeadmanRule, a: _Asset, ts: int) -> None:
-        ekey = (rule.name, a.site, a.asset)
-        alert = Alert(
-            alert_id(rule.name, a.site, a.asset, ts),
-            rule.name,
-            rule.severity,
-            a.site,
-            a.asset,
-            a.kind,
-            State.FIRING,
-            ts,
-            rule.for_,
-            "",
-            extra={"type": "deadman"},
-        )
-        alert.message = rule.render(self._values(rule, a, alert, int(rule.for_ * _NS)))
+    def _open(self, rule: str, alert: Alert, ts: int) -> None:
+        """A deadman alert fires at once: its waiting was the silence itself."""
+        ekey = (rule, alert.site, alert.asset)
         ep = Episode(alert, since=ts)
         self.episodes[ekey] = ep
-        a.silent.add(rule.name)
-        self._transition(rule.name, ekey, ep, State.FIRING, ts)
+        self._transition(rule, ekey, ep, State.FIRING, ts)
 
-    def _back_online(self, a: _Asset, ts: int) -> None:
+    def _back_online(self, a: TrackedAsset, ts: int) -> None:
         for name in sorted(a.silent):
-            for ekey in ((name, a.site, a.asset), (name, a.site, SITE_WIDE)):
-                ep = self.episodes.get(ekey)
-                if ep is not None and ep.alert.state is State.FIRING:
-                    ep.alert.state = State.RESOLVED
-                    ep.alert.resolved_at = ts
-                    self._transition(name, ekey, ep, State.RESOLVED, ts)
+            self._resolve_silence((name, a.site, a.asset), ts)
         a.silent.clear()
+
+    def _site_back(self, site: str, ts: int) -> None:
+        """Any asset of an offline site reports: the site is back."""
+        for name in sorted(self._sites_down.pop(site, ())):
+            self._resolve_silence((name, site, SITE_WIDE), ts)
+
+    def _resolve_silence(self, ekey: EpisodeKey, ts: int) -> None:
+        ep = self.episodes.get(ekey)
+        if ep is not None and ep.alert.state is State.FIRING:
+            ep.alert.state = State.RESOLVED
+            ep.alert.resolved_at = ts
+            self._transition(ekey[0], ekey, ep, State.RESOLVED, ts)
 
     # ---- after each batch or tick ----
 
@@ -440,11 +373,20 @@ class AlertEngine:
         if active != self._silence_ids:
             self._silence_ids = active
             self._health_dirty.update(self.assets)
+        self._catch_up(self.clock.newest, inclusive=True)
         if self.dispatcher.due <= now:
+            # Time the silent fleet's clock took from the wall clock: one flush, not one per
+            # interval (silences are wall-clock, so past flushes cannot be judged now).
             self._flush(now)
         self._refresh_health(now)
         points, self._points = self._points, []
         return points
+
+    def _catch_up(self, until: int, *, inclusive: bool) -> None:
+        """Flush every group due before `until` (or at it), each at its own due time."""
+        dispatcher = self.dispatcher
+        while dispatcher.due < until or (inclusive and dispatcher.due == until):
+            self._flush(dispatcher.due)
 
     def _flush(self, now: int) -> None:
         inhibitor = Inhibitor.of(ep.alert for ep in self.episodes.values())
@@ -460,42 +402,26 @@ class AlertEngine:
             a = self.assets.get(key)
             if a is None:
                 continue
-            labels = a.labels()
-            maintenance = self.silences.maintenance(labels)
-            note = None
-            if maintenance is not None:
-                until = format_rfc3339(int(maintenance.ends_at * _NS))
-                note = (
-                    f"maintenance until {until} ({maintenance.created_by}: {maintenance.comment})"
-                )
             open_alerts = [
                 ep.alert
                 for rule in (*a.anomaly, *a.limits, *a.deadman)
                 if (ep := self.episodes.get((rule.name, a.site, a.asset))) is not None
             ]
-            status, condition, reason, listed = assess(open_alerts, note)
-            h = self.health.get(key)
-            if h is not None and (h.status, h.condition, h.reason, h.alerts, h.kind) == (
-                status,
-                condition,
-                reason,
-                listed,
-                a.kind,
-            ):
+            maintenance = self.silences.maintenance(a.labels())
+            h = examine(self.health.get(key), a, open_alerts, maintenance, now)
+            if h is None:
                 continue
-            since = h.since if h is not None and h.status == status else max(now, a.last_ts)
-            h = AssetHealth(a.site, a.asset, a.kind, status, condition, since, reason, a.score)
-            h.alerts = listed
             self.health[key] = h
             changed.append(h)
             self._pending.health[key] = h.to_state()
-            self.metrics.health_changes.labels(status).inc()
+            self.metrics.health_changes.labels(h.status).inc()
         self._health_dirty.clear()
         advice: dict[AssetKey, dict[str, Any] | None] = {}
         if changed and self.reroute.enabled:
             published = {k: reroute.identity(v) for k, v in self.advice.items()}
+            scores = {key: a.score for key, a in self.assets.items()}
             advice = reroute.refresh(
-                self.health, published, self._loads(), self.reroute.max_candidates
+                self.health, published, self._loads(), self.reroute.max_candidates, scores
             )
             for key, payload in advice.items():
                 if payload is None:
@@ -504,24 +430,16 @@ class AlertEngine:
                     self.advice[key] = payload
             self._pending.kv["advice"] = list(self.advice.values())
         queued = bool(self._pending.notifications)
+        self.broadcast.stage(changed, advice)
         if not self._save():
-            return
-        for h in changed:
-            self._publish_health(h)
-        for key, payload in advice.items():
-            self._publish_advice(key, payload)
+            return  # published with the next save that succeeds
+        self.broadcast.publish()
         if queued and self.on_queued is not None:
             self.on_queued()
 
     def _loads(self) -> dict[AssetKey, float]:
         names = self.reroute.load_metrics
-        loads = {}
-        for key, a in self.assets.items():
-            for name in names:
-                if name in a.metrics:
-                    loads[key] = float(a.metrics[name])
-                    break
-        return loads
+        return {key: load for key, a in self.assets.items() if (load := a.load(names)) is not None}
 
     def _silence_changed(self, silence: Silence) -> None:
         self._pending.silences.append(silence.to_state())
@@ -555,23 +473,20 @@ class AlertEngine:
         self._pending = Changes()
         return True
 
-    def _publish_health(self, h: AssetHealth) -> None:
-        if self.publisher is not None:
-            topic = f"{self.prefix}/health/{h.site}/{h.asset}"
-            self.publisher.publish(topic, orjson.dumps(h.payload()), retain=True)
-
-    def _publish_advice(self, key: AssetKey, advice: dict[str, Any] | None) -> None:
-        if self.publisher is not None:
-            payload = b"" if advice is None else orjson.dumps(advice)
-            self.publisher.publish(f"{self.prefix}/reroute/{key[0]}/{key[1]}", payload, retain=True)
-
     # ---- restart ----
+
+    def _restore_silence(self, ekey: EpisodeKey) -> None:
+        name, site, asset = ekey
+        if asset == SITE_WIDE:
+            self._sites_down.setdefault(site, set()).add(name)
+        elif (a := self.assets.get((site, asset))) is not None:
+            a.silent.add(name)
 
     def _restore(self) -> None:
         snap = self.state.load()
         for (site, asset), (kind, last_ts) in snap.assets.items():
-            a = _Asset(site, asset, kind, last_ts)
-            self._scope(a)
+            a = TrackedAsset(site, asset, kind, last_ts)
+            a.scope(self.rules)
             self.assets[(site, asset)] = a
         for ekey, data in snap.episodes.items():
             ep = Episode(
@@ -580,9 +495,8 @@ class AlertEngine:
             self.episodes[ekey] = ep
             if ep.alert.state is State.FIRING:
                 self.metrics.firing.labels(ep.alert.severity.value).inc()
-                a_ = self.assets.get((ekey[1], ekey[2]))
-                if a_ is not None and ep.alert.extra.get("type") == "deadman":
-                    a_.silent.add(ekey[0])
+                if ep.alert.extra.get("type") == "deadman":
+                    self._restore_silence(ekey)
         for data in snap.silences:
             self.silences.add(Silence.from_state(data))
         self._silence_ids = self.silences.active_ids()
@@ -596,6 +510,33 @@ class AlertEngine:
         # Health may have been left behind by a crash between save and publish, or by a
         # silence that ended while we were down: look at every asset once.
         self._health_dirty.update(self.assets)
+
+
+def _new_alert(
+    rule: AnyRule,
+    site: str,
+    asset: str,
+    kind: str | None,
+    state: State,
+    ts: int,
+    value: float,
+    top_metric: str | None,
+) -> Alert:
+    """The alert of an episode of `rule` on an asset that begins at `ts`."""
+    return Alert(
+        alert_id(rule.name, site, asset, ts),
+        rule.name,
+        rule.severity,
+        site,
+        asset,
+        kind,
+        state,
+        ts,
+        value,
+        "",
+        top_metric,
+        extra={"type": rule.type},
+    )
 
 
 def _episode_state(ep: Episode) -> dict[str, Any]:

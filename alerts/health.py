@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from alerts.base import Alert, Severity, State
+from alerts.fleet import TrackedAsset
+from alerts.silences import Silence
 from ingest.timestamps import format_rfc3339
 
 Status = Literal["ok", "warning", "critical", "offline", "maintenance"]
@@ -107,3 +109,32 @@ def assess(
     if maintenance is not None:
         return "maintenance", condition, maintenance, listed
     return condition, condition, reason, listed
+
+
+def examine(
+    previous: AssetHealth | None,
+    a: TrackedAsset,
+    open_alerts: Iterable[Alert],
+    maintenance: Silence | None,
+    now: int,
+) -> AssetHealth | None:
+    """The asset's new entry when its status, reason, alerts or kind changed, else None.
+
+    `since` moves only when the status does; a new asset is `ok` since its first reading.
+    """
+    note = None
+    if maintenance is not None:
+        until = format_rfc3339(int(maintenance.ends_at * 1e9))
+        note = f"maintenance until {until} ({maintenance.created_by}: {maintenance.comment})"
+    status, condition, reason, listed = assess(open_alerts, note)
+    if previous is not None and (
+        previous.status,
+        previous.condition,
+        previous.reason,
+        previous.alerts,
+        previous.kind,
+    ) == (status, condition, reason, listed, a.kind):
+        return None
+    keep = previous is not None and previous.status == status
+    since = previous.since if previous is not None and keep else max(now, a.last_ts)
+    return AssetHealth(a.site, a.asset, a.kind, status, condition, since, reason, a.score, listed)

@@ -39,8 +39,12 @@ def advise(
     fleet: Iterable[AssetHealth],
     loads: Mapping[AssetKey, float],
     limit: int,
+    scores: Mapping[AssetKey, float | None] | None = None,
 ) -> dict[str, Any]:
     """The retained advice for `failing`: healthy same-kind assets at other sites, best first.
+
+    `scores` are the assets' latest scores (the health map keeps the score of its last
+    change); without them, the map's are used.
 
     Examples
     --------
@@ -61,8 +65,11 @@ def advise(
         and h.status == "ok"
     ]
 
+    def score_of(h: AssetHealth) -> float | None:
+        return scores.get((h.site, h.asset), h.score) if scores is not None else h.score
+
     def rank(h: AssetHealth) -> tuple[float, float, float, str, str]:
-        score = h.score if h.score is not None else 0.0
+        score = score_of(h) or 0.0
         return (round(score, 1), loads.get((h.site, h.asset), 0.0), score, h.site, h.asset)
 
     candidates.sort(key=rank)
@@ -73,7 +80,7 @@ def advise(
         "status": failing.condition,
         "since": format_rfc3339(failing.since),
         "candidates": [
-            {"site": h.site, "asset": h.asset, "status": h.status, "score": h.score}
+            {"site": h.site, "asset": h.asset, "status": h.status, "score": score_of(h)}
             for h in candidates[:limit]
         ],
     }
@@ -91,13 +98,14 @@ def refresh(
     published: Mapping[AssetKey, object],
     loads: Mapping[AssetKey, float],
     limit: int,
+    scores: Mapping[AssetKey, float | None] | None = None,
 ) -> dict[AssetKey, dict[str, Any] | None]:
     """Advice that changed since `published` (identities): new payloads, or None to clear."""
     changed: dict[AssetKey, dict[str, Any] | None] = {}
     fleet = list(health.values())
     for key, h in health.items():
         if h.condition in FAILING:
-            advice = advise(h, fleet, loads, limit)
+            advice = advise(h, fleet, loads, limit, scores)
             if identity(advice) != published.get(key):
                 changed[key] = advice
         elif key in published:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.base import Labels
 from alerts.durations import Duration
+from alerts.errors import RulesError
 from alerts.matchers import LABELS, Matcher, match_all, parse_all
 
 #: Alertmanager's spelling of "group by every label": one group per alert.
@@ -38,7 +39,10 @@ class RouteSpec(BaseModel):
     @field_validator("matchers")
     @classmethod
     def _matchers_parse(cls, value: list[str]) -> list[str]:
-        parse_all(value)
+        try:
+            parse_all(value)
+        except RulesError as exc:  # a ValueError, so the file's error names its place
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("group_by")
@@ -129,10 +133,14 @@ class Route:
                     break
         return found or [self]
 
-    def group_labels(self, labels: Labels) -> dict[str, str]:
-        """The labels that name an alert's group on this route (empty: one alert per group)."""
+    def group_labels(self, labels: Labels) -> dict[str, str] | None:
+        """The labels that name an alert's group on this route.
+
+        None for ``["..."]`` (one group per alert); empty for ``[]`` (one group for the whole
+        route, as in Alertmanager).
+        """
         if EVERY_LABEL in self.group_by:
-            return {}
+            return None
         return {k: labels.get(k, "") for k in self.group_by}
 
     def walk(self) -> list[Route]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from alerts.base import Labels, Observation, Severity
 from alerts.durations import Duration
+from alerts.errors import RulesError
 from alerts.matchers import Matcher, match_all, parse_all
 from alerts.templates import MessageTemplate
 from ingest.topic import ID_PATTERN
@@ -70,7 +71,11 @@ class _Rule(BaseModel):
     @field_validator("matchers")
     @classmethod
     def _scope_works(cls, value: list[str]) -> list[str]:
-        for m in parse_all(value):
+        try:
+            matchers = parse_all(value)
+        except RulesError as exc:  # a ValueError, so the file's error names its place
+            raise ValueError(str(exc)) from None
+        for m in matchers:
             if m.label not in _SCOPE_LABELS:
                 raise ValueError(
                     f"matcher {str(m)!r}: a rule's scope can match only {', '.join(_SCOPE_LABELS)}"

@@ -97,7 +97,8 @@ class AlertsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        check(self.rules, self.route, self.receivers)
+        for _, message in problems(self.rules, self.route, self.receivers)[:1]:
+            raise ValueError(message)
         return self
 
 
@@ -110,27 +111,41 @@ class Alerting:
     receivers: tuple[ReceiverSpec, ...]
 
 
-def check(
+Loc = list[int | str]
+
+
+def problems(
     rules: Sequence[AnomalyRule | LimitRule | DeadmanRule],
     route: RouteSpec,
     receivers: Sequence[ReceiverSpec],
-) -> None:
-    """Raise ValueError when names repeat or a route names a receiver that does not exist."""
-    for what, names in (
-        ("rule", [r.name for r in rules]),
-        ("receiver", [r.name for r in receivers]),
+) -> list[tuple[Loc, str]]:
+    """Names that repeat and receivers that routes name but nobody defined, with their place.
+
+    A place is a path into the document (``["rules", 1, "name"]``), as the files spell it.
+    """
+    found: list[tuple[Loc, str]] = []
+    for what, key, names in (
+        ("rule", "rules", [r.name for r in rules]),
+        ("receiver", "receivers", [r.name for r in receivers]),
     ):
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"{what} names must be unique: {repeated[0]!r} repeats")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                found.append(([key, i, "name"], f"{what} names must be unique: {name!r} repeats"))
     known = {*BUILT_IN_RECEIVERS, *(r.name for r in receivers)}
     for node in Route.build(route).walk():
         for name in node.receivers:
             if name not in known:
-                raise ValueError(
-                    f"route {node.path} names receiver {name!r}, which is not defined "
-                    f"(receivers: {', '.join(sorted(known))})"
+                loc: Loc = ["route"]
+                for step in node.path.split(".")[1:]:
+                    loc += ["routes", int(step)]
+                found.append(
+                    (
+                        [*loc, "receivers"],
+                        f"route {node.path} names receiver {name!r}, which is not defined "
+                        f"(receivers: {', '.join(sorted(known))})",
+                    )
                 )
+    return found
 
 
 def load(settings: AlertsSettings) -> Alerting:
@@ -140,20 +155,24 @@ def load(settings: AlertsSettings) -> Alerting:
     """
     rules = list(settings.rules)
     route, receivers = settings.route, list(settings.receivers)
+    documents: dict[str, tuple[Path, yaml.Node | None]] = {}
     if settings.rules_file is not None:
-        rules = list(_read(settings.rules_file, RulesFile).rules)
+        rules_file, root = _read(settings.rules_file, RulesFile)
+        rules = list(rules_file.rules)
+        documents["rules"] = (settings.rules_file, root)
     if settings.routes_file is not None:
-        routes = _read(settings.routes_file, RoutesFile)
+        routes, root = _read(settings.routes_file, RoutesFile)
         route, receivers = routes.route, list(routes.receivers)
-    where = ", ".join(str(f) for f in (settings.rules_file, settings.routes_file) if f)
-    try:
-        check(rules, route, receivers)
-    except ValueError as exc:
-        raise RulesError(f"{where or 'alerts settings'}: {exc}") from None
+        documents["route"] = documents["receivers"] = (settings.routes_file, root)
+    for loc, message in problems(rules, route, receivers)[:1]:
+        if str(loc[0]) not in documents:
+            raise RulesError(f"alerts settings: {_place(loc)}: {message}")
+        path, root = documents[str(loc[0])]
+        raise RulesError(f"{path}: {_at(root, loc)}: {message}")
     return Alerting(tuple(rules), Route.build(route), tuple(receivers))
 
 
-def _read(path: Path, model: type[_File]) -> _File:
+def _read(path: Path, model: type[_File]) -> tuple[_File, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -167,20 +186,24 @@ def _read(path: Path, model: type[_File]) -> _File:
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise RulesError(f"{path}: {line}{problem}") from None
     try:
-        return model.model_validate(document or {})
+        return model.model_validate(document or {}), root
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [p for p in first["loc"] if not _is_union_tag(p)]
-        place = _place(loc)
-        number = _line(root, loc)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key (check the spelling)"
-        at = f"line {number} ({place})" if number is not None else place
-        raise RulesError(f"{path}: {at}: {message}") from None
+        raise RulesError(f"{path}: {_at(root, loc)}: {message}") from None
 
 
 _File = TypeVar("_File", RulesFile, RoutesFile)
+
+
+def _at(root: yaml.Node | None, loc: Sequence[int | str]) -> str:
+    """``line N (rules[1].name)``, or the key path alone when the line is unknown."""
+    number = _line(root, loc)
+    place = _place(loc)
+    return f"line {number} ({place})" if number is not None else place
 
 
 def _is_union_tag(part: int | str) -> bool:

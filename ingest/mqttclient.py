@@ -37,6 +37,17 @@ def build_client(settings: MqttSettings, status_topic: str) -> mqtt.Client:
         reconnect_on_failure=False,
         manual_ack=True,
     )
+    authenticate(client, settings)
+    will = status_payload(settings.client_id, "offline")
+    client.will_set(status_topic, will, qos=1, retain=True)
+    # paho's own errors (a TLS alert from the broker, a failed socket read) reach the log;
+    # its per-packet debug lines stay off unless this logger is set to DEBUG.
+    client.enable_logger(logging.getLogger("ingest.paho"))
+    return client
+
+
+def authenticate(client: mqtt.Client, settings: MqttSettings) -> None:
+    """Give a client the broker's credentials and TLS files (every connection of meshwatch)."""
     if settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
@@ -46,12 +57,6 @@ def build_client(settings: MqttSettings, status_topic: str) -> mqtt.Client:
             certfile=str(settings.cert_file) if settings.cert_file else None,
             keyfile=str(settings.key_file) if settings.key_file else None,
         )
-    will = status_payload(settings.client_id, "offline")
-    client.will_set(status_topic, will, qos=1, retain=True)
-    # paho's own errors (a TLS alert from the broker, a failed socket read) reach the log;
-    # its per-packet debug lines stay off unless this logger is set to DEBUG.
-    client.enable_logger(logging.getLogger("ingest.paho"))
-    return client
 
 
 def connect(client: mqtt.Client, settings: MqttSettings) -> MQTTErrorCode:

@@ -16,6 +16,13 @@ from ingest.errors import TopicTemplateError
 from ingest.topic import TopicTemplate
 
 
+def existing_file(path: Path | None) -> Path | None:
+    """Validate a settings path that must name a file (a CA, a certificate, a key)."""
+    if path is not None and not path.is_file():
+        raise ValueError(f"file {str(path)!r} does not exist")
+    return path
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,12 +61,7 @@ class MqttSettings(_Section):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("ca_file", "cert_file", "key_file")
-    @classmethod
-    def _file_exists(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_file():
-            raise ValueError(f"file {str(path)!r} does not exist")
-        return path
+    _files_exist = field_validator("ca_file", "cert_file", "key_file")(existing_file)
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:

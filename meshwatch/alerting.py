@@ -18,7 +18,7 @@ from alerts.base import Receiver
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
 from alerts.metrics import AlertMetrics
-from alerts.outbox import Courier
+from alerts.courier import Courier
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
     EmailReceiver,

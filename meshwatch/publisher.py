@@ -91,15 +91,7 @@ def new_client(settings: MqttSettings, client_id: str, *, persistent: bool) -> m
         # MQTT 5 sets clean_start when connecting; paho refuses clean_session with it.
         clean_session=None if v5 else not persistent,
     )
-    if settings.username is not None:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
-    if settings.tls:
-        client.tls_set(
-            ca_certs=str(settings.ca_file) if settings.ca_file else None,
-            certfile=str(settings.cert_file) if settings.cert_file else None,
-            keyfile=str(settings.key_file) if settings.key_file else None,
-        )
+    mqttclient.authenticate(client, settings)
     return client
 
 

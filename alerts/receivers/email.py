@@ -61,6 +61,7 @@ from pydantic import (
 
 from alerts.base import SITE_WIDE, Notification
 from alerts.errors import DeliveryError, RulesError
+from ingest.settings import existing_file
 
 _logger = logging.getLogger("meshwatch.alerts")
 # The standard ports (RFC 8314 §7.3 submissions over implicit TLS; RFC 6409 §3.1 submission).
@@ -127,12 +128,7 @@ class EmailSettings(BaseModel):
     def _recipients_are_addresses(cls, values: list[str]) -> list[str]:
         return [_address(value, "to") for value in values]
 
-    @field_validator("ca_file")
-    @classmethod
-    def _file_exists(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_file():
-            raise ValueError(f"file {str(path)!r} does not exist")
-        return path
+    _file_exists = field_validator("ca_file")(existing_file)
 
     @model_validator(mode="after")
     def _consistent(self) -> EmailSettings:

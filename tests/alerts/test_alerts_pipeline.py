@@ -533,3 +533,47 @@ def test_a_bad_rules_file_fails_start_up_with_one_line(tmp_path) -> None:
     assert str(rules) in lines[0]
     assert "line 2" in lines[0]
     assert "temp >> 80" in lines[0]
+
+
+def _cli(pipeline: PipelineProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a `meshwatch` command against the same broker and prefix as `pipeline`."""
+    return subprocess.run(
+        [sys.executable, "-m", "meshwatch", *args],
+        env=pipeline.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_silence_and_ack_commands_work_against_the_running_pipeline(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """The CLI reads the live health map, silences an asset, and acks an alert."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 5, hot=range(0, 100)))
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing")
+    wait_for(lambda: len(watcher.on("health")) >= 3, 10, "three health messages")
+    status = _cli(pipeline, "status", "--json", "--wait", "2")
+    assert status.returncode == 0, status.stderr
+    fleet = {(h["site"], h["asset"]): h for h in map(orjson.loads, status.stdout.splitlines())}
+    assert fleet[("north", "oven-1")]["status"] == "critical"
+    assert fleet[("south", "oven-1")]["status"] == "ok"
+    table = _cli(pipeline, "status", "--wait", "2")
+    assert "critical" in table.stdout and "oven-1" in table.stdout
+    added = _cli(pipeline, "silence", "add", "site=south", "--duration", "1h", "--comment", "pm")
+    assert added.returncode == 0, added.stderr
+    wait_for(
+        lambda: (watcher.health("south", "oven-1") or {}).get("status") == "maintenance",
+        10,
+        "south in maintenance",
+    )
+    listed = _cli(pipeline, "silence", "list", "--json")
+    assert listed.returncode == 0 and "site=" in listed.stdout
+    acked = _cli(pipeline, "ack", watcher.alerts()[0]["id"], "--comment", "on it")
+    assert acked.returncode == 0, acked.stderr
+    unknown = _cli(pipeline, "ack", "0123456789abcdef")
+    assert unknown.returncode == 1
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert "no open alert" in unknown.stderr
+    pipeline.stop()

@@ -13,9 +13,10 @@ import pytest
 from support import wait_for
 
 from alerts.base import Notification, Receiver
+from alerts.courier import Courier
 from alerts.errors import DeliveryError
 from alerts.metrics import AlertMetrics
-from alerts.outbox import Courier, Outbox, create_tables, enqueue
+from alerts.outbox import Outbox, create_tables, enqueue
 from ingest.sqlite import connect, transaction
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fake clock's start

@@ -1,0 +1,849 @@
+"""Tests of the alert engine (`alerts.engine`) over a small fleet, on a real alerts.db.
+
+Three sites with a CNC mill each report once a second of event time; the engine's wall clock
+is a value the test moves. Notifications are read back from the outbox table the engine
+commits them to, and the health map and reroute advice from a publisher that records.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from alerts.base import SITE_WIDE, Alert, Notification, Observation, State
+from alerts.engine import AlertEngine
+from alerts.metrics import AlertMetrics
+from alerts.route import Route, RouteSpec
+from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.settings import AlertsSettings, RulesFile, load
+from alerts.silences import Silence
+from alerts.state import AlertState
+from ingest.base import Point
+
+# 2026-01-01T00:00:00Z: event time starts here (ns), and so does the wall clock (s).
+T0 = 1_767_225_600_000_000_000
+WALL0 = 1_767_225_600.0
+SECOND = 1_000_000_000
+
+CNC_A = ("plant-a", "cnc-1")
+CNC_B = ("plant-b", "cnc-2")
+CNC_C = ("plant-c", "cnc-3")
+FLEET = (CNC_A, CNC_B, CNC_C)
+
+# Notifications go out at once and changes within a second; repeats every 30 s.
+FAST_ROUTE = """
+receivers: [mqtt, log]
+group_by: ['...']
+group_wait: 0s
+group_interval: 1s
+repeat_interval: 30s
+"""
+
+AnyRule = AnomalyRule | LimitRule | DeadmanRule
+
+
+def _route(text: str) -> Route:
+    return Route.build(RouteSpec.model_validate(yaml.safe_load(text)))
+
+
+def _rules(text: str) -> list[AnyRule]:
+    return list(RulesFile.model_validate(yaml.safe_load(text)).rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One message the engine published."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def json(self) -> Any:
+        return orjson.loads(self.payload)
+
+
+class RecordingPublisher:
+    """A `Publisher` that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[Published] = []
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self.messages.append(Published(topic, payload, retain))
+
+    def publish_confirmed(self, topic: str, payload: bytes, timeout: float) -> None:
+        raise AssertionError("the engine publishes without waiting for a PUBACK")
+
+    def on(self, topic: str) -> list[Published]:
+        return [m for m in self.messages if m.topic == topic]
+
+
+class WallClock:
+    """Wall-clock seconds that move only when the test moves them."""
+
+    def __init__(self) -> None:
+        self.now = WALL0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Plant:
+    """An alert engine on a real alerts.db, fed a fleet's readings in event time.
+
+    `run` sends one reading per reporting asset per step; `t` is event seconds since T0.
+    """
+
+    path: Path
+    rules: list[AnyRule]
+    route: Route
+    assets: tuple[tuple[str, str], ...] = FLEET
+    wall: WallClock = field(default_factory=WallClock)
+    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    t: int = 0
+    points: list[Point] = field(default_factory=list)
+    batches: list[list[Observation]] = field(default_factory=list)
+    engine: AlertEngine = field(init=False)
+    closed: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.engine = self._open()
+
+    def _open(self) -> AlertEngine:
+        self.closed = False
+        return AlertEngine(
+            self.rules,
+            self.route,
+            AlertState(self.path),
+            metrics=AlertMetrics(),
+            publisher=self.publisher,
+            wall=self.wall,
+        )
+
+    def run(
+        self,
+        steps: int,
+        *,
+        faulty: Iterable[tuple[str, str]] = (),
+        score: float = 0.6,
+        silent: Iterable[tuple[str, str]] = (),
+        scores: dict[tuple[str, str], float] | None = None,
+        metrics: dict[tuple[str, str], dict[str, float]] | None = None,
+        every: int = 1,
+        wall_every: float = 1.0,
+        tick: bool = False,
+    ) -> list[Point]:
+        """Send `steps` rounds of readings, `every` event seconds apart; return alert points."""
+        faulty, silent = set(faulty), set(silent)
+        out: list[Point] = []
+        for _ in range(steps):
+            self.t += every
+            self.wall.now += wall_every / 2 if tick else wall_every
+            batch = [
+                self.reading(
+                    key,
+                    anomalous=key in faulty,
+                    score=score if key in faulty else (scores or {}).get(key, 0.1),
+                    metrics=(metrics or {}).get(key),
+                )
+                for key in self.assets
+                if key not in silent
+            ]
+            self.batches.append(batch)
+            out.extend(self.engine.observe(batch))
+            if tick:  # a timer between readings, half-way to the next one
+                self.wall.now += wall_every / 2
+                out.extend(self.engine.tick())
+        self.points.extend(out)
+        return out
+
+    def reading(
+        self,
+        key: tuple[str, str],
+        *,
+        anomalous: bool = False,
+        score: float = 0.1,
+        metrics: dict[str, float] | None = None,
+    ) -> Observation:
+        site, asset = key
+        return Observation(
+            site,
+            asset,
+            "cnc-mill",
+            T0 + self.t * SECOND,
+            metrics or {"spindle_temp_c": 60.0},
+            score=score,
+            anomalous=anomalous,
+            top_metric="vibration_rms" if anomalous else None,
+        )
+
+    def restart(self) -> None:
+        """Close the engine and open a new one on the same alerts.db."""
+        self.close()
+        self.engine = self._open()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.engine.close()
+            self.closed = True
+
+    def outbox(self) -> list[Notification]:
+        """Every notification committed to the outbox, oldest first."""
+        with closing(sqlite3.connect(self.path)) as conn:
+            rows = conn.execute("SELECT body FROM outbox ORDER BY id").fetchall()
+        return [Notification.from_json(orjson.loads(body)) for (body,) in rows]
+
+    def told(self) -> list[tuple[str, str, str, str]]:
+        """Each alert of each notification as (receiver, rule, asset, state)."""
+        return [
+            (n.receiver, a["rule"], a["asset"], a["state"]) for n in self.outbox() for a in n.alerts
+        ]
+
+    def health(self, key: tuple[str, str]) -> list[dict[str, Any]]:
+        """The health messages published for one asset, oldest first."""
+        return [m.json() for m in self.publisher.on(f"meshwatch/health/{key[0]}/{key[1]}")]
+
+    def advice(self, key: tuple[str, str]) -> list[Published]:
+        """The reroute messages published for one asset, oldest first."""
+        return self.publisher.on(f"meshwatch/reroute/{key[0]}/{key[1]}")
+
+    def open_alert(self, rule: str, key: tuple[str, str]) -> Alert:
+        (found,) = [
+            a for a in self.engine.open_alerts() if (a.rule, a.site, a.asset) == (rule, *key)
+        ]
+        return found
+
+
+@pytest.fixture
+def plant(tmp_path: Path) -> Iterator[Callable[..., Plant]]:
+    """Return a factory of plants (default rules and route unless given); closes them all."""
+    made: list[Plant] = []
+    defaults = load(AlertsSettings())
+
+    def make(
+        rules: str | list[AnyRule] | None = None,
+        route: str | None = None,
+        assets: tuple[tuple[str, str], ...] = FLEET,
+        name: str = "alerts.db",
+    ) -> Plant:
+        chosen = list(defaults.rules) if rules is None else rules
+        made.append(
+            Plant(
+                tmp_path / name,
+                _rules(chosen) if isinstance(chosen, str) else chosen,
+                defaults.route if route is None else _route(route),
+                assets,
+            )
+        )
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def _at(seconds: int) -> int:
+    return T0 + seconds * SECOND
+
+
+# --- a fault, its repeats and its recovery --------------------------------------------------
+
+
+def test_fault_notifies_each_receiver_exactly_once(plant: Callable[..., Plant]) -> None:
+    """A fault on one asset: one firing notification to mqtt and one to log, no more."""
+    p = plant()
+    p.run(10)
+    p.run(30, faulty=[CNC_A])
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+    ]
+
+
+def test_healthy_fleet_causes_no_notifications(plant: Callable[..., Plant]) -> None:
+    """Assets that behave raise no alert and notify nobody."""
+    p = plant()
+    points = p.run(200)
+    assert (points, p.told(), p.engine.open_alerts()) == ([], [], [])
+
+
+def test_firing_alert_repeats_at_the_repeat_interval(plant: Callable[..., Plant]) -> None:
+    """An alert nobody acknowledges is repeated every repeat_interval of event time."""
+    p = plant(route=FAST_ROUTE)
+    p.run(3, faulty=[CNC_A])  # fires on the third reading
+    p.run(95, faulty=[CNC_A])
+    notes = p.outbox()
+    assert [n.receiver for n in notes] == ["mqtt", "log"] * 4
+    assert {a["id"] for n in notes for a in n.alerts} == {p.open_alert("anomaly", CNC_A).id}
+
+
+def test_recovery_sends_one_resolved_notification(plant: Callable[..., Plant]) -> None:
+    """After the asset recovers, each receiver hears once that the alert resolved."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5, faulty=[CNC_A])
+    p.run(60)
+    notes = p.outbox()
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+        ("mqtt", "anomaly", "cnc-1", "resolved"),
+        ("log", "anomaly", "cnc-1", "resolved"),
+    ]
+    assert len({a["id"] for n in notes for a in n.alerts}) == 1
+
+
+def test_resolution_waits_for_the_normal_readings_of_hysteresis(
+    plant: Callable[..., Plant],
+) -> None:
+    """The default anomaly rule resolves on the 10th normal reading in a row, not before."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5, faulty=[CNC_A])
+    assert p.run(9) == []
+    (resolved,) = p.run(1)
+    assert (resolved.fields["state"], resolved.ts) == ("resolved", _at(15))
+
+
+def test_strong_fault_raises_a_critical_alert_after_ten_readings(
+    plant: Callable[..., Plant],
+) -> None:
+    """Scores of 0.8 and more for 10 readings fire the default severe rule, critical."""
+    p = plant()
+    points = p.run(10, faulty=[CNC_A], score=0.9)
+    assert [(x.tags["rule"], x.tags["severity"], x.ts) for x in points] == [
+        ("anomaly", "warning", _at(3)),
+        ("anomaly_severe", "critical", _at(10)),
+    ]
+
+
+def test_limit_rule_fires_after_its_duration_in_event_time(plant: Callable[..., Plant]) -> None:
+    """``spindle_temp_c > 90 for 30s`` fires on the reading 30 s after the first hot one."""
+    p = plant(
+        rules="rules: [{name: hot, type: limit, condition: spindle_temp_c > 90, for: 30s, "
+        "severity: critical}]",
+        route=FAST_ROUTE,
+    )
+    hot = {CNC_A: {"spindle_temp_c": 95.0}}
+    points = p.run(10, metrics=hot, every=5, wall_every=0.01)
+    assert [(x.tags["rule"], x.fields["state"], x.ts) for x in points] == [
+        ("hot", "firing", _at(35)),
+    ]
+    assert points[0].fields["message"] == "spindle_temp_c is 95 (> 90) for 30s on cnc-1 at plant-a"
+
+
+# --- flapping -------------------------------------------------------------------------------
+
+
+def test_flapping_from_healthy_raises_nothing(plant: Callable[..., Plant]) -> None:
+    """A score hovering at the threshold (flagged every other reading) never fires."""
+    p = plant(route=FAST_ROUTE)
+    for _ in range(50):
+        p.run(1, faulty=[CNC_A])
+        p.run(1)
+    assert (p.points, p.told()) == ([], [])
+
+
+def test_flapping_while_firing_does_not_flood(plant: Callable[..., Plant]) -> None:
+    """Once firing, alternating readings neither resolve nor re-fire the alert."""
+    p = plant(route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h")
+    p.run(3, faulty=[CNC_A])
+    for _ in range(50):
+        p.run(1)
+        p.run(1, faulty=[CNC_A])
+    assert [x.fields["state"] for x in p.points] == ["firing"]
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+    ]
+
+
+# --- silences and acknowledgements ----------------------------------------------------------
+
+
+def _silence(p: Plant, seconds: float, *matchers: str) -> Silence:
+    silence = Silence.create(
+        list(matchers or ("site=plant-a", "asset=cnc-1")),
+        p.wall.now,
+        p.wall.now + seconds,
+        "ana",
+        "spindle bearing swap",
+    )
+    return p.engine.add_silence(silence)
+
+
+def test_silenced_fault_notifies_nobody(plant: Callable[..., Plant]) -> None:
+    """While a silence covers the asset, its alert fires and is recorded, but not sent."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5)
+    _silence(p, 600)
+    points = p.run(60, faulty=[CNC_A])
+    assert [x.fields["state"] for x in points] == ["firing"]
+    assert p.told() == []
+
+
+def test_silence_puts_the_asset_in_maintenance(plant: Callable[..., Plant]) -> None:
+    """Adding a silence publishes the asset's health, retained, as ``maintenance``."""
+    p = plant()
+    p.run(5)
+    _silence(p, 600)
+    last = p.publisher.on("meshwatch/health/plant-a/cnc-1")[-1]
+    assert (last.json()["status"], last.retain) == ("maintenance", True)
+    assert "spindle bearing swap" in last.json()["reason"]
+    assert [h["status"] for h in p.health(CNC_B)] == ["ok"]
+
+
+def test_still_failing_asset_notifies_after_its_silence_expires(
+    plant: Callable[..., Plant],
+) -> None:
+    """When the silence ends (wall clock), the next tick sends the alert still firing."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5)
+    _silence(p, 60)
+    p.run(20, faulty=[CNC_A])
+    assert p.told() == []
+    p.wall.now += 41  # past the end of the silence
+    p.engine.tick()
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+    ]
+    assert p.health(CNC_A)[-1]["status"] == "warning"
+
+
+def test_silence_that_selects_a_rule_does_not_mean_maintenance(
+    plant: Callable[..., Plant],
+) -> None:
+    """A silence of one rule mutes it but leaves the asset's health to its alerts."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5)
+    _silence(p, 600, "site=plant-a", "rule=anomaly")
+    p.run(5, faulty=[CNC_A])
+    assert p.told() == []
+    assert [h["status"] for h in p.health(CNC_A)] == ["ok", "warning"]
+
+
+def test_acknowledgement_stops_the_repeats(plant: Callable[..., Plant]) -> None:
+    """An acknowledged alert keeps firing without being repeated."""
+    p = plant(route=FAST_ROUTE)
+    p.run(3, faulty=[CNC_A])
+    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.run(120, faulty=[CNC_A])
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+    ]
+
+
+def test_acknowledged_alert_still_sends_its_resolution(plant: Callable[..., Plant]) -> None:
+    """Acknowledging stops the repeats, not the news that the asset recovered."""
+    p = plant(route=FAST_ROUTE)
+    p.run(3, faulty=[CNC_A])
+    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.run(20)
+    assert [state for _, _, _, state in p.told()] == ["firing", "firing", "resolved", "resolved"]
+
+
+# --- inhibition -----------------------------------------------------------------------------
+
+TWO_AT_A = (CNC_A, ("plant-a", "cnc-5"), CNC_B, CNC_C)
+
+
+def test_offline_site_inhibits_the_alerts_of_its_assets(plant: Callable[..., Plant]) -> None:
+    """When every asset of a site stops, only the site-wide alert notifies."""
+    p = plant(assets=TWO_AT_A)
+    p.run(10)
+    points = p.run(310, silent=TWO_AT_A[:2])
+    assert sorted((x.tags["asset"], x.fields["state"]) for x in points) == [
+        ("*", "firing"),
+        ("cnc-1", "firing"),
+        ("cnc-5", "firing"),
+    ]
+    assert p.told() == [
+        ("mqtt", "offline", SITE_WIDE, "firing"),
+        ("log", "offline", SITE_WIDE, "firing"),
+    ]
+
+
+def test_site_back_resolves_the_site_wide_alert(plant: Callable[..., Plant]) -> None:
+    """When the site reports again, the site-wide alert resolves, and only it is told."""
+    p = plant(assets=TWO_AT_A)
+    p.run(10)
+    p.run(310, silent=TWO_AT_A[:2])
+    p.run(30)
+    assert p.told()[2:] == [
+        ("mqtt", "offline", SITE_WIDE, "resolved"),
+        ("log", "offline", SITE_WIDE, "resolved"),
+    ]
+    assert p.engine.open_alerts() == []
+
+
+INHIBITING_RULES = """
+rules:
+  - {name: warm, type: limit, condition: spindle_temp_c > 80, severity: warning}
+  - {name: hot, type: limit, condition: spindle_temp_c > 90, severity: critical}
+"""
+
+
+def test_critical_alert_inhibits_the_warning_of_the_same_asset(
+    plant: Callable[..., Plant],
+) -> None:
+    """Both rules fire, but only the critical one is told."""
+    p = plant(rules=INHIBITING_RULES, route=FAST_ROUTE)
+    points = p.run(5, metrics={CNC_A: {"spindle_temp_c": 95.0}})
+    assert sorted(x.tags["rule"] for x in points) == ["hot", "warm"]
+    assert p.told() == [("mqtt", "hot", "cnc-1", "firing"), ("log", "hot", "cnc-1", "firing")]
+
+
+def test_critical_alert_leaves_other_assets_warnings_alone(plant: Callable[..., Plant]) -> None:
+    """A critical alert on one asset does not mute another asset's warning."""
+    p = plant(rules=INHIBITING_RULES, route=FAST_ROUTE)
+    p.run(5, metrics={CNC_A: {"spindle_temp_c": 95.0}, CNC_B: {"spindle_temp_c": 85.0}})
+    assert sorted(p.told()) == [
+        ("log", "hot", "cnc-1", "firing"),
+        ("log", "warm", "cnc-2", "firing"),
+        ("mqtt", "hot", "cnc-1", "firing"),
+        ("mqtt", "warm", "cnc-2", "firing"),
+    ]
+
+
+# --- deadman --------------------------------------------------------------------------------
+
+
+def test_silent_asset_goes_offline_from_its_last_reading_plus_for(
+    plant: Callable[..., Plant],
+) -> None:
+    """No reading for 5 minutes of fleet time: the alert starts at last reading + 5 min."""
+    p = plant()
+    p.run(10)
+    points = p.run(320, silent=[CNC_A])
+    (fired,) = [x for x in points if x.tags["asset"] == "cnc-1"]
+    assert (fired.tags["rule"], fired.fields["state"], fired.ts) == ("offline", "firing", _at(310))
+    assert p.open_alert("offline", CNC_A).started_at == _at(310)
+    assert p.health(CNC_A)[-1]["status"] == "offline"
+
+
+def test_asset_back_resolves_its_offline_alert(plant: Callable[..., Plant]) -> None:
+    """The first reading after the silence resolves the alert and the asset is ok again."""
+    p = plant()
+    p.run(10)
+    p.run(320, silent=[CNC_A])
+    points = p.run(1)
+    assert sorted((x.tags["asset"], x.fields["state"], x.ts) for x in points) == [
+        ("*", "resolved", _at(331)),
+        ("cnc-1", "resolved", _at(331)),
+    ]
+    assert p.health(CNC_A)[-1]["status"] == "ok"
+
+
+def test_site_wide_alert_resolves_when_any_asset_of_the_site_reports(
+    plant: Callable[..., Plant],
+) -> None:
+    """A site is offline while none of its assets reports: a new asset's reading ends that."""
+    p = plant()
+    p.run(10)
+    p.run(310, silent=[CNC_A])
+    p.assets = (*FLEET, ("plant-a", "cnc-9"))
+    p.run(5, silent=[CNC_A])
+    assert [(a.rule, a.asset) for a in p.engine.open_alerts()] == [("offline", "cnc-1")]
+
+
+def test_whole_fleet_silent_goes_offline_by_the_wall_clock(plant: Callable[..., Plant]) -> None:
+    """With no reading from anyone, time moves with the wall clock and deadman still fires."""
+    p = plant()
+    p.run(10)
+    p.wall.now += 306
+    points = p.engine.tick()
+    assert sorted((x.tags["asset"], x.ts) for x in points) == [
+        ("*", _at(310)),
+        ("*", _at(310)),
+        ("*", _at(310)),
+        ("cnc-1", _at(310)),
+        ("cnc-2", _at(310)),
+        ("cnc-3", _at(310)),
+    ]
+
+
+def _outage_and_fault(p: Plant, wall_every: float) -> list[tuple[Any, ...]]:
+    """A stream with an outage of cnc-1 and a fault on cnc-2, at a given wall pace."""
+    p.run(10, wall_every=wall_every, tick=True)
+    p.run(400, silent=[CNC_A], wall_every=wall_every, tick=True)
+    p.run(15, faulty=[CNC_B], wall_every=wall_every, tick=True)
+    p.run(30, wall_every=wall_every, tick=True)
+    return [(dict(x.tags), dict(x.fields), x.ts) for x in p.points]
+
+
+def test_replay_at_any_speed_raises_the_same_alerts(plant: Callable[..., Plant]) -> None:
+    """The same readings at real pace and at 100x give the same alert points: ids and times."""
+    original = _outage_and_fault(plant(name="original.db"), wall_every=1.0)
+    replay = _outage_and_fault(plant(name="replay.db"), wall_every=0.01)
+    assert sorted(
+        (tags["asset"], tags["rule"], fields["state"]) for tags, fields, _ in original
+    ) == [
+        ("*", "offline", "firing"),
+        ("*", "offline", "resolved"),
+        ("cnc-1", "offline", "firing"),
+        ("cnc-1", "offline", "resolved"),
+        ("cnc-2", "anomaly", "firing"),
+        ("cnc-2", "anomaly", "resolved"),
+    ]
+    assert replay == original
+
+
+def test_replay_in_bigger_batches_raises_the_same_alerts(plant: Callable[..., Plant]) -> None:
+    """A fast replay arrives in bigger batches: the alerts and notifications are the same."""
+    original = plant(name="original.db")
+    _outage_and_fault(original, wall_every=1.0)
+    replay = plant(name="replay.db")
+    batches = original.batches
+    for start in range(0, len(batches), 50):
+        replay.wall.now += 0.5
+        replay.points.extend(
+            replay.engine.observe([o for b in batches[start : start + 50] for o in b])
+        )
+    assert [(x.tags, x.fields, x.ts) for x in replay.points] == [
+        (x.tags, x.fields, x.ts) for x in original.points
+    ]
+    assert replay.told() == original.told()
+
+
+# --- restart --------------------------------------------------------------------------------
+
+
+def test_restart_with_a_firing_alert_neither_refires_nor_forgets_it(
+    plant: Callable[..., Plant],
+) -> None:
+    """After a restart the alert is not told again, and its resolution still goes out."""
+    p = plant(route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h")
+    p.run(5, faulty=[CNC_A])
+    fired = p.open_alert("anomaly", CNC_A).id
+    p.restart()
+    assert p.run(30, faulty=[CNC_A]) == []
+    assert len(p.told()) == 2
+    p.run(15)
+    notes = p.outbox()
+    assert p.told() == [
+        ("mqtt", "anomaly", "cnc-1", "firing"),
+        ("log", "anomaly", "cnc-1", "firing"),
+        ("mqtt", "anomaly", "cnc-1", "resolved"),
+        ("log", "anomaly", "cnc-1", "resolved"),
+    ]
+    assert {a["id"] for n in notes for a in n.alerts} == {fired}
+
+
+def test_restart_keeps_the_repeat_schedule(plant: Callable[..., Plant]) -> None:
+    """Repeats after a restart keep the interval counted before it."""
+    p = plant(route=FAST_ROUTE)
+    p.run(3, faulty=[CNC_A])
+    p.run(10, faulty=[CNC_A])
+    p.restart()
+    p.run(19, faulty=[CNC_A])
+    assert len(p.told()) == 2
+    p.run(1, faulty=[CNC_A])  # 30 s after the first notification, at t=3
+    assert len(p.told()) == 4
+
+
+def test_restart_keeps_acknowledgements(plant: Callable[..., Plant]) -> None:
+    """An acknowledged alert stays acknowledged (no repeats) after a restart."""
+    p = plant(route=FAST_ROUTE)
+    p.run(3, faulty=[CNC_A])
+    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.restart()
+    p.run(100, faulty=[CNC_A])
+    assert len(p.told()) == 2
+    assert p.open_alert("anomaly", CNC_A).acked_by == "ben"
+
+
+def test_restart_keeps_silences(plant: Callable[..., Plant]) -> None:
+    """A silence added before a restart still holds notifications back after it."""
+    p = plant(route=FAST_ROUTE)
+    p.run(5)
+    silence = _silence(p, 600)
+    p.restart()
+    p.run(30, faulty=[CNC_A])
+    assert p.told() == []
+    assert [s.id for s in p.engine.silences.all()] == [silence.id]
+
+
+def test_restart_of_an_offline_asset_does_not_fire_again(plant: Callable[..., Plant]) -> None:
+    """An asset offline before a restart stays offline with the same alert, and resolves."""
+    p = plant()
+    p.run(10)
+    p.run(310, silent=[CNC_A])
+    fired = p.open_alert("offline", CNC_A).id
+    p.restart()
+    assert p.run(50, silent=[CNC_A]) == []
+    assert p.open_alert("offline", CNC_A).id == fired
+    resolved = [x for x in p.run(1) if x.tags["asset"] == "cnc-1"]
+    assert [(x.fields["state"], x.fields["id"]) for x in resolved] == [("resolved", fired)]
+
+
+# --- reroute advice -------------------------------------------------------------------------
+
+REROUTE_FLEET = (CNC_A, CNC_B, CNC_C, ("plant-c", "cnc-4"))
+REROUTE_SCORES = {CNC_B: 0.3, CNC_C: 0.05}
+
+
+def _failing_cnc_with_one_offline(p: Plant) -> None:
+    """cnc-4 at plant-c goes offline, then cnc-1 at plant-a fails hard."""
+    p.run(10, scores=REROUTE_SCORES)
+    p.run(31, silent=[("plant-c", "cnc-4")], scores=REROUTE_SCORES, every=10)
+    p.run(12, faulty=[CNC_A], score=0.9, silent=[("plant-c", "cnc-4")], scores=REROUTE_SCORES)
+
+
+def test_failing_cnc_gets_advice_naming_healthy_cncs_at_other_sites(
+    plant: Callable[..., Plant],
+) -> None:
+    """Advice lists the healthy CNCs of the other sites, best first, not failing or offline."""
+    p = plant(assets=REROUTE_FLEET)
+    _failing_cnc_with_one_offline(p)
+    (advice,) = p.advice(CNC_A)
+    assert advice.retain
+    body = advice.json()
+    assert (body["site"], body["asset"], body["kind"], body["status"]) == (
+        "plant-a",
+        "cnc-1",
+        "cnc-mill",
+        "critical",
+    )
+    assert [(c["site"], c["asset"], c["status"]) for c in body["candidates"]] == [
+        ("plant-c", "cnc-3", "ok"),
+        ("plant-b", "cnc-2", "ok"),
+    ]
+
+
+def test_offline_asset_gets_advice_too(plant: Callable[..., Plant]) -> None:
+    """An asset that goes offline is advised on, with status offline."""
+    p = plant(assets=REROUTE_FLEET)
+    _failing_cnc_with_one_offline(p)
+    first = p.advice(("plant-c", "cnc-4"))[0].json()
+    assert first["status"] == "offline"
+    assert [c["asset"] for c in first["candidates"]] == ["cnc-1", "cnc-2"]
+
+
+def test_recovery_clears_the_advice(plant: Callable[..., Plant]) -> None:
+    """When the failing asset recovers, its advice is cleared with an empty retained message."""
+    p = plant(assets=REROUTE_FLEET)
+    _failing_cnc_with_one_offline(p)
+    p.run(20, silent=[("plant-c", "cnc-4")], scores=REROUTE_SCORES)
+    last = p.advice(CNC_A)[-1]
+    assert (last.payload, last.retain) == (b"", True)
+
+
+def test_less_loaded_candidate_comes_first_among_equally_healthy(
+    plant: Callable[..., Plant],
+) -> None:
+    """Between candidates of the same health, the one reporting less load ranks first."""
+    p = plant()
+    loads = {CNC_B: {"utilization": 0.9}, CNC_C: {"utilization": 0.2}}
+    p.run(5, metrics=loads)
+    p.run(10, faulty=[CNC_A], score=0.9, metrics=loads)
+    (advice,) = p.advice(CNC_A)
+    assert [c["asset"] for c in advice.json()["candidates"]] == ["cnc-3", "cnc-2"]
+
+
+def test_candidates_are_ranked_by_their_current_health(plant: Callable[..., Plant]) -> None:
+    """The candidate scoring best now comes first, whatever it scored when first seen."""
+    p = plant()
+    p.run(5)
+    p.run(20, scores={CNC_B: 0.45, CNC_C: 0.05})
+    p.run(10, faulty=[CNC_A], score=0.9, scores={CNC_B: 0.45, CNC_C: 0.05})
+    (advice,) = p.advice(CNC_A)
+    assert [(c["asset"], c["score"]) for c in advice.json()["candidates"]] == [
+        ("cnc-3", 0.05),
+        ("cnc-2", 0.45),
+    ]
+
+
+# --- health map -----------------------------------------------------------------------------
+
+
+def test_health_is_published_on_change_not_every_reading(plant: Callable[..., Plant]) -> None:
+    """A hundred readings of a healthy asset publish its health once; a fault once more."""
+    p = plant()
+    p.run(100)
+    p.run(3, faulty=[CNC_A])
+    p.run(50, faulty=[CNC_A])
+    assert [h["status"] for h in p.health(CNC_A)] == ["ok", "warning"]
+    assert [h["status"] for h in p.health(CNC_B)] == ["ok"]
+    assert all(m.retain for m in p.publisher.messages)
+
+
+def test_health_message_says_why(plant: Callable[..., Plant]) -> None:
+    """A warning's health carries the alert's message, its time and its open alerts."""
+    p = plant()
+    p.run(3, faulty=[CNC_A])
+    health = p.health(CNC_A)[-1]
+    alert = p.open_alert("anomaly", CNC_A)
+    assert health == {
+        "site": "plant-a",
+        "asset": "cnc-1",
+        "kind": "cnc-mill",
+        "status": "warning",
+        "score": 0.6,
+        "since": "2026-01-01T00:00:03.000Z",
+        "reason": alert.message,
+        "alerts": [{"id": alert.id, "rule": "anomaly", "severity": "warning", "state": "firing"}],
+    }
+
+
+# --- alert points ---------------------------------------------------------------------------
+
+
+def test_alert_points_are_written_on_firing_and_resolved_only(
+    plant: Callable[..., Plant],
+) -> None:
+    """Pending writes nothing; firing and resolved write one ``alert`` point each."""
+    p = plant(route=FAST_ROUTE)
+    pending = p.run(2, faulty=[CNC_A])
+    p.run(3, faulty=[CNC_A])
+    p.run(10)
+    assert pending == []
+    assert [(x.measurement, x.fields["state"], x.ts) for x in p.points] == [
+        ("alert", "firing", _at(3)),
+        ("alert", "resolved", _at(15)),
+    ]
+
+
+def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Plant]) -> None:
+    """Tags site, asset, rule, severity; fields state, value, message and the alert id."""
+    p = plant()
+    (point,) = p.run(3, faulty=[CNC_A])
+    alert = p.open_alert("anomaly", CNC_A)
+    assert point.tags == {
+        "site": "plant-a",
+        "asset": "cnc-1",
+        "rule": "anomaly",
+        "severity": "warning",
+    }
+    assert point.fields == {
+        "state": "firing",
+        "value": 0.6,
+        "message": alert.message,
+        "id": alert.id,
+    }
+
+
+# --- redelivery -----------------------------------------------------------------------------
+
+
+def test_redelivered_readings_change_nothing(plant: Callable[..., Plant]) -> None:
+    """Readings at or before an asset's last timestamp are ignored: no state, no output."""
+    p = plant(route=FAST_ROUTE)
+    p.run(10)
+    p.run(2, faulty=[CNC_A])  # pending: one more flagged reading would fire
+    before = (len(p.publisher.messages), p.told(), [a.to_state() for a in p.engine.open_alerts()])
+    again = [obs for batch in p.batches[-4:] for obs in batch] * 2
+    flagged = [p.reading(CNC_A, anomalous=True, score=0.9)]  # the same ts as the last reading
+    assert p.engine.observe(again) == []
+    assert p.engine.observe(flagged) == []
+    after = (len(p.publisher.messages), p.told(), [a.to_state() for a in p.engine.open_alerts()])
+    assert after == before
+    assert p.open_alert("anomaly", CNC_A).state is State.PENDING
