@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from alerts import commands
 from alerts.base import Receiver
+from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
 from alerts.metrics import AlertMetrics
-from alerts.courier import Courier
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
     EmailReceiver,
