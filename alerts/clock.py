@@ -30,7 +30,7 @@ class FleetClock:
     --------
     >>> wall = [1000.0]
     >>> clock = FleetClock(wall=lambda: wall[0])
-    >>> clock.observe(5_000_000_000)
+    >>> clock.heard(); clock.observe(5_000_000_000)
     >>> clock.now()
     5000000000
     >>> wall[0] += 60  # a minute without any reading
@@ -44,11 +44,14 @@ class FleetClock:
         # Time spent not listening (a restart) is not the fleet's silence: count from now.
         self._heard_at = wall()
 
+    def heard(self) -> None:
+        """Readings arrived (once per batch: the wall clock is not read per reading)."""
+        self._heard_at = self.wall()
+
     def observe(self, ts: int) -> None:
-        """A reading with event time `ts` arrived."""
+        """A reading with event time `ts` arrived (after `heard` for its batch)."""
         if ts > self.newest:
             self.newest = ts
-        self._heard_at = self.wall()
 
     def now(self) -> int:
         """Event time now: the newest seen, plus the wall time of a fleet-wide silence."""

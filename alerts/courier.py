@@ -212,6 +212,10 @@ class _Worker:
         """The worker thread: deliver until stopped; it never dies of an error."""
         courier = self._courier
         conn = connect(courier.path)
+        # A delivered row's DELETE need not reach the disk at once: lost in a power cut, it
+        # only makes the notification go out again, under the same id (at least once).
+        # Half of a delivery's time was this fsync.
+        conn.execute("PRAGMA synchronous=NORMAL")
         trouble = 0
         try:
             while not courier._stop.is_set():

@@ -14,9 +14,11 @@ original stream would have.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from alerts.base import Alert, Muter, Notification, Stage, State
 from alerts.metrics import AlertMetrics
@@ -77,7 +79,8 @@ class Dispatcher:
         self.metrics = metrics
         self.groups: dict[GroupKey, Group] = {}
         self.sent: dict[tuple[str, GroupKey], Sent] = {}
-        self.changed = False
+        #: Groups changed since the last `drain` (saved one row each, not the whole state).
+        self.dirty: set[GroupKey] = set()
         #: Event time of the earliest flush (a sentinel far in the future without groups).
         self.due = _NEVER
 
@@ -96,7 +99,7 @@ class Dispatcher:
             # By id: a new episode that fires before the flush must not hide the old one's
             # resolution from the receivers that were told it fired.
             group.alerts[alert.id] = alert
-        self.changed = True
+            self.dirty.add(key)
 
     def flush(self, now: int, stages: Sequence[Stage]) -> list[Notification]:
         """Flush every group that is due at `now`; return the notifications to send."""
@@ -110,8 +113,8 @@ class Dispatcher:
     def _flush(
         self, key: GroupKey, group: Group, now: int, stages: Sequence[Stage]
     ) -> list[Notification]:
-        self.changed = True
         members = list(group.alerts.values())
+        member_ids = set(group.alerts)
         audible = members
         for stage in stages:
             audible = stage(audible)
@@ -137,7 +140,7 @@ class Dispatcher:
                 batch = []
             if sent is not None:
                 # Forget alerts that left the group while muted: they will not be told again.
-                sent.firing &= {a.id for a in members}
+                sent.firing &= member_ids
             if not batch:
                 continue
             out.append(
@@ -149,9 +152,14 @@ class Dispatcher:
         for a in members:
             if a.state is State.RESOLVED:
                 del group.alerts[a.id]
+        # What was told must be saved with the notifications; a flush that told nothing only
+        # moved its timer, which a restart may lose (the log keeps it from telling twice).
+        if out or len(group.alerts) < len(members):
+            self.dirty.add(key)
         if group.alerts:
             group.next_flush = now + max(1, int(route.group_interval * 1e9))
         else:
+            self.dirty.add(key)
             del self.groups[key]
             for receiver in route.receivers:
                 self.sent.pop((receiver, key), None)
@@ -159,52 +167,54 @@ class Dispatcher:
 
     # ---- persistence ----
 
-    def to_state(self) -> dict[str, Any]:
-        """Groups and the notification log, for the state store."""
+    def drain(self) -> dict[str, dict[str, Any] | None]:
+        """The changed groups since the last drain, by name: their state, or None if gone."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for key in self.dirty:
+            group = self.groups.get(key)
+            name = orjson.dumps([key[0], key[1]]).decode()
+            out[name] = None if group is None else self._group_state(key, group)
+        self.dirty.clear()
+        return out
+
+    def _group_state(self, key: GroupKey, group: Group) -> dict[str, Any]:
+        sent = {
+            receiver: {"firing": sorted(s.firing), "at": s.at}
+            for receiver in group.route.receivers
+            if (s := self.sent.get((receiver, key))) is not None
+        }
         return {
-            "groups": [
-                {
-                    "route": g.route.path,
-                    "key": [list(p) for p in key[1]],
-                    "next_flush": g.next_flush,
-                    "alerts": [a.to_state() for a in g.alerts.values()],
-                }
-                for key, g in self.groups.items()
-            ],
-            "sent": [
-                {
-                    "receiver": receiver,
-                    "route": key[0],
-                    "key": [list(p) for p in key[1]],
-                    "firing": sorted(s.firing),
-                    "at": s.at,
-                }
-                for (receiver, key), s in self.sent.items()
-            ],
+            "route": key[0],
+            "key": [list(p) for p in key[1]],
+            "next_flush": group.next_flush,
+            "alerts": [a.to_state() for a in group.alerts.values()],
+            "sent": sent,
         }
 
-    def restore(self, state: Mapping[str, Any], live: Mapping[AlertKey, Alert], now: int) -> None:
-        """Rebuild groups and the log from `to_state`; routes follow the current config.
+    def restore(
+        self, groups: Iterable[Mapping[str, Any]], live: Mapping[AlertKey, Alert], now: int
+    ) -> None:
+        """Rebuild groups and the log from saved groups; routes follow the current config.
 
         An alert still open in the engine (`live`) is the same object here, so later changes
         reach its group; a group whose route no longer exists is routed afresh and flushed now.
         """
-        for g in state.get("groups", ()):
+        saved = list(groups)
+        for g in saved:
             for data in g["alerts"]:
                 restored = Alert.from_state(data)
                 alert = live.get(restored.key)
                 if alert is None or alert.id != restored.id:
                     alert = restored
                 self.insert(alert, now)
-        for g in state.get("groups", ()):
+        for g in saved:
             key: GroupKey = (g["route"], tuple((k, v) for k, v in g["key"]))
             if key in self.groups:
                 self.groups[key].next_flush = g["next_flush"]
+            for receiver, s in g["sent"].items():
+                self.sent[(receiver, key)] = Sent(set(s["firing"]), s["at"])
         self.due = min((g.next_flush for g in self.groups.values()), default=_NEVER)
-        for s in state.get("sent", ()):
-            key = (s["route"], tuple((k, v) for k, v in s["key"]))
-            self.sent[(s["receiver"], key)] = Sent(set(s["firing"]), s["at"])
-        self.changed = False
+        self.dirty.clear()
 
 
 def _new_id() -> str:

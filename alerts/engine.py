@@ -42,9 +42,13 @@ AssetKey = tuple[str, str]
 _NS = 1_000_000_000
 #: Deadman rules are checked at most once per second of event time: durations are minutes.
 _DEADMAN_EVERY_NS = _NS
-#: Last-reading times alone are saved at most once per wall second (they only matter to a
-#: deadman after a restart, and minutes-long durations make a second's staleness harmless).
-_SAVE_ASSETS_EVERY = 1.0
+#: Standing reroute advice is ranked again this often (event time) as scores and loads drift.
+_ADVICE_EVERY_NS = 10 * _NS
+#: The healthy fleet is ranked for reroute advice at most this often (event time).
+_RANK_EVERY_NS = 5 * _NS
+#: What a restart can recompute (last-reading times, health, advice) is saved at most once
+#: per wall second: a deadman's minutes make a second's staleness harmless.
+_SAVE_LAZY_EVERY = 1.0
 
 
 class AlertEngine:
@@ -107,7 +111,12 @@ class AlertEngine:
         self._sites_down: dict[str, set[str]] = {}
         self._seen: set[AssetKey] = set()
         self._deadman_at = 0
-        self._assets_saved_at = 0.0
+        self._saved_at = 0.0
+        self._advice_at = 0
+        self._transitions = 0
+        self._inhibitor = (-1, Inhibitor.of(()))
+        self._ranked_at = 0
+        self._ranking: dict[str, list[AssetKey]] | None = None
         self._silence_ids: frozenset[str] = frozenset()
         self._log = ThrottledLog(log, interval=60.0)
         self._restore()
@@ -117,6 +126,7 @@ class AlertEngine:
     def observe(self, observations: Iterable[Observation]) -> list[Point]:
         """Run the rules over a batch; return the ``alert`` records it caused."""
         with self.lock:
+            self.clock.heard()
             for obs in observations:
                 self._observe(obs)
             return self._settle()
@@ -171,24 +181,21 @@ class AlertEngine:
     def close(self) -> None:
         """Save what is unsaved and close the state file."""
         with self.lock:
-            for key in self._seen:
-                a = self.assets[key]
-                self._pending.assets[key] = (a.kind, a.last_ts)
-            self._pending.kv["clock"] = {"newest": self.clock.newest}
-            self._save()
+            self._save(force=True)
             self.state.close()
 
     # ---- per reading ----
 
     def _observe(self, obs: Observation) -> None:
+        ts = obs.ts
         key = (obs.site, obs.asset)
         a = self.assets.get(key)
         if a is None:
-            a = TrackedAsset(obs.site, obs.asset, obs.kind, obs.ts)
+            a = TrackedAsset(obs.site, obs.asset, obs.kind, ts)
             a.scope(self.rules)
             self.assets[key] = a
             self._health_dirty.add(key)
-        elif obs.ts <= a.last_ts:
+        elif ts <= a.last_ts:
             return  # redelivered or late: its time has been judged already
         elif obs.kind is not None and obs.kind != a.kind:
             a.kind = obs.kind
@@ -196,38 +203,44 @@ class AlertEngine:
             self._health_dirty.add(key)
         # Groups due before this reading are flushed first, at their due time: notifications
         # come out the same however the stream was cut into batches (a replay, a backlog).
-        self._catch_up(obs.ts, inclusive=False)
-        a.last_ts = obs.ts
+        if self.dispatcher.due < ts:
+            self._catch_up(ts, inclusive=False)
+        a.last_ts = ts
         a.score = obs.score
         a.metrics = obs.metrics
         self._seen.add(key)
-        self.clock.observe(obs.ts)
+        clock = self.clock
+        if ts > clock.newest:
+            clock.newest = ts
+            if ts - self._deadman_at >= _DEADMAN_EVERY_NS:
+                # Inside the batch too: a long batch (a replay) keeps the original timing.
+                self._deadman_at = ts
+                self._check_deadman(ts)
         if a.silent:
-            self._back_online(a, obs.ts)
+            self._back_online(a, ts)
         if obs.site in self._sites_down:
-            self._site_back(obs.site, obs.ts)
-        newest = self.clock.newest
-        if newest - self._deadman_at >= _DEADMAN_EVERY_NS:
-            # Inside the batch too: a long batch (a replay) keeps the original timing.
-            self._deadman_at = newest
-            self._check_deadman(newest)
-        for rule in a.anomaly:
-            active = rule.active(obs)
-            ekey = (rule.name, a.site, a.asset)
-            episode = self.episodes.get(ekey)
-            if episode is None and not active:
+            self._site_back(obs.site, ts)
+        opened = a.open
+        if obs.anomalous or opened:
+            for rule in a.anomaly:
+                active = rule.active(obs)
+                if not active and rule.name not in opened:
+                    continue
+                episode = self.episodes.get((rule.name, a.site, a.asset))
+                score = obs.score if obs.score is not None else 0.0
+                self._step(
+                    rule, a, episode, active, obs.ts, score, obs.top_metric, rule.for_readings
+                )
+        metrics = obs.metrics
+        for limit, metric, compare, threshold in a.limits:
+            value = metrics.get(metric)
+            if value is None:
                 continue
-            score = obs.score if obs.score is not None else 0.0
-            self._step(rule, a, episode, active, obs.ts, score, obs.top_metric, rule.for_readings)
-        for limit in a.limits:
-            hit = limit.active(obs)
-            if hit is None:
+            hit = compare(value, threshold)
+            if not hit and limit.name not in opened:
                 continue
-            ekey = (limit.name, a.site, a.asset)
-            episode = self.episodes.get(ekey)
-            if episode is None and not hit:
-                continue
-            self._step(limit, a, episode, hit, obs.ts, obs.metrics[limit.metric], limit.metric, 1)
+            episode = self.episodes.get((limit.name, a.site, a.asset))
+            self._step(limit, a, episode, hit, obs.ts, value, metric, 1)
 
     def _step(
         self,
@@ -255,9 +268,9 @@ class AlertEngine:
             start=start,
         )
         if new is None:
-            if episode is not None:
+            if episode is not None:  # a pending episode ended; it was never saved
                 del self.episodes[ekey]
-                self._pending.episodes[ekey] = None
+                a.open.discard(rule.name)
             return
         alert = new.alert
         if active:
@@ -287,9 +300,16 @@ class AlertEngine:
     def _transition(self, rule: str, ekey: EpisodeKey, ep: Episode, state: State, ts: int) -> None:
         alert = ep.alert
         self.metrics.transitions.labels(rule, state.value).inc()
+        tracked = self.assets.get((alert.site, alert.asset))
+        if tracked is not None:
+            if state is State.RESOLVED:
+                tracked.open.discard(rule)
+            else:
+                tracked.open.add(rule)
         if state is State.PENDING:
-            self._pending.episodes[ekey] = _episode_state(ep)
+            # Not saved: a restart only starts the count again; firing alerts are saved.
             return
+        self._transitions += 1
         severity = self.metrics.firing.labels(alert.severity.value)
         if state is State.FIRING:
             severity.inc()
@@ -389,7 +409,11 @@ class AlertEngine:
             self._flush(dispatcher.due)
 
     def _flush(self, now: int) -> None:
-        inhibitor = Inhibitor.of(ep.alert for ep in self.episodes.values())
+        if self._inhibitor[0] != self._transitions:
+            # Only a firing or resolving alert changes what inhibits what.
+            alerts = (ep.alert for ep in self.episodes.values())
+            self._inhibitor = (self._transitions, Inhibitor.of(alerts))
+        inhibitor = self._inhibitor[1]
         stages = [
             MuteStage(inhibitor, "inhibited", self.metrics),
             MuteStage(self.silences, "silenced", self.metrics),
@@ -398,30 +422,40 @@ class AlertEngine:
 
     def _refresh_health(self, now: int) -> None:
         changed: list[AssetHealth] = []
+        reranked = False
         for key in self._health_dirty:
             a = self.assets.get(key)
             if a is None:
                 continue
-            open_alerts = [
-                ep.alert
-                for rule in (*a.anomaly, *a.limits, *a.deadman)
-                if (ep := self.episodes.get((rule.name, a.site, a.asset))) is not None
-            ]
+            open_alerts = [self.episodes[(name, a.site, a.asset)].alert for name in a.open]
             maintenance = self.silences.maintenance(a.labels())
             h = examine(self.health.get(key), a, open_alerts, maintenance, now)
             if h is None:
                 continue
+            before = self.health.get(key)
+            reranked = reranked or (
+                before is None or (before.status, before.kind) != (h.status, h.kind)
+            )
             self.health[key] = h
             changed.append(h)
             self._pending.health[key] = h.to_state()
             self.metrics.health_changes.labels(h.status).inc()
         self._health_dirty.clear()
         advice: dict[AssetKey, dict[str, Any] | None] = {}
-        if changed and self.reroute.enabled:
+        # A status change moves candidates in or out; scores and loads drift slowly, so the
+        # ranking is looked at again only every few seconds of event time while advice stands.
+        drifted = bool(self.advice) and now - self._advice_at >= _ADVICE_EVERY_NS
+        if (reranked or drifted) and self.reroute.enabled:
+            self._advice_at = now
             published = {k: reroute.identity(v) for k, v in self.advice.items()}
-            scores = {key: a.score for key, a in self.assets.items()}
+            if self._ranking is None or now - self._ranked_at >= _RANK_EVERY_NS:
+                # One sort of the fleet every few seconds at most: advice for an asset that
+                # fails now goes out now, walking a ranking a few seconds old (candidates
+                # that failed since are skipped).
+                self._ranked_at = now
+                self._ranking = reroute.rank(self.health.values(), self._loads(), self._score)
             advice = reroute.refresh(
-                self.health, published, self._loads(), self.reroute.max_candidates, scores
+                self.health, published, self._ranking, self.reroute.max_candidates, self._score
             )
             for key, payload in advice.items():
                 if payload is None:
@@ -437,6 +471,10 @@ class AlertEngine:
         if queued and self.on_queued is not None:
             self.on_queued()
 
+    def _score(self, key: AssetKey) -> float | None:
+        a = self.assets.get(key)
+        return a.score if a is not None else None
+
     def _loads(self) -> dict[AssetKey, float]:
         names = self.reroute.load_metrics
         return {key: load for key, a in self.assets.items() if (load := a.load(names)) is not None}
@@ -449,28 +487,39 @@ class AlertEngine:
 
     # ---- saving and publishing ----
 
-    def _save(self) -> bool:
-        """Commit pending changes (with last-reading times when due); False if it failed."""
+    def _save(self, *, force: bool = False) -> bool:
+        """Commit what must survive a crash now; the rest at most once a second.
+
+        Alerts that fire, resolve or are acked, silences, and notifications with the
+        dispatcher's log are committed with the batch that caused them (before its acks).
+        Last-reading times, the clock, the health map and advice follow within a second:
+        after a crash they are recomputed from the readings that come again. False when the
+        commit failed (it is retried with the next one).
+        """
         pending = self._pending
         wall = self.wall()
-        if self._seen and (pending or wall - self._assets_saved_at >= _SAVE_ASSETS_EVERY):
+        if self.dispatcher.dirty:
+            pending.groups.update(self.dispatcher.drain())
+        urgent = bool(
+            pending.episodes or pending.silences or pending.notifications or pending.groups
+        )
+        lazy = force or wall - self._saved_at >= _SAVE_LAZY_EVERY
+        if not (urgent or lazy):
+            return True
+        if lazy:
             for key in self._seen:
                 a = self.assets[key]
                 pending.assets[key] = (a.kind, a.last_ts)
             self._seen = set()
-            self._assets_saved_at = wall
             pending.kv["clock"] = {"newest": self.clock.newest}
-        if self.dispatcher.changed:
-            pending.kv["dispatch"] = self.dispatcher.to_state()
-            self.dispatcher.changed = False
-        if not pending:
-            return True
         try:
             self.state.save(pending, wall)
         except StoreError as exc:
             self._log.error("save", "saving alert state failed, will retry: %s", exc)
             return False
         self._pending = Changes()
+        if lazy:
+            self._saved_at = wall
         return True
 
     # ---- restart ----
@@ -493,6 +542,8 @@ class AlertEngine:
                 Alert.from_state(data["alert"]), data["since"], data["hits"], data["misses"]
             )
             self.episodes[ekey] = ep
+            if (tracked := self.assets.get((ekey[1], ekey[2]))) is not None:
+                tracked.open.add(ekey[0])
             if ep.alert.state is State.FIRING:
                 self.metrics.firing.labels(ep.alert.severity.value).inc()
                 if ep.alert.extra.get("type") == "deadman":
@@ -506,7 +557,7 @@ class AlertEngine:
             self.advice[(advice["site"], advice["asset"])] = advice
         self.clock = FleetClock(snap.kv.get("clock", {}).get("newest", 0), wall=self.wall)
         live = {ep.alert.key: ep.alert for ep in self.episodes.values()}
-        self.dispatcher.restore(snap.kv.get("dispatch", {}), live, self.clock.now())
+        self.dispatcher.restore(snap.groups, live, self.clock.now())
         # Health may have been left behind by a crash between save and publish, or by a
         # silence that ended while we were down: look at every asset once.
         self._health_dirty.update(self.assets)

@@ -7,7 +7,8 @@ judged by the limit and deadman rules only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from alerts.base import Observation
 from alerts.engine import AlertEngine
@@ -28,32 +29,52 @@ class AlertProcessor:
 
     def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
         """The ``alert`` records this batch caused."""
-        verdicts = {
-            (p.tags["site"], p.tags["asset"], p.ts): p.fields
-            for p in derived
-            if p.measurement == "anomaly"
-        }
-        observations = []
-        for r in readings:
-            v = verdicts.get((r.site, r.asset, r.ts))
-            if v is None:
-                observations.append(Observation(r.site, r.asset, r.kind, r.ts, r.metrics))
-            else:
-                observations.append(
-                    Observation(
-                        r.site,
-                        r.asset,
-                        r.kind,
-                        r.ts,
-                        r.metrics,
-                        float(v["score"]),
-                        bool(v["anomalous"]),
-                        str(v["top_metric"]) if v.get("top_metric") else None,
-                        bool(v["warming_up"]),
-                    )
-                )
+        scores = [p for p in derived if p.measurement == "anomaly"]
+        verdicts: Sequence[Mapping[str, Any] | None]
+        if _aligned(scores, readings):
+            # The scoring processor's points, one per reading and in order: no lookup needed.
+            verdicts = [p.fields for p in scores]
+        else:  # some readings went unscored (a model failed, models are off)
+            by_key = {(p.tags["site"], p.tags["asset"], p.ts): p.fields for p in scores}
+            verdicts = [by_key.get((r.site, r.asset, r.ts)) for r in readings]
+        observe = Observation
+        observations = [
+            observe(r.site, r.asset, r.kind, r.ts, r.metrics)
+            if v is None
+            else observe(
+                r.site,
+                r.asset,
+                r.kind,
+                r.ts,
+                r.metrics,
+                v["score"],
+                v["anomalous"],
+                v["top_metric"] or None,
+                v["warming_up"],
+            )
+            for r, v in zip(readings, verdicts, strict=True)
+        ]
         return self.engine.observe(observations)
 
     def tick(self) -> list[Point]:
         """The ``alert`` records that passing time caused (assets that went silent)."""
         return self.engine.tick()
+
+
+def _aligned(scores: Sequence[Point], readings: Sequence[Reading]) -> bool:
+    """Whether the points are one per reading in order (the scoring processor skips none).
+
+    The scoring processor appends one point per reading in order, leaving out only those it
+    failed to score; equal counts and matching ends are enough to know none was left out.
+    """
+    if len(scores) != len(readings):
+        return False
+    if not readings:
+        return True
+    first, last = scores[0], scores[-1]
+    return (first.ts, first.tags["asset"], last.ts, last.tags["asset"]) == (
+        readings[0].ts,
+        readings[0].asset,
+        readings[-1].ts,
+        readings[-1].asset,
+    )

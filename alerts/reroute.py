@@ -3,13 +3,13 @@
 When an asset's condition is critical or offline, the advice names it and ranks the healthy
 assets of the same kind at other sites: healthiest first (anomaly score in steps of 0.1, so
 noise between healthy machines does not decide), then least loaded (a load metric the asset
-reports, such as ``utilization``), then by score. A scheduler subscribed to
+reports, such as ``utilization``). A scheduler subscribed to
 ``meshwatch/reroute/#`` needs nothing else from meshwatch to act on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,17 +34,16 @@ class RerouteSettings(BaseModel):
     )
 
 
+ScoreOf = Callable[[AssetKey], "float | None"]
+
+
 def advise(
     failing: AssetHealth,
     fleet: Iterable[AssetHealth],
     loads: Mapping[AssetKey, float],
     limit: int,
-    scores: Mapping[AssetKey, float | None] | None = None,
 ) -> dict[str, Any]:
     """The retained advice for `failing`: healthy same-kind assets at other sites, best first.
-
-    `scores` are the assets' latest scores (the health map keeps the score of its last
-    change); without them, the map's are used.
 
     Examples
     --------
@@ -56,34 +55,9 @@ def advise(
     ...                                              ("c", "cnc-3"): 0.9}, 5)["candidates"]]
     ['cnc-2', 'cnc-3']
     """
-    candidates = [
-        h
-        for h in fleet
-        if h.kind is not None
-        and h.kind == failing.kind
-        and h.site != failing.site
-        and h.status == "ok"
-    ]
-
-    def score_of(h: AssetHealth) -> float | None:
-        return scores.get((h.site, h.asset), h.score) if scores is not None else h.score
-
-    def rank(h: AssetHealth) -> tuple[float, float, float, str, str]:
-        score = score_of(h) or 0.0
-        return (round(score, 1), loads.get((h.site, h.asset), 0.0), score, h.site, h.asset)
-
-    candidates.sort(key=rank)
-    return {
-        "site": failing.site,
-        "asset": failing.asset,
-        "kind": failing.kind,
-        "status": failing.condition,
-        "since": format_rfc3339(failing.since),
-        "candidates": [
-            {"site": h.site, "asset": h.asset, "status": h.status, "score": score_of(h)}
-            for h in candidates[:limit]
-        ],
-    }
+    health = {(h.site, h.asset): h for h in fleet}
+    ranked = rank(health.values(), loads, lambda key: health[key].score)
+    return _advice(failing, ranked.get(failing.kind or "", []), health, limit, None)
 
 
 def identity(advice: Mapping[str, Any] | None) -> object:
@@ -93,24 +67,78 @@ def identity(advice: Mapping[str, Any] | None) -> object:
     return (advice["status"], tuple((c["site"], c["asset"]) for c in advice["candidates"]))
 
 
+def rank(
+    fleet: Iterable[AssetHealth], loads: Mapping[AssetKey, float], score_of: ScoreOf
+) -> dict[str, list[AssetKey]]:
+    """The healthy assets of each kind, best first.
+
+    Scores count in steps of 0.1 and loads in steps of 0.1 (below 1) or 1 (above): noise
+    between healthy machines neither decides the order nor republishes the advice.
+    """
+    by_kind: dict[str, list[tuple[tuple[float, float, str, str], AssetKey]]] = {}
+    for h in fleet:
+        if h.status != "ok" or h.kind is None:
+            continue
+        key = (h.site, h.asset)
+        load = loads.get(key, 0.0)
+        step = round(load, 1) if abs(load) < 1 else float(round(load))
+        order = (round(score_of(key) or 0.0, 1), step, h.site, h.asset)
+        by_kind.setdefault(h.kind, []).append((order, key))
+    return {kind: [key for _, key in sorted(items)] for kind, items in by_kind.items()}
+
+
 def refresh(
     health: Mapping[AssetKey, AssetHealth],
     published: Mapping[AssetKey, object],
-    loads: Mapping[AssetKey, float],
+    ranked: Mapping[str, Sequence[AssetKey]],
     limit: int,
-    scores: Mapping[AssetKey, float | None] | None = None,
+    score_of: ScoreOf | None = None,
 ) -> dict[AssetKey, dict[str, Any] | None]:
-    """Advice that changed since `published` (identities): new payloads, or None to clear."""
+    """Advice that changed since `published` (identities): new payloads, or None to clear.
+
+    `ranked` (from `rank`, possibly a little older than `health`) is walked for each failing
+    asset, skipping what is no longer healthy: a refresh costs no sort of the fleet.
+    """
     changed: dict[AssetKey, dict[str, Any] | None] = {}
-    fleet = list(health.values())
     for key, h in health.items():
         if h.condition in FAILING:
-            advice = advise(h, fleet, loads, limit, scores)
+            advice = _advice(h, ranked.get(h.kind or "", []), health, limit, score_of)
             if identity(advice) != published.get(key):
                 changed[key] = advice
-        elif key in published:
-            changed[key] = None
     for key in published:
-        if key not in health:
+        h_ = health.get(key)
+        if h_ is None or h_.condition not in FAILING:
             changed[key] = None
     return changed
+
+
+def _advice(
+    failing: AssetHealth,
+    ranked: Sequence[AssetKey],
+    health: Mapping[AssetKey, AssetHealth],
+    limit: int,
+    score_of: ScoreOf | None,
+) -> dict[str, Any]:
+    chosen = []
+    for key in ranked:
+        h = health.get(key)
+        if h is not None and h.status == "ok" and h.site != failing.site:
+            chosen.append(h)
+            if len(chosen) == limit:
+                break
+    return {
+        "site": failing.site,
+        "asset": failing.asset,
+        "kind": failing.kind,
+        "status": failing.condition,
+        "since": format_rfc3339(failing.since),
+        "candidates": [
+            {
+                "site": h.site,
+                "asset": h.asset,
+                "status": h.status,
+                "score": score_of((h.site, h.asset)) if score_of is not None else h.score,
+            }
+            for h in chosen
+        ],
+    }

@@ -29,7 +29,8 @@ from alerts.matchers import Matcher, match_all, parse_all
 from alerts.templates import MessageTemplate
 from ingest.topic import ID_PATTERN
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
+#: The comparisons a limit rule may use.
+OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -151,7 +152,6 @@ class LimitRule(_Rule):
     value: float = 0.0
     for_: Duration = Field(0.0, alias="for")
     resolve_after: int = Field(1, ge=1)
-    _compare: Callable[[float, float], bool] = PrivateAttr()
 
     @model_validator(mode="before")
     @classmethod
@@ -173,11 +173,6 @@ class LimitRule(_Rule):
             raise ValueError("a limit rule needs a condition, or a metric, an op and a value")
         return self
 
-    def model_post_init(self, context: Any) -> None:
-        """Compile the scope, the template and the comparison."""
-        super().model_post_init(context)
-        self._compare = _OPS[self.op]
-
     def _default_message(self) -> str:
         return "{metric} is {value:g} ({op} {threshold:g}) for {duration} on {asset} at {site}"
 
@@ -186,7 +181,7 @@ class LimitRule(_Rule):
         value = obs.metrics.get(self.metric)
         if value is None:
             return None
-        return self._compare(value, self.value)
+        return OPS[self.op](value, self.value)
 
 
 class DeadmanRule(_Rule):

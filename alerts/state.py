@@ -1,9 +1,10 @@
 """Alert state on disk (``<data_dir>/alerts.db``): what must survive a restart.
 
-Open episodes, silences, the dispatcher's groups and notification log, the health map, reroute
-advice, the fleet clock and each asset's last reading time; and, in the same file and the same
-transaction, the notification outbox. So a crash either keeps a state change and the
-notifications it causes, or neither: a restart never forgets a firing alert nor fires it twice.
+Open episodes, silences, the dispatcher's groups and notification log (a row per group),
+the health map, reroute advice, the fleet clock and each asset's last reading time; and, in
+the same file and the same transaction, the notification outbox. So a crash either keeps a
+state change and the notifications it causes, or neither: a restart never forgets a firing
+alert nor fires it twice.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS health (
     site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (site, asset)
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 EpisodeKey = tuple[str, str, str]
@@ -47,6 +49,7 @@ class Snapshot:
     assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -58,6 +61,7 @@ class Changes:
     assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -67,6 +71,7 @@ class Changes:
             or self.assets
             or self.health
             or self.kv
+            or self.groups
             or self.notifications
         )
 
@@ -100,6 +105,7 @@ class AlertState:
         for site, asset, data in c.execute("SELECT site, asset, data FROM health"):
             snap.health[(site, asset)] = orjson.loads(data)
         snap.kv = {k: orjson.loads(d) for k, d in c.execute("SELECT key, data FROM kv")}
+        snap.groups = [orjson.loads(d) for (d,) in c.execute("SELECT data FROM groups")]
         return snap
 
     def save(self, changes: Changes, now: float) -> None:
@@ -124,6 +130,14 @@ class AlertState:
             c.executemany(
                 "INSERT OR REPLACE INTO kv VALUES (?, ?)",
                 [(k, orjson.dumps(v)) for k, v in changes.kv.items()],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO groups VALUES (?, ?)",
+                [(k, orjson.dumps(v)) for k, v in changes.groups.items() if v is not None],
+            )
+            c.executemany(
+                "DELETE FROM groups WHERE name = ?",
+                [(k,) for k, v in changes.groups.items() if v is None],
             )
             if changes.notifications:
                 outbox.enqueue(c, changes.notifications, now)

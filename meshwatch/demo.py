@@ -73,6 +73,10 @@ def run_demo(settings: Settings, *, assets: int, readings: int) -> None:
     app = build(settings)
     worker = threading.Thread(target=app.run, name="pipeline")
     worker.start()
+    # The pipeline's session is new: what is published before it subscribed is not for it.
+    subscribed_by = time.monotonic() + 30
+    while not app.subscriber.subscribed and time.monotonic() < subscribed_by:
+        time.sleep(0.02)
     store = EmbeddedStore(settings.data_dir / "meshwatch.db")
     try:
         # Earlier demos' data stays in the data dir: count what this run adds.

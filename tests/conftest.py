@@ -16,6 +16,10 @@ from meshwatch.localservers import MissingBinaryError, Mosquitto, VictoriaMetric
 
 _Server = TypeVar("_Server", Mosquitto, VictoriaMetrics)
 
+# --doctest-modules would import each conftest.py as a test module named "conftest", which
+# clashes with the conftest of a test folder that sorts before it (tests/alerts).
+collect_ignore = ["conftest.py", "alerts/conftest.py", "models/conftest.py"]
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}

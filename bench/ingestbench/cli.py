@@ -17,7 +17,7 @@ from pathlib import Path
 from meshwatch.localservers import Mosquitto, free_port
 
 from .bare import BarePaho, bare_child
-from .base import Bench, Drain, Subscriber
+from .base import MESHWATCH, Bench, Drain, Subscriber
 from .meshwatch_run import MeshwatchRun
 from .report import fmt, report, wide_console, write_json
 from .workloads import make_workload
@@ -122,7 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         console.log(f"work dir {workdir}")
         with Mosquitto(workdir / "mosquitto", free_port()) as broker:
             bench = Bench(broker, workdir, console, args.profile)
-            subscribers: tuple[Subscriber, ...] = (BarePaho(bench), MeshwatchRun(bench))
+            # The same pipeline without alerting shows what alert evaluation costs end to end.
+            no_alerts = MeshwatchRun(
+                bench,
+                name=f"{MESHWATCH}, alerts off",
+                tag="noalerts",
+                settings={"MESHWATCH_ALERTS__ENABLED": "false"},
+            )
+            subscribers: tuple[Subscriber, ...] = (BarePaho(bench), MeshwatchRun(bench), no_alerts)
             for name, messages, batch in plan:
                 t0 = time.monotonic()
                 workload = make_workload(name, messages, batch, args.assets, args.sites)

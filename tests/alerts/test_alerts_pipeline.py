@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import SMTP_PASSWORD, SMTP_USER, HttpServer, SmtpServer
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import BASE_TS, PipelineProcess, pipeline_env, publish, wait_for
 
@@ -192,13 +191,13 @@ alerts:
 )
 
 
-def _fault_config(http_server: HttpServer, smtp_server: SmtpServer, ca_file: Path) -> str:
+def _fault_config(http_server: Any, smtp_server: Any, ca_file: Path) -> str:
     return (
         FAULT_CONFIG.replace("HOOK_URL", http_server.url)
         .replace("SECRET", SECRET)
         .replace("SMTP_PORT", str(smtp_server.port))
-        .replace("SMTP_USER", SMTP_USER)
-        .replace("SMTP_PASSWORD", SMTP_PASSWORD)
+        .replace("SMTP_USER", smtp_server.username)
+        .replace("SMTP_PASSWORD", smtp_server.password)
         .replace("CA_FILE", str(ca_file))
     )
 

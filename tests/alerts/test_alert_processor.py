@@ -1,0 +1,93 @@
+"""The alerting step of the pipeline: readings and their scores in, alert records out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerts.engine import AlertEngine
+from alerts.metrics import AlertMetrics
+from alerts.processor import AlertProcessor
+from alerts.route import Route, RouteSpec
+from alerts.rules import AnomalyRule, LimitRule
+from alerts.state import AlertState
+from ingest.base import Point, Reading
+
+T0 = 1_767_225_600_000_000_000
+SECOND = 1_000_000_000
+
+
+@pytest.fixture
+def processor(tmp_path: Path) -> Iterator[AlertProcessor]:
+    rules = [
+        AnomalyRule(name="anomaly", for_readings=2, resolve_after=2),
+        LimitRule(name="hot", condition="temp > 90", severity="critical"),
+    ]
+    route = Route.build(RouteSpec(receivers=["log"]))
+    engine = AlertEngine(rules, route, AlertState(tmp_path / "alerts.db"), metrics=AlertMetrics())
+    yield AlertProcessor(engine)
+    engine.close()
+
+
+def _reading(n: int, asset: str = "cnc-1", temp: float = 60.0) -> Reading:
+    return Reading("plant-a", asset, "cnc-mill", T0 + n * SECOND, {"temp": temp})
+
+
+def _score(r: Reading, anomalous: bool) -> Point:
+    fields = {
+        "score": 0.9 if anomalous else 0.1,
+        "threshold": 0.5,
+        "anomalous": anomalous,
+        "top_metric": "temp",
+        "warming_up": False,
+    }
+    return Point("anomaly", {"site": r.site, "asset": r.asset, "detector": "default"}, fields, r.ts)
+
+
+def test_scores_of_the_batch_drive_the_anomaly_rule(processor: AlertProcessor) -> None:
+    """Anomalous verdicts from the scoring step fire the anomaly rule, as alert records."""
+    readings = [_reading(n) for n in range(3)]
+    points = processor.process(readings, [_score(r, True) for r in readings])
+    assert [(p.measurement, p.tags["rule"], p.fields["state"]) for p in points] == [
+        ("alert", "anomaly", "firing")
+    ]
+    assert points[0].fields["value"] == pytest.approx(0.9)
+
+
+def test_a_reading_left_unscored_is_judged_by_the_limit_rules_only(
+    processor: AlertProcessor,
+) -> None:
+    """Without a verdict (its model failed) a reading still meets the limits, not the anomaly."""
+    readings = [_reading(0, temp=95.0), _reading(0, asset="cnc-2", temp=95.0)]
+    # the scoring step scored only the second reading
+    points = processor.process(readings, [_score(readings[1], True)])
+    assert sorted((p.tags["asset"], p.tags["rule"]) for p in points) == [
+        ("cnc-1", "hot"),
+        ("cnc-2", "hot"),
+    ]
+
+
+def test_without_models_every_reading_meets_the_limits(processor: AlertProcessor) -> None:
+    """Models off: no anomaly points at all; the limit rule still fires."""
+    points = processor.process([_reading(0, temp=91.0)])
+    assert [p.tags["rule"] for p in points] == ["hot"]
+
+
+def test_points_of_other_measurements_are_not_verdicts(processor: AlertProcessor) -> None:
+    """Only ``anomaly`` points count as verdicts; an ``alert`` point of another step is not."""
+    r = _reading(0)
+    other = Point(
+        "alert",
+        {"site": r.site, "asset": r.asset, "rule": "x", "severity": "info"},
+        {"state": "firing"},
+        r.ts,
+    )
+    assert processor.process([r], [other]) == []
+
+
+def test_tick_returns_the_records_passing_time_caused(processor: AlertProcessor) -> None:
+    """Nothing silent and no deadman rule: a tick stores nothing."""
+    processor.process([_reading(0)])
+    assert processor.tick() == []
