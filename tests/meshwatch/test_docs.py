@@ -57,3 +57,18 @@ def test_readme_lists_every_metric() -> None:
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}" in text, name
+
+
+def test_readme_webhook_verification_snippet_accepts_a_real_signature() -> None:
+    """The README's verification code, run as written, accepts what the webhook receiver signs."""
+    from types import SimpleNamespace
+
+    from alerts.receivers import sign
+
+    text = README.read_text()
+    snippet = text.split("To verify:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    secret, body = b"s3cret", b'{"id": "a1", "state": "firing"}'
+    request = SimpleNamespace(headers={"X-Meshwatch-Signature": sign(secret, body)})
+    scope: dict[str, object] = {"secret": secret, "body": body, "request": request}
+    exec(snippet, scope)
+    assert scope["ok"] is True
