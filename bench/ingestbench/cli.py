@@ -7,11 +7,7 @@ the child pays the same start-up as the script.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from meshwatch.localservers import Mosquitto, free_port
@@ -20,21 +16,8 @@ from .bare import BarePaho, bare_child
 from .base import MESHWATCH, Bench, Drain, Subscriber
 from .meshwatch_run import MeshwatchRun
 from .report import fmt, report, wide_console, write_json
+from .runs import work_dir
 from .workloads import make_workload
-
-
-@contextmanager
-def _workdir(path: Path | None, keep: bool) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path.resolve()
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="meshwatch-bench-"))
-    try:
-        yield tmp
-    finally:
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -118,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("batched", args.batched_messages, args.batch))
     drains: list[Drain] = []
     began = time.monotonic()
-    with _workdir(args.workdir, args.keep) as workdir:
+    with work_dir(args.workdir, args.keep, "meshwatch-bench-") as workdir:
         console.log(f"work dir {workdir}")
         with Mosquitto(workdir / "mosquitto", free_port()) as broker:
             bench = Bench(broker, workdir, console, args.profile)

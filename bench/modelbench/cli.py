@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
 from ingestbench.report import wide_console
+from ingestbench.runs import environment, work_dir
 
 from .cases import make_cases
 from .cost import Cost, measure
@@ -82,52 +75,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextmanager
-def _workdir(path: Path | None, keep: bool) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path.resolve()
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="meshwatch-modelbench-"))
-    try:
-        yield tmp
-    finally:
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def environment() -> dict[str, str]:
-    """Where and on what the run happens: date, machine, versions, commit."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{cpu or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
-        f"{platform.release()}",
-        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "python": platform.python_version(),
-        "river": version("river"),
-        "numpy": version("numpy"),
-        "commit": commit,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 0 if the goals passed and every drain was exact.
 
@@ -143,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     console = wide_console()
-    env = environment()
+    env = environment({"river": version("river"), "numpy": version("numpy")})
     console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
     began = time.monotonic()
 
@@ -170,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons: list[Comparison] = []
     if args.only in (None, "pipeline"):
         plan = [("single", args.messages, 1), ("batched", args.batched_messages, args.batch)]
-        with _workdir(args.workdir, args.keep) as workdir:
+        with work_dir(args.workdir, args.keep, "meshwatch-modelbench-") as workdir:
             console.log(f"work dir {workdir}")
             comparisons = compare(
                 console, workdir, plan, assets=args.assets, sites=args.sites, rounds=args.rounds
