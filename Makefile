@@ -32,8 +32,8 @@ lint: install typecheck
 
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --strict bench/ingest.py bench/ingestbench bench/scoring.py bench/modelbench \
-		bench/alerts.py bench/alertbench
+	$(BIN)/mypy --strict bench/ingest_bench.py bench/ingestbench bench/scoring_bench.py bench/modelbench \
+		bench/alerts_bench.py bench/alertbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -46,9 +46,9 @@ demo: install
 	$(BIN)/meshwatch demo
 
 bench: install tools
-	-$(PY) bench/ingest.py
-	-$(PY) bench/scoring.py
-	$(PY) bench/alerts.py
+	-$(PY) bench/ingest_bench.py
+	-$(PY) bench/scoring_bench.py
+	$(PY) bench/alerts_bench.py
 
 clean:
 	rm -rf $(VENV) .meshwatch .pytest_cache .mypy_cache .ruff_cache *.egg-info

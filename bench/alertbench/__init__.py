@@ -16,9 +16,8 @@ Two parts, in one run (the benchmark section of issue 4):
    `alerts.courier.Courier` from the durable outbox (`alerts.outbox`), next to the receiver's
    own ``notify`` loop (the baseline) and a plain httpx loop (the floor).
 
-The entry point is ``bench/alerts.py``; ``bench/README.md`` says how to read the tables. The
-package is not called ``alerts``, so as not to shadow the real package (and the entry script,
-which must be, steps around that).
+The entry point is ``bench/alerts_bench.py``; ``bench/README.md`` says how to read the
+tables. The package is not called ``alerts``, so as not to shadow the real package.
 
 Modules, in the order a run uses them:
 

@@ -4,7 +4,7 @@ It is asyncio streams from the standard library, keep-alive, no framework: for e
 reads the head and ``Content-Length`` bytes of body, checks ``X-Meshwatch-Signature`` when it
 was given the secret, counts, and answers ``204 No Content``. ``GET /stats`` answers the
 counts as JSON. It runs as a child process started through the benchmark's own entry point
-(``bench/alerts.py --endpoint-child``), so it has a core of its own and the endpoint is not
+(``bench/alerts_bench.py --endpoint-child``), so it has a core of its own and the endpoint is not
 what is measured; it prints its port as one JSON line when it listens.
 """
 
@@ -24,7 +24,7 @@ from ingestbench.base import cpu_seconds
 from alerts.receivers.webhook import sign
 
 #: The script the child runs: the benchmark's own entry point, with ``--endpoint-child``.
-_ENTRY = Path(__file__).resolve().parent.parent / "alerts.py"
+_ENTRY = Path(__file__).resolve().parent.parent / "alerts_bench.py"
 _NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
 
 

@@ -19,7 +19,7 @@ bytes are published for both subscribers. After each meshwatch drain the store i
 (row count, distinct timestamps, per-asset counts, a sample of the stored fields, no dead
 letters) and whatever meshwatch left unacked in its session is counted.
 
-The entry point is ``bench/ingest.py`` (``make bench``); see ``bench/README.md`` for how to
+The entry point is ``bench/ingest_bench.py`` (``make bench``); see ``bench/README.md`` for how to
 read the table. The package is named ``ingestbench``, not ``ingest``, because ``bench/`` is on
 ``sys.path`` when the script runs and must not shadow the real ``ingest`` package.
 

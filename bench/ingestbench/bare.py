@@ -3,7 +3,7 @@
 It is paho-mqtt 2.x on MQTT 5 with ``manual_ack=True``, acking right in ``on_message``, with
 TCP_NODELAY, Receive Maximum 1000 and a persistent session; it counts the messages and does
 nothing else. It runs as a child process started through the same entry point as the
-benchmark (``bench/ingest.py --bare-child``), so that it has a core of its own and pays the
+benchmark (``bench/ingest_bench.py --bare-child``), so that it has a core of its own and pays the
 same Python start-up as the script. The child prints one JSON line with ``time.monotonic()``
 stamps, which the parent can compare with its own (the clock is shared on Linux).
 """
@@ -36,7 +36,7 @@ from .workloads import TOPIC_FILTER, Workload
 
 BARE_CLIENT_ID = "bench-bare"
 #: The script the child runs: the benchmark's own entry point, with ``--bare-child``.
-_ENTRY = Path(__file__).resolve().parent.parent / "ingest.py"
+_ENTRY = Path(__file__).resolve().parent.parent / "ingest_bench.py"
 
 
 def bare_child(host: str, port: int, expected: int, timeout: float) -> None:

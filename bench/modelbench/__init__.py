@@ -15,7 +15,7 @@ Two parts, in one run:
 The goals of the issue apply to the default profile: at most 30 µs per reading and at most
 32 KiB per asset model.
 
-The entry point is ``bench/scoring.py``; ``bench/README.md`` says how to read the tables. The
+The entry point is ``bench/scoring_bench.py``; ``bench/README.md`` says how to read the tables. The
 package is not called ``models`` because ``bench/`` is on ``sys.path`` when the script runs
 and would shadow the real ``models`` package.
 

@@ -1,6 +1,6 @@
 """Cost of scoring: one asset model per detector type, and ``meshwatch run`` scoring on/off.
 
-Run ``.venv/bin/python bench/scoring.py``; ``--quick`` for a smoke run. The code lives in the
+Run ``.venv/bin/python bench/scoring_bench.py``; ``--quick`` for a smoke run. The code lives in the
 ``modelbench`` package beside this script, whose docstring describes the method;
 ``bench/README.md`` says how to read the tables.
 """
