@@ -109,7 +109,7 @@ def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
     try:
         if command == "ack":
             ack = Ack.model_validate(data)
-            alert = engine.ack(ack.id, ack.by)
+            alert = engine.ack(ack.id, ack.by, ack.comment)
             return {"alert": alert.to_json()}
         parsed = _SILENCE.validate_python(data)
     except ValidationError as exc:

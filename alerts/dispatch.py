@@ -14,7 +14,7 @@ original stream would have.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +72,20 @@ class Dispatcher:
         The routing tree.
     metrics
         Where queued notifications are counted.
+    describe
+        Called with each firing alert and the time before it is sent, to bring its message up
+        to date (a repeat says how long it has been failing now).
     """
 
-    def __init__(self, root: Route, metrics: AlertMetrics | None = None) -> None:
+    def __init__(
+        self,
+        root: Route,
+        metrics: AlertMetrics | None = None,
+        describe: Callable[[Alert, int], None] | None = None,
+    ) -> None:
         self.root = root
         self.metrics = metrics
+        self.describe = describe
         self.groups: dict[GroupKey, Group] = {}
         self.sent: dict[tuple[str, GroupKey], Sent] = {}
         #: Groups changed since the last `drain` (saved one row each, not the whole state).
@@ -143,6 +152,10 @@ class Dispatcher:
                 sent.firing &= member_ids
             if not batch:
                 continue
+            if self.describe is not None:
+                for a in batch:
+                    if a.state is State.FIRING:
+                        self.describe(a, now)
             out.append(
                 Notification(receiver, group.labels, [a.to_json() for a in batch], _new_id())
             )

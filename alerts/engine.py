@@ -28,7 +28,7 @@ from alerts.inhibit import Inhibitor
 from alerts.lifecycle import Episode, advance, alert_id
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
-from alerts.rules import AnomalyRule, LimitRule
+from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.silences import Silence, Silences
 from alerts.state import AlertState, Changes
 from ingest.base import Point
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 EpisodeKey = tuple[str, str, str]
 AssetKey = tuple[str, str]
 _NS = 1_000_000_000
+_UNSAVED = "the alert state could not be saved (is the data dir's disk full?); nothing changed"
 #: Deadman rules are checked at most once per second of event time: durations are minutes.
 _DEADMAN_EVERY_NS = _NS
 #: Standing reroute advice is ranked again this often (event time) as scores and loads drift.
@@ -103,11 +104,13 @@ class AlertEngine:
         self.health: dict[AssetKey, AssetHealth] = {}
         self.advice: dict[AssetKey, dict[str, Any]] = {}
         self.silences = Silences(clock=wall)
-        self.dispatcher = Dispatcher(route, metrics)
+        self.dispatcher = Dispatcher(route, metrics, self._describe)
+        self._rules_by_name = {r.name: r for r in self.rules}
         self.clock = FleetClock(wall=wall)
         self._points: list[Point] = []
         self._pending = Changes()
-        self._health_dirty: set[AssetKey] = set()
+        #: Assets whose health may have changed, with the event time of the latest change.
+        self._health_dirty: dict[AssetKey, int] = {}
         self._sites_down: dict[str, set[str]] = {}
         self._seen: set[AssetKey] = set()
         self._deadman_at = 0
@@ -136,6 +139,17 @@ class AlertEngine:
         with self.lock:
             return self._settle()
 
+    def commit(self) -> None:
+        """The points returned so far are stored: save the alert state, then tell the fleet.
+
+        The pipeline calls this after its store committed the batch and before it acks the
+        messages (DESIGN.md's order). A crash before it leaves nothing of the batch saved
+        here, and the redelivered readings decide the same again (same alert ids); a crash
+        after it is covered by the saved state. Notifications and health go out only now.
+        """
+        with self.lock:
+            self._save_and_tell()
+
     def republish(self) -> None:
         """Publish the whole health map and all advice again (after the broker reconnects)."""
         with self.lock:
@@ -149,18 +163,24 @@ class AlertEngine:
     def add_silence(self, silence: Silence) -> Silence:
         """Add a silence, save it, and update the health of the assets it covers."""
         with self.lock:
+            before = self.silences.get(silence.id)
             self.silences.add(silence)
-            self._silence_changed(silence)
+            if not self._silence_changed(silence):
+                self.silences.remove(silence.id, before)
+                raise CommandError(_UNSAVED)
             return silence
 
     def expire_silence(self, silence_id: str) -> Silence:
         """End a silence now (raises `CommandError` for an unknown or expired id)."""
         with self.lock:
+            before = self.silences.get(silence_id)
             ended = self.silences.expire(silence_id)
-            self._silence_changed(ended)
+            if not self._silence_changed(ended):
+                self.silences.remove(silence_id, before)
+                raise CommandError(_UNSAVED)
             return ended
 
-    def ack(self, alert_id_: str, by: str) -> Alert:
+    def ack(self, alert_id_: str, by: str, comment: str = "") -> Alert:
         """Acknowledge a firing alert: no more repeats for this episode."""
         with self.lock:
             for key, ep in self.episodes.items():
@@ -168,8 +188,13 @@ class AlertEngine:
                     if ep.alert.state is not State.FIRING:
                         raise CommandError(f"alert {alert_id_} is {ep.alert.state}, not firing")
                     ep.alert.acked_by = by
+                    ep.alert.extra["ack"] = {"by": by, "comment": comment, "at": self.wall()}
                     self._pending.episodes[key] = _episode_state(ep)
-                    self._save()
+                    if not self._save_and_tell():
+                        ep.alert.acked_by = None
+                        ep.alert.extra.pop("ack")
+                        raise CommandError(_UNSAVED)
+                    log.info("alert %s acknowledged by %s: %s", alert_id_, by, comment or "-")
                     return ep.alert
             raise CommandError(f"no open alert with id {alert_id_!r} (it may have resolved)")
 
@@ -194,13 +219,13 @@ class AlertEngine:
             a = TrackedAsset(obs.site, obs.asset, obs.kind, ts)
             a.scope(self.rules)
             self.assets[key] = a
-            self._health_dirty.add(key)
+            self._health_dirty[key] = ts
         elif ts <= a.last_ts:
             return  # redelivered or late: its time has been judged already
         elif obs.kind is not None and obs.kind != a.kind:
             a.kind = obs.kind
             a.scope(self.rules)
-            self._health_dirty.add(key)
+            self._health_dirty[key] = ts
         # Groups due before this reading are flushed first, at their due time: notifications
         # come out the same however the stream was cut into batches (a replay, a backlog).
         if self.dispatcher.due < ts:
@@ -212,10 +237,11 @@ class AlertEngine:
         clock = self.clock
         if ts > clock.newest:
             clock.newest = ts
-            if ts - self._deadman_at >= _DEADMAN_EVERY_NS:
-                # Inside the batch too: a long batch (a replay) keeps the original timing.
-                self._deadman_at = ts
-                self._check_deadman(ts)
+        a.heard = clock.newest
+        if ts - self._deadman_at >= _DEADMAN_EVERY_NS and ts == clock.newest:
+            # Inside the batch too: a long batch (a replay) keeps the original timing.
+            self._deadman_at = ts
+            self._check_deadman(ts)
         if a.silent:
             self._back_online(a, ts)
         if obs.site in self._sites_down:
@@ -282,6 +308,19 @@ class AlertEngine:
         alert.message = rule.render(self._values(rule, a, alert, ts - new.since))
         self._transition(rule.name, ekey, new, state, ts)
 
+    def _describe(self, alert: Alert, now: int) -> None:
+        """Bring a firing alert's message (and a deadman's value) up to `now` before it goes."""
+        rule = self._rules_by_name.get(alert.rule)
+        ep = self.episodes.get(alert.key)
+        a = self.assets.get((alert.site, alert.asset))
+        if rule is None or ep is None or ep.alert is not alert or a is None:
+            return  # a site-wide alert keeps its message
+        held = now - ep.since
+        if isinstance(rule, DeadmanRule):
+            held = now - a.heard
+            alert.value = held / _NS
+        alert.message = rule.render(self._values(rule, a, alert, held))
+
     def _values(
         self, rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int
     ) -> dict[str, object]:
@@ -338,9 +377,9 @@ class AlertEngine:
         )
         self.dispatcher.insert(alert, ts)
         if alert.asset == SITE_WIDE:
-            self._health_dirty.update(k for k in self.assets if k[0] == alert.site)
+            self._health_dirty.update({k: ts for k in self.assets if k[0] == alert.site})
         else:
-            self._health_dirty.add((alert.site, alert.asset))
+            self._health_dirty[(alert.site, alert.asset)] = ts
 
     # ---- deadman ----
 
@@ -392,7 +431,7 @@ class AlertEngine:
         active = self.silences.active_ids()
         if active != self._silence_ids:
             self._silence_ids = active
-            self._health_dirty.update(self.assets)
+            self._health_dirty.update(dict.fromkeys(self.assets, now))
         self._catch_up(self.clock.newest, inclusive=True)
         if self.dispatcher.due <= now:
             # Time the silent fleet's clock took from the wall clock: one flush, not one per
@@ -423,13 +462,13 @@ class AlertEngine:
     def _refresh_health(self, now: int) -> None:
         changed: list[AssetHealth] = []
         reranked = False
-        for key in self._health_dirty:
+        for key, at in self._health_dirty.items():
             a = self.assets.get(key)
             if a is None:
                 continue
             open_alerts = [self.episodes[(name, a.site, a.asset)].alert for name in a.open]
             maintenance = self.silences.maintenance(a.labels())
-            h = examine(self.health.get(key), a, open_alerts, maintenance, now)
+            h = examine(self.health.get(key), a, open_alerts, maintenance, at)
             if h is None:
                 continue
             before = self.health.get(key)
@@ -463,13 +502,17 @@ class AlertEngine:
                 else:
                     self.advice[key] = payload
             self._pending.kv["advice"] = list(self.advice.values())
-        queued = bool(self._pending.notifications)
         self.broadcast.stage(changed, advice)
+
+    def _save_and_tell(self) -> bool:
+        """Save, then publish the health and advice and wake the couriers; False if unsaved."""
+        queued = bool(self._pending.notifications)
         if not self._save():
-            return  # published with the next save that succeeds
+            return False  # published with the next save that succeeds
         self.broadcast.publish()
         if queued and self.on_queued is not None:
             self.on_queued()
+        return True
 
     def _score(self, key: AssetKey) -> float | None:
         a = self.assets.get(key)
@@ -479,11 +522,17 @@ class AlertEngine:
         names = self.reroute.load_metrics
         return {key: load for key, a in self.assets.items() if (load := a.load(names)) is not None}
 
-    def _silence_changed(self, silence: Silence) -> None:
+    def _silence_changed(self, silence: Silence) -> bool:
         self._pending.silences.append(silence.to_state())
+        if not self._save_and_tell():
+            self._pending.silences.pop()
+            return False
         self._silence_ids = self.silences.active_ids()
-        self._health_dirty.update(self.assets)
-        self._refresh_health(self.clock.now())
+        now = self.clock.now()
+        self._health_dirty.update(dict.fromkeys(self.assets, now))
+        self._refresh_health(now)
+        self.broadcast.publish()
+        return True
 
     # ---- saving and publishing ----
 
@@ -509,7 +558,7 @@ class AlertEngine:
         if lazy:
             for key in self._seen:
                 a = self.assets[key]
-                pending.assets[key] = (a.kind, a.last_ts)
+                pending.assets[key] = (a.kind, a.last_ts, a.heard)
             self._seen = set()
             pending.kv["clock"] = {"newest": self.clock.newest}
         try:
@@ -533,8 +582,8 @@ class AlertEngine:
 
     def _restore(self) -> None:
         snap = self.state.load()
-        for (site, asset), (kind, last_ts) in snap.assets.items():
-            a = TrackedAsset(site, asset, kind, last_ts)
+        for (site, asset), (kind, last_ts, heard) in snap.assets.items():
+            a = TrackedAsset(site, asset, kind, last_ts, heard)
             a.scope(self.rules)
             self.assets[(site, asset)] = a
         for ekey, data in snap.episodes.items():
@@ -560,7 +609,9 @@ class AlertEngine:
         self.dispatcher.restore(snap.groups, live, self.clock.now())
         # Health may have been left behind by a crash between save and publish, or by a
         # silence that ended while we were down: look at every asset once.
-        self._health_dirty.update(self.assets)
+        self._health_dirty.update(dict.fromkeys(self.assets, self.clock.now()))
+        # Saved advice may be stale (saved lazily): look at all of it again on the first pass.
+        self._advice_at = -_ADVICE_EVERY_NS
 
 
 def _new_alert(

@@ -1,8 +1,10 @@
 """What the alert engine remembers of each asset, and which of them went silent.
 
 The deadman rules live here as pure functions over the tracked assets: an asset is offline
-once the fleet's event time is ``for`` past its last reading, and a site is offline once
-every asset of it watched by the same rule is.
+once the fleet's event time is ``for`` past the moment the asset was last heard from (the
+fleet's newest timestamp when its last reading came, so an asset whose clock runs behind
+the fleet's is not taken for silent), and a site is offline once every asset of it watched
+by the same rule is.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ _NS = 1_000_000_000
 class TrackedAsset:
     """An asset as the engine knows it between readings.
 
-    `silent` holds the names of the deadman rules that have it offline now, and `open` the
-    names of the rules with an episode open on it (pending or firing): a rule without one
-    and without its condition costs nothing more per reading.
+    `heard` is the fleet's event time when its last reading came; `silent` holds the names
+    of the deadman rules that have it offline now, and `open` the names of the rules with an
+    episode open on it (pending or firing): a rule without one and without its condition
+    costs nothing more per reading.
     """
 
     site: str
     asset: str
     kind: str | None
     last_ts: int
+    heard: int = 0
     score: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     anomaly: tuple[AnomalyRule, ...] = ()
@@ -73,7 +77,8 @@ def gone_silent(
     Examples
     --------
     >>> rule = DeadmanRule(name="offline", **{"for": "10s"})
-    >>> a = TrackedAsset("north", "press-1", None, last_ts=5 * _NS, deadman=(rule,))
+    >>> a = TrackedAsset("north", "press-1", None, last_ts=5 * _NS, heard=5 * _NS,
+    ...                  deadman=(rule,))
     >>> [(r.name, x.asset, ts // _NS) for r, x, ts in gone_silent([a], 20 * _NS)]
     [('offline', 'press-1', 15)]
     >>> list(gone_silent([a], 12 * _NS))
@@ -82,8 +87,8 @@ def gone_silent(
     for a in assets:
         for rule in a.deadman:
             hold = int(rule.for_ * _NS)
-            if rule.name not in a.silent and now - a.last_ts > hold:
-                yield rule, a, a.last_ts + hold
+            if rule.name not in a.silent and now - a.heard > hold:
+                yield rule, a, a.heard + hold
 
 
 def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, str, int]]:
@@ -94,7 +99,7 @@ def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, st
     Examples
     --------
     >>> rule = DeadmanRule(name="offline", **{"for": "10s"})
-    >>> quiet = [TrackedAsset("north", f"p{i}", None, i * _NS, deadman=(rule,),
+    >>> quiet = [TrackedAsset("north", f"p{i}", None, i * _NS, i * _NS, deadman=(rule,),
     ...                       silent={"offline"}) for i in range(3)]
     >>> [(r.name, site, ts // _NS) for r, site, ts in sites_down(quiet)]
     [('offline', 'north', 12)]
@@ -108,7 +113,7 @@ def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, st
             key = (rule.name, a.site)
             if rule.name in a.silent:
                 _, latest = down.get(key, (rule, 0))
-                down[key] = (rule, max(latest, a.last_ts + int(rule.for_ * _NS)))
+                down[key] = (rule, max(latest, a.heard + int(rule.for_ * _NS)))
             else:
                 up.add(key)
     for (_, site), (rule, ts) in down.items():

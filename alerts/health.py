@@ -116,11 +116,12 @@ def examine(
     a: TrackedAsset,
     open_alerts: Iterable[Alert],
     maintenance: Silence | None,
-    now: int,
+    changed_at: int,
 ) -> AssetHealth | None:
     """The asset's new entry when its status, reason, alerts or kind changed, else None.
 
-    `since` moves only when the status does; a new asset is `ok` since its first reading.
+    `since` moves only when the status does, to `changed_at`: the event time of the change
+    (an alert's transition, a first reading), or the time a silence started or ended.
     """
     note = None
     if maintenance is not None:
@@ -136,5 +137,5 @@ def examine(
     ) == (status, condition, reason, listed, a.kind):
         return None
     keep = previous is not None and previous.status == status
-    since = previous.since if previous is not None and keep else max(now, a.last_ts)
+    since = previous.since if previous is not None and keep else changed_at
     return AssetHealth(a.site, a.asset, a.kind, status, condition, since, reason, a.score, listed)

@@ -60,6 +60,10 @@ class AlertProcessor:
         """The ``alert`` records that passing time caused (assets that went silent)."""
         return self.engine.tick()
 
+    def committed(self) -> None:
+        """The records are stored: save the alert state, then notify and publish."""
+        self.engine.commit()
+
 
 def _aligned(scores: Sequence[Point], readings: Sequence[Reading]) -> bool:
     """Whether the points are one per reading in order (the scoring processor skips none).

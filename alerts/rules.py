@@ -103,9 +103,14 @@ class _Rule(BaseModel):
 class AnomalyRule(_Rule):
     """The model calls the asset's readings anomalous, long enough to matter.
 
+    Long enough is ``for_readings`` flagged readings in a row (3 by default) or, when only
+    ``for`` is given, a duration of event time; given both, both must hold.
+
     Examples
     --------
     >>> rule = AnomalyRule(name="anomaly", for_readings=3, min_score=0.8)
+    >>> AnomalyRule(name="slow", **{"for": "2m"}).for_readings
+    1
     >>> obs = Observation("a", "cnc-1", "cnc-mill", 0, {}, score=0.9, anomalous=True)
     >>> rule.active(obs), rule.active(Observation("a", "cnc-1", None, 0, {}, score=0.6,
     ...                                              anomalous=True))
@@ -117,6 +122,14 @@ class AnomalyRule(_Rule):
     for_: Duration = Field(0.0, alias="for")
     resolve_after: int = Field(10, ge=1)
     min_score: float | None = Field(None, gt=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _duration_alone(cls, data: Any) -> Any:
+        # "N readings or a duration": a rule that gives only `for` waits for the duration.
+        if isinstance(data, dict) and "for" in data and "for_readings" not in data:
+            return {**data, "for_readings": 1}
+        return data
 
     def _default_message(self) -> str:
         return (

@@ -164,6 +164,13 @@ class Silences:
         self._by_id[silence_id] = ended
         return ended
 
+    def remove(self, silence_id: str, previous: Silence | None = None) -> None:
+        """Undo `add` or `expire`: put back `previous`, or forget the id."""
+        if previous is None:
+            self._by_id.pop(silence_id, None)
+        else:
+            self._by_id[silence_id] = previous
+
     def get(self, silence_id: str) -> Silence | None:
         """The silence with this id."""
         return self._by_id.get(silence_id)

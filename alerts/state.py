@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS episodes (
 CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS assets (
     site TEXT NOT NULL, asset TEXT NOT NULL, kind TEXT, last_ts INTEGER NOT NULL,
-    PRIMARY KEY (site, asset)
+    heard INTEGER NOT NULL, PRIMARY KEY (site, asset)
 );
 CREATE TABLE IF NOT EXISTS health (
     site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (site, asset)
@@ -46,7 +46,7 @@ class Snapshot:
 
     episodes: dict[EpisodeKey, dict[str, Any]] = field(default_factory=dict)
     silences: list[dict[str, Any]] = field(default_factory=list)
-    assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
+    assets: dict[AssetKey, tuple[str | None, int, int]] = field(default_factory=dict)
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
@@ -58,7 +58,7 @@ class Changes:
 
     episodes: dict[EpisodeKey, dict[str, Any] | None] = field(default_factory=dict)
     silences: list[dict[str, Any]] = field(default_factory=list)
-    assets: dict[AssetKey, tuple[str | None, int]] = field(default_factory=dict)
+    assets: dict[AssetKey, tuple[str | None, int, int]] = field(default_factory=dict)
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
     groups: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -98,10 +98,10 @@ class AlertState:
         for rule, site, asset, data in c.execute("SELECT rule, site, asset, data FROM episodes"):
             snap.episodes[(rule, site, asset)] = orjson.loads(data)
         snap.silences = [orjson.loads(d) for (d,) in c.execute("SELECT data FROM silences")]
-        for site, asset, kind, last_ts in c.execute(
-            "SELECT site, asset, kind, last_ts FROM assets"
+        for site, asset, kind, last_ts, heard in c.execute(
+            "SELECT site, asset, kind, last_ts, heard FROM assets"
         ):
-            snap.assets[(site, asset)] = (kind, last_ts)
+            snap.assets[(site, asset)] = (kind, last_ts, heard)
         for site, asset, data in c.execute("SELECT site, asset, data FROM health"):
             snap.health[(site, asset)] = orjson.loads(data)
         snap.kv = {k: orjson.loads(d) for k, d in c.execute("SELECT key, data FROM kv")}
@@ -120,8 +120,8 @@ class AlertState:
                 [(s["id"], orjson.dumps(s)) for s in changes.silences],
             )
             c.executemany(
-                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?)",
-                [(*k, kind, ts) for k, (kind, ts) in changes.assets.items()],
+                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?)",
+                [(*k, *v) for k, v in changes.assets.items()],
             )
             c.executemany(
                 "INSERT OR REPLACE INTO health VALUES (?, ?, ?)",

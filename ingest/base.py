@@ -76,7 +76,8 @@ class Processor(Protocol):
     Points it returns are written in the same transaction as the readings, so a reading and
     its score are durable together (models and alerts plug in here). Processors run in order,
     and each sees the points the earlier ones derived from the batch (alerting reads the
-    scores).
+    scores). After the store committed, `committed` lets them save their own state before the
+    messages are acked: reading, score, then alert state, then the ack, as DESIGN.md orders.
     """
 
     def process(
@@ -86,3 +87,6 @@ class Processor(Protocol):
 
     def tick(self) -> Sequence[Point]:
         """Time passed without a batch (called about once a second); return points to store."""
+
+    def committed(self) -> None:
+        """Every point returned so far is durable in the store; the acks come next."""

@@ -163,6 +163,20 @@ class IngestPipeline:
                 )
                 return
             self._ticked = []
+        self._committed()
+
+    def _committed(self) -> None:
+        for processor in self.processors:
+            try:
+                processor.committed()
+            except Exception:  # the readings are stored; a processor's own save may retry
+                self.metrics.processor_errors.inc()
+                self._log.error(
+                    f"committed {type(processor).__name__}",
+                    "%s failed after a commit",
+                    type(processor).__name__,
+                    exc_info=True,
+                )
 
     def commit(self, prepared: PreparedBatch) -> None:
         """Make the batch durable; raise `StoreError` (retry later) having acked nothing."""
@@ -174,6 +188,7 @@ class IngestPipeline:
             self.store.write(prepared.batch)
         self.metrics.store_write_seconds.observe(time.perf_counter() - started)
         self.metrics.readings_accepted.inc(len(prepared.batch.readings))
+        self._committed()
         if self.on_rejected is not None:
             for letter in prepared.letters:
                 self.on_rejected(letter)

@@ -53,14 +53,18 @@ class AlertsRuntime:
         self.courier.start()
 
     def close(self) -> None:
-        """Save the state, stop the deliveries, close receivers and the connection."""
+        """Stop the deliveries and the commands, save the state, close the receivers.
+
+        The connection closes before the state file, so no command arrives that could not
+        be saved; the couriers stop first, so none is left waiting on the connection.
+        """
         try:
-            self.engine.close()
-        finally:
             self.courier.close()
+            self.publisher.close()
+        finally:
+            self.engine.close()
             for receiver in self.receivers.values():
                 receiver.close()
-            self.publisher.close()
 
 
 def build_alerts(settings: Settings, registry: CollectorRegistry) -> AlertsRuntime:

@@ -73,6 +73,9 @@ class ScoringProcessor:
         """Scores come only from readings."""
         return []
 
+    def committed(self) -> None:
+        """Checkpoints keep their own schedule (a model skips readings it already learned)."""
+
     def close(self) -> None:
         """Save every model that learned since the last checkpoint, close the checkpoints."""
         self.registry.close()

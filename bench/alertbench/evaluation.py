@@ -285,12 +285,14 @@ def measure(
                 profile.enable()
             t0 = clock()
             made = processor.process(pipeline_readings, derived)
+            processor.committed()
             t1 = clock()
         else:
             if profile is not None:
                 profile.enable()
             t0 = clock()
             made = engine.observe(observations)
+            engine.commit()
             t1 = clock()
         if profile is not None:
             profile.disable()

@@ -26,6 +26,7 @@ from support import BASE_TS, PipelineProcess, pipeline_env, publish, wait_for
 
 from alerts.receivers import sign
 from ingest.embedded import EmbeddedStore
+from ingest.timestamps import parse_rfc3339
 from meshwatch.localservers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -213,24 +214,33 @@ def test_a_planted_fault_notifies_each_receiver_once_repeats_and_resolves(
     wait_for(
         lambda: any(a["state"] == "resolved" for a in watcher.alerts()), 30, "a resolved alert"
     )
-    wait_for(lambda: len(smtp_server.mails) >= 2, 30, "the mails")
     alerts = watcher.alerts()
     assert {(a["site"], a["asset"]) for a in alerts} == {("north", "cnc-1")}
     states = [a["state"] for a in alerts]
     assert states[0] == "firing"
+    assert states[-1] == "resolved"
     assert states.count("resolved") == 1
     assert len({a["id"] for a in alerts}) == 1
-    repeats = states.count("firing") - 1
-    assert repeats >= 1  # the fault lasted 40 s of event time with a 15 s repeat interval
+    # repeats every 15 s of event time while it fires, counted from the first notification
+    fired, resolved = (parse_rfc3339(alerts[-1][k]) for k in ("started_at", "resolved_at"))
+    expected = len([k for k in range(1, 1000) if fired + k * 15 * 10**9 < resolved])
+    assert expected >= 1  # the fault lasted 40 s
+    assert states.count("firing") == 1 + expected
+    # every receiver told the same, once each: webhook (signed), email (over TLS), log
+    wait_for(lambda: len(smtp_server.mails) >= len(states), 30, "the mails")
+    wait_for(lambda: len(http_server.requests) >= len(states), 30, "the webhooks")
     hooks = [r.json() for r in http_server.requests]
-    assert [h["state"] for h in hooks] == states
+    assert [(h["id"], h["state"]) for h in hooks] == [(a["id"], a["state"]) for a in alerts]
     for request in http_server.requests:
         assert request.headers["x-meshwatch-signature"] == sign(SECRET.encode(), request.body)
     mails = [email.message_from_bytes(m.content) for m in smtp_server.mails]
-    assert [m["Subject"].split("]")[0] for m in mails][:1] == ["[FIRING"]
-    assert "[RESOLVED" in mails[-1]["Subject"]
+    assert len(mails) == len(states)
+    assert [m["Subject"].startswith("[FIRING") for m in mails] == [s == "firing" for s in states]
+    assert mails[-1]["Subject"].startswith("[RESOLVED")
     assert all(m.tls for m in smtp_server.mails)
-    assert "firing" in pipeline.log().lower() or "FIRING" in pipeline.log()
+    assert all(alerts[0]["id"] in m.get_payload() for m in mails)
+    logged = [line for line in pipeline.log().splitlines() if alerts[0]["id"] in line]
+    assert len([line for line in logged if "meshwatch.alerts" in line]) == len(states)
     stored = _stored_alerts(data_dir)
     assert [r["fields"]["state"] for r in stored] == ["firing", "resolved"]
     assert {r["fields"]["id"] for r in stored} == {alerts[0]["id"]}
@@ -257,10 +267,18 @@ models: {enabled: false}
         for n in range(200)
     ]
     publish(mosquitto, messages)
-    wait_for(lambda: watcher.health("north", "oven-1") is not None, 10, "health")
+    wait_for(lambda: _metric(pipeline, "meshwatch_readings_accepted_total") == 200, 10, "all in")
     wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing alert")
-    pipeline.stop()
+    assert pipeline.stop()[0] == 0  # a clean stop delivers what the outbox still holds
     assert [a["state"] for a in watcher.alerts()] == ["firing"]
+
+
+def _metric(pipeline: PipelineProcess, name: str, labels: str = "") -> float:
+    """One sample of the pipeline's /metrics (0 when absent)."""
+    for line in pipeline.metrics().splitlines():
+        if line.startswith(f"{name}{labels} "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def test_deadman_marks_a_silent_asset_offline_and_resolves_when_it_returns(
@@ -364,7 +382,7 @@ models: {enabled: false}
 
 
 def _ovens(
-    unique: str, start: int, stop: int, *, hot: range = range(0), sites=SITES, silent=()
+    unique: str, start: int, stop: int, *, hot: range = range(0), sites=SITES
 ) -> list[tuple[str, bytes]]:
     """One oven per site, one reading a second; the first site's oven is hot during `hot`."""
     return [
@@ -380,28 +398,67 @@ def _ovens(
         )
         for n in range(start, stop)
         for i, site in enumerate(sites)
-        if site not in silent
     ]
 
 
 def test_reroute_advice_lists_healthy_peers_and_clears_on_recovery(
     mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
 ) -> None:
-    """A failing oven at one site: advice names the ovens of the other two; recovery clears it."""
+    """Advice for a failing CNC lists the healthy CNCs elsewhere, not failing or offline ones."""
     pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
-    publish(mosquitto, _ovens(unique_topic, 0, 20, hot=range(10, 30)))
-    wait_for(lambda: bool(watcher.on("reroute")), 10, "reroute advice")
-    advice = watcher.on("reroute")[0]
-    assert advice.topic == f"{prefix}/reroute/north/oven-1"
-    body = advice.json()
-    assert (body["site"], body["asset"], body["status"]) == ("north", "oven-1", "critical")
-    assert {(c["site"], c["asset"]) for c in body["candidates"]} == {
-        ("south", "oven-1"),
-        ("east", "oven-1"),
+
+    def second(n: int, temps: dict[tuple[str, str], float]) -> list[tuple[str, bytes]]:
+        return [
+            (
+                f"{unique_topic}/{site}/{asset}/telemetry",
+                orjson.dumps({"ts": BASE_TS + n * 1000, "kind": "cnc", "metrics": {"temp": t}}),
+            )
+            for (site, asset), t in temps.items()
+        ]
+
+    fleet = {
+        ("north", "cnc-1"): 60.0,  # fails
+        ("south", "cnc-1"): 60.0,
+        ("south", "cnc-2"): 60.0,  # goes offline
+        ("east", "cnc-1"): 60.0,
+        ("east", "cnc-2"): 60.0,  # fails too
     }
-    publish(mosquitto, _ovens(unique_topic, 20, 40, hot=range(10, 30)))
-    wait_for(lambda: watcher.on("reroute")[-1].payload == b"", 10, "the advice cleared")
+    publish(mosquitto, [m for n in range(10) for m in second(n, fleet)])
+    failing = {**fleet, ("north", "cnc-1"): 95.0, ("east", "cnc-2"): 95.0}
+    del failing[("south", "cnc-2")]
+    publish(mosquitto, [m for n in range(10, 50) for m in second(n, failing)])
+    mine = f"{prefix}/reroute/north/cnc-1"
+
+    def advice() -> dict[str, Any] | None:
+        found = [m for m in watcher.on("reroute") if m.topic == mine]
+        return found[-1].json() if found and found[-1].payload else None
+
+    wait_for(
+        lambda: (watcher.health("south", "cnc-2") or {}).get("status") == "offline",
+        10,
+        "south/cnc-2 offline",
+    )
+    wait_for(lambda: advice() is not None and len(advice()["candidates"]) == 2, 10, "advice")
+    body = advice()
+    assert (body["site"], body["asset"], body["kind"], body["status"]) == (
+        "north",
+        "cnc-1",
+        "cnc",
+        "critical",
+    )
+    assert {(c["site"], c["asset"]) for c in body["candidates"]} == {
+        ("south", "cnc-1"),
+        ("east", "cnc-1"),
+    }
+    healthy = {**failing, ("north", "cnc-1"): 60.0}
+    publish(mosquitto, [m for n in range(50, 60) for m in second(n, healthy)])
+    wait_for(lambda: watcher.on("reroute") and _cleared(watcher, mine), 10, "the advice cleared")
     pipeline.stop()
+
+
+def _cleared(watcher: Watcher, topic: str) -> bool:
+    found = [m for m in watcher.on("reroute") if m.topic == topic]
+    return bool(found) and found[-1].payload == b""
 
 
 def test_a_silence_holds_notifications_back_and_marks_maintenance_until_it_expires(
@@ -575,4 +632,22 @@ def test_status_silence_and_ack_commands_work_against_the_running_pipeline(
     assert unknown.returncode == 1
     assert len(unknown.stderr.strip().splitlines()) == 1
     assert "no open alert" in unknown.stderr
+    pipeline.stop()
+
+
+def test_a_crash_with_a_firing_alert_neither_repeats_the_firing_nor_forgets_it(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """SIGKILL while firing: the state saved before the acks brings it back, told once."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 5, hot=range(0, 8)))
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing")
+    wait_for(lambda: _metric(pipeline, "meshwatch_acks_total") >= 15, 10, "the acks")
+    pipeline.kill()
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    publish(mosquitto, _ovens(unique_topic, 5, 12, hot=range(0, 8)))
+    wait_for(lambda: watcher.alerts()[-1]["state"] == "resolved", 10, "the resolution")
+    assert [a["state"] for a in watcher.alerts()] == ["firing", "resolved"]
+    assert len({a["id"] for a in watcher.alerts()}) == 1
     pipeline.stop()

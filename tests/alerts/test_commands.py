@@ -110,6 +110,7 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
                 Observation("plant-b", "cnc-2", "cnc-mill", T0 + n * SECOND, {"t": 1.0}, 0.1),
             ]
         )
+        engine.commit()
     wall[0] = NOW
     yield Pipeline(engine, publisher, path, wall)
     engine.close()
@@ -350,6 +351,7 @@ def test_ack_of_a_pending_alert_is_refused(pipeline: Pipeline) -> None:
     pipeline.engine.observe(
         [Observation("plant-b", "cnc-2", "cnc-mill", T0 + 4 * SECOND, {}, 0.6, True)]
     )
+    pipeline.engine.commit()
     (pending,) = [a for a in pipeline.engine.open_alerts() if a.asset == "cnc-2"]
     reply = pipeline.send("ack", {"id": pending.id, "by": "ben"})
     assert (reply["ok"], reply["error"]) == (False, f"alert {pending.id} is pending, not firing")

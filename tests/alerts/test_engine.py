@@ -160,9 +160,11 @@ class Plant:
             ]
             self.batches.append(batch)
             out.extend(self.engine.observe(batch))
+            self.engine.commit()  # the pipeline stored the points
             if tick:  # a timer between readings, half-way to the next one
                 self.wall.now += wall_every / 2
                 out.extend(self.engine.tick())
+                self.engine.commit()
         self.points.extend(out)
         return out
 
@@ -411,6 +413,7 @@ def test_still_failing_asset_notifies_after_its_silence_expires(
     assert p.told() == []
     p.wall.now += 41  # past the end of the silence
     p.engine.tick()
+    p.engine.commit()
     assert p.told() == [
         ("mqtt", "anomaly", "cnc-1", "firing"),
         ("log", "anomaly", "cnc-1", "firing"),
@@ -561,6 +564,7 @@ def test_whole_fleet_silent_goes_offline_by_the_wall_clock(plant: Callable[..., 
     p.run(10)
     p.wall.now += 306
     points = p.engine.tick()
+    p.engine.commit()
     assert sorted((x.tags["asset"], x.ts) for x in points) == [
         ("*", _at(310)),
         ("*", _at(310)),
@@ -608,6 +612,7 @@ def test_replay_in_bigger_batches_raises_the_same_alerts(plant: Callable[..., Pl
         replay.points.extend(
             replay.engine.observe([o for b in batches[start : start + 50] for o in b])
         )
+        replay.engine.commit()
     assert [(x.tags, x.fields, x.ts) for x in replay.points] == [
         (x.tags, x.fields, x.ts) for x in original.points
     ]
@@ -844,6 +849,7 @@ def test_redelivered_readings_change_nothing(plant: Callable[..., Plant]) -> Non
     flagged = [p.reading(CNC_A, anomalous=True, score=0.9)]  # the same ts as the last reading
     assert p.engine.observe(again) == []
     assert p.engine.observe(flagged) == []
+    p.engine.commit()
     after = (len(p.publisher.messages), p.told(), [a.to_state() for a in p.engine.open_alerts()])
     assert after == before
     assert p.open_alert("anomaly", CNC_A).state is State.PENDING

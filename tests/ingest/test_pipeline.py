@@ -24,6 +24,7 @@ class CountingScorer:
 
     def __init__(self) -> None:
         self.seen = 0
+        self.commits = 0
 
     def process(
         self, readings: Sequence[Reading], derived: Sequence[Point] = ()
@@ -38,6 +39,12 @@ class CountingScorer:
             )
             for r in readings
         ]
+
+    def tick(self) -> Sequence[Point]:
+        return []
+
+    def committed(self) -> None:
+        self.commits += 1
 
 
 class FlakyStore:
@@ -108,6 +115,19 @@ def test_retried_commit_runs_processors_once_and_stores_dead_letters_once(
     assert store.count("telemetry") == 2
 
 
+def test_processors_hear_of_a_commit_only_once_the_store_took_it(parts) -> None:
+    """`committed` follows a successful write, never a refused one (alert state waits for it)."""
+    store, deadletters, metrics = parts
+    scorer = CountingScorer()
+    pipeline = _pipeline(FlakyStore(store, failures=1), deadletters, metrics, [scorer])
+    prepared = pipeline.prepare(_messages())
+    with pytest.raises(StoreError):
+        pipeline.commit(prepared)
+    assert scorer.commits == 0
+    pipeline.commit(prepared)
+    assert scorer.commits == 1
+
+
 def test_rejections_are_counted_by_reason_and_readings_after_commit(parts) -> None:
     """Metrics count messages and rejections when prepared, readings once committed."""
     store, deadletters, metrics = parts
@@ -172,6 +192,9 @@ class BrokenScorer:
 
     def tick(self) -> Sequence[Point]:
         raise RuntimeError("model file corrupt")
+
+    def committed(self) -> None:
+        pass
 
 
 def test_a_failing_processor_leaves_readings_stored_unscored(parts) -> None:
