@@ -853,3 +853,39 @@ def test_redelivered_readings_change_nothing(plant: Callable[..., Plant]) -> Non
     after = (len(p.publisher.messages), p.told(), [a.to_state() for a in p.engine.open_alerts()])
     assert after == before
     assert p.open_alert("anomaly", CNC_A).state is State.PENDING
+
+
+# --- review fixes ---------------------------------------------------------------------------
+
+
+def test_an_asset_whose_clock_runs_behind_is_not_taken_for_offline(
+    plant: Callable[..., Plant],
+) -> None:
+    """Readings that keep coming, stamped 400 s behind the fleet, are not a silence."""
+    p = plant(rules="rules:\n  - {name: offline, type: deadman, for: 5m, site: false}")
+    for step in range(1, 120):
+        behind = Observation("plant-b", "cnc-2", "cnc-mill", _at(step) - 400 * SECOND, {"t": 1})
+        on_time = [p.reading(key) for key in (CNC_A, CNC_C)]
+        p.points.extend(p.engine.observe([*on_time, behind]))
+        p.engine.commit()
+    assert p.points == []
+
+
+def test_a_repeat_says_how_long_the_alert_has_been_firing(plant: Callable[..., Plant]) -> None:
+    """The repeated notification's message is rendered anew, not the one of the first."""
+    p = plant(route=FAST_ROUTE)
+    p.run(65, faulty=[CNC_A])
+    messages = [a["message"] for n in p.outbox() if n.receiver == "mqtt" for a in n.alerts]
+    assert len(messages) == 3  # at 3 s, then 30 s and 60 s later
+    assert "for 2s" in messages[0]
+    assert "for 32s" in messages[1]
+    assert "for 1m2s" in messages[2]
+
+
+def test_an_anomaly_rule_with_only_a_duration_waits_for_the_duration(
+    plant: Callable[..., Plant],
+) -> None:
+    """`for: 20s` alone: flagged for 20 s of event time fires, however few readings that is."""
+    p = plant(rules="rules:\n  - {name: slow, type: anomaly, for: 20s}", route=FAST_ROUTE)
+    points = p.run(19, faulty=[CNC_A], every=2)  # a reading every 2 s: 10 readings in 20 s
+    assert [(x.tags["rule"], x.ts) for x in points] == [("slow", _at(22))]
