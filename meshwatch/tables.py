@@ -84,7 +84,7 @@ def health_table(fleet: Sequence[Mapping[str, Any]], now: float) -> Table:
             _text(health.get("site")),
             _text(health.get("asset")),
             _text(health.get("kind")),
-            _styled(status),
+            styled(status),
             Text(_score(score)),
             Text(f"{when} ({relative})" if relative else when),
             _alerts(health.get("alerts")),
@@ -121,7 +121,7 @@ def silence_table(silences: Sequence[Mapping[str, Any]]) -> Table:
             Text(short_time(silence.get("ends_at"))),
             _text(silence.get("created_by")),
             _text(silence.get("comment")),
-            _styled(str(silence.get("status", "-"))),
+            styled(str(silence.get("status", "-"))),
         )
     return table
 
@@ -147,7 +147,8 @@ def _text(value: object) -> Text:
     return Text("-" if value is None or value == "" else str(value))
 
 
-def _styled(status: str) -> Text:
+def styled(status: str) -> Text:
+    """A status word in its colour (ok green, critical red, ...)."""
     return Text(status, style=_STYLES.get(status, ""))
 
 
