@@ -20,13 +20,17 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from alerts.durations import parse_duration
 from ingest.deadletters import DeadLetters
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_rfc3339
 from meshwatch import app, remote, tables
 from meshwatch.errors import MeshwatchError
+from meshwatch.recording import record, replay
 from meshwatch.settings import Settings, load_settings
+from meshwatch.simulate import simulate
 from models.errors import ModelError
+from simulators.errors import SimulatorError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,14 +118,39 @@ def show(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--assets", default=12, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--readings", default=500, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--fleet",
+    default="small",
+    show_default=True,
+    help="A fleet file, or small / large for the shipped ones.",
+)
+@click.option(
+    "--speed",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Simulated seconds per wall second (0: as fast as possible).",
+)
+@click.option("--duration", default="2h", show_default=True, help="Simulated time, e.g. 90m.")
+@click.option("--live/--no-live", default=True, show_default=True, help="The live view.")
 @click.pass_context
-def demo(ctx: click.Context, assets: int, readings: int) -> None:
-    """Start a local broker, the pipeline and a few publishing assets; print a summary."""
+def demo(ctx: click.Context, fleet: str, speed: float, duration: str, live: bool) -> None:
+    """Run a broker, the pipeline and a simulated fleet with faults; summarise what was caught."""
     from meshwatch.demo import run_demo
+    from simulators.fleet import shipped
 
-    run_demo(_settings(ctx), assets=assets, readings=readings)
+    fleet_file = shipped(fleet) if fleet in ("small", "large") else Path(fleet)
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    run_demo(
+        _settings(ctx),
+        fleet_file=fleet_file,
+        speed=speed or None,
+        duration=seconds,
+        live=live,
+    )
 
 
 @cli.command()
@@ -156,6 +185,11 @@ def demo(ctx: click.Context, assets: int, readings: int) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Draw the first file's metrics, score, threshold, labels and flags.",
 )
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A simulator's ground truth: evaluate the recorded run PATH (.jsonl.gz) against it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, then overall.")
 @click.pass_context
 def evaluate(
@@ -168,12 +202,26 @@ def evaluate(
     delimiter: str,
     train_rows: int | None,
     plot_to: Path | None,
+    labels: Path | None,
     as_json: bool,
 ) -> None:
-    """Run the live detectors over labelled CSV files and print F1, FAR, MAR and delays."""
+    """Run the live detectors over labelled CSV files and print F1, FAR, MAR and delays.
+
+    With --labels, PATH is a recorded run (meshwatch record, .jsonl.gz) and the whole pipeline
+    (scoring and alert rules) is judged against the simulator's ground truth: faults detected,
+    how soon after onset, false alarms per asset-day.
+    """
     from meshwatch import evaluation
 
     settings = _settings(ctx)
+    if labels is not None:
+        from meshwatch import runevaluation
+
+        if len(paths) != 1:
+            raise click.BadParameter("give one recorded run with --labels", param_hint="PATHS")
+        result = runevaluation.evaluate_run(paths[0], labels, settings)
+        runevaluation.report(result, Console(), as_json=as_json)
+        return
     profiles = {p.name: p for p in settings.models.profiles}
     if profile_name not in profiles:
         raise click.BadParameter(
@@ -243,14 +291,25 @@ def _user() -> str:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds to collect the retained health messages, at most.",
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Read the health map saved in the data dir (no broker needed: after a demo, say).",
+)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool, wait: float) -> None:
+def status(ctx: click.Context, as_json: bool, wait: float, local: bool) -> None:
     """Show every asset's health, as the running pipelines publish it (retained MQTT)."""
-    settings = _settings(ctx).mqtt
-    try:
-        fleet = remote.fleet_health(settings, wait=wait)
-    except remote.RemoteError as exc:
-        raise click.ClickException(str(exc)) from None
+    full = _settings(ctx)
+    settings = full.mqtt
+    if local:
+        fleet = remote.saved_health(full.data_dir)
+        if not fleet:
+            raise click.ClickException(f"no health map saved in {full.data_dir / 'alerts.db'}")
+    else:
+        try:
+            fleet = remote.fleet_health(settings, wait=wait)
+        except remote.RemoteError as exc:
+            raise click.ClickException(str(exc)) from None
     if not fleet:
         raise click.ClickException(
             f"no health messages on {settings.prefix}/health/# (is a pipeline running?)"
@@ -365,6 +424,11 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
+cli.add_command(simulate)
+cli.add_command(record)
+cli.add_command(replay)
+
+
 def main() -> None:
     """Entry point of the console script: one line per error, non-zero exit."""
     try:
@@ -375,6 +439,6 @@ def main() -> None:
     except click.ClickException as exc:
         click.echo(f"meshwatch: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except MeshwatchError as exc:
+    except (MeshwatchError, SimulatorError) as exc:
         click.echo(f"meshwatch: {exc}", err=True)
         sys.exit(2)

@@ -17,6 +17,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -27,7 +28,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import RulesError
+from alerts.health import AssetHealth
 from alerts.matchers import Matcher
+from alerts.state import AlertState
 from ingest.settings import MqttSettings
 from meshwatch.errors import MeshwatchError
 from meshwatch.publisher import new_client, release
@@ -320,3 +323,16 @@ class _Connection:
         except UnicodeDecodeError:
             return
         self._on_message(topic, bytes(msg.payload))
+
+
+def saved_health(data_dir: Path) -> list[dict[str, Any]]:
+    """The health map a pipeline saved in its data dir, as the retained messages carry it."""
+    path = data_dir / "alerts.db"
+    if not path.exists():
+        return []
+    state = AlertState(path)
+    try:
+        saved = state.load().health
+    finally:
+        state.close()
+    return [AssetHealth.from_state(data).payload() for data in saved.values()]
