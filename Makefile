@@ -42,7 +42,7 @@ test-unit: install
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 demo: install
-	scripts/ensure-tools mosquitto
+	-scripts/ensure-tools mosquitto  # without it, the demo runs amqtt in-process
 	$(BIN)/meshwatch demo
 
 bench: install tools

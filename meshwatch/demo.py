@@ -26,7 +26,8 @@ from alerts.durations import format_duration as human
 from meshwatch.app import App, build
 from meshwatch.demoview import FleetWatcher, render
 from meshwatch.detection import Fault, Score, faults_table, score
-from meshwatch.localservers import Mosquitto
+from meshwatch.localservers import MissingBinaryError, Mosquitto, find_binary, inprocess
+from meshwatch.localservers.inprocess import InProcessBroker
 from meshwatch.settings import Settings
 from models.settings import ModelsSettings
 from simulators.fleet import load_fleet
@@ -63,12 +64,13 @@ def run_demo(
     console = console or Console()
     load_fleet(fleet_file)  # a bad fleet file fails here, before anything starts
     data_dir = settings.data_dir
-    broker = Mosquitto(data_dir / "demo-broker")
+    broker, protocol = _broker(data_dir, console)
     broker.start()
     try:
+        mqtt = {"host": broker.host, "port": broker.port, "protocol": protocol}
         settings = settings.model_copy(
             update={
-                "mqtt": settings.mqtt.model_copy(update={"host": broker.host, "port": broker.port}),
+                "mqtt": settings.mqtt.model_copy(update=mqtt),
                 "influx": settings.influx.model_copy(update={"url": None}),
                 "http": settings.http.model_copy(update={"port": 0}),
                 "models": _demo_models(settings),
@@ -86,7 +88,7 @@ def _run(
     duration: float,
     live: bool,
     console: Console,
-    broker: Mosquitto,
+    broker: Mosquitto | InProcessBroker,
 ) -> DemoResult:
     app = build(settings)
     worker = threading.Thread(target=app.run, name="pipeline")
@@ -97,7 +99,9 @@ def _run(
     stop = threading.Event()
     try:
         _wait_subscribed(app)
-        watcher = FleetWatcher(broker.host, broker.port, settings.mqtt.prefix)
+        watcher = FleetWatcher(
+            broker.host, broker.port, settings.mqtt.prefix, settings.mqtt.protocol
+        )
         try:
             sim = threading.Thread(
                 target=lambda: result.append(
@@ -110,6 +114,7 @@ def _run(
                         duration=duration,
                         start_ns=time.time_ns() - int(duration * 1e9),
                         labels_path=labels_path,
+                        protocol=settings.mqtt.protocol,
                         progress=False,
                         stop=stop,
                     )
@@ -138,6 +143,17 @@ def _run(
     demo = DemoResult(result[0], verdict, stored, time.monotonic() - began)
     _summary(console, demo, settings.data_dir, labels_path)
     return demo
+
+
+def _broker(data_dir: Path, console: Console) -> tuple[Mosquitto | InProcessBroker, str]:
+    """Mosquitto when it is installed, else amqtt in this process (MQTT 3.1.1 only)."""
+    try:
+        find_binary("mosquitto")
+    except MissingBinaryError:
+        if inprocess.available():
+            console.print("mosquitto is not installed: the demo runs amqtt in-process (MQTT 3.1.1)")
+            return InProcessBroker(), "3.1.1"
+    return Mosquitto(data_dir / "demo-broker"), "5"
 
 
 def _demo_models(settings: Settings) -> ModelsSettings:

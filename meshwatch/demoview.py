@@ -33,9 +33,11 @@ class FleetWatcher:
         The broker.
     prefix
         The pipeline's topic prefix.
+    protocol
+        ``"5"`` or ``"3.1.1"`` (the demo's amqtt speaks only that).
     """
 
-    def __init__(self, host: str, port: int, prefix: str) -> None:
+    def __init__(self, host: str, port: int, prefix: str, protocol: str = "5") -> None:
         self.prefix = prefix
         self.health: dict[tuple[str, str], dict[str, Any]] = {}
         self.advice: dict[tuple[str, str], dict[str, Any]] = {}
@@ -46,7 +48,9 @@ class FleetWatcher:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"meshwatch-demo-{uuid.uuid4().hex[:8]}",
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5
+            if protocol == "5"
+            else MQTTProtocolVersion.MQTTv311,
         )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *args: self._ready.set()

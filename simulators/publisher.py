@@ -115,6 +115,7 @@ def _connect(
     port: int,
     *,
     client_id: str,
+    protocol: str,
     username: str | None,
     password: str | None,
     tls: bool,
@@ -122,9 +123,8 @@ def _connect(
     cert_file: Path | None,
     key_file: Path | None,
 ) -> _Connection:
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-    )
+    version = MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version)
     client.max_inflight_messages_set(1000)  # the mosquitto configs we ship allow 1000
     client.max_queued_messages_set(0)  # unbounded in paho; the runner's window bounds it
     if username is not None:
@@ -178,12 +178,14 @@ def run(
     cert_file: Path | None = None,
     key_file: Path | None = None,
     client_id: str = "",
+    protocol: str = "5",
     progress: bool = True,
     stop: threading.Event | None = None,
     extra_faults: Sequence[FaultSpec] = (),
 ) -> RunSummary:
     """Publish ``fleet`` to the broker at ``host:port`` and return what was done.
 
+    ``protocol`` is ``"5"`` or ``"3.1.1"`` (for brokers that speak only that, such as amqtt).
     Without ``duration``, ``count`` or ``stop`` the run goes on until Ctrl-C. Raises
     `BrokerError` when the broker cannot be reached or stops acknowledging, `FleetError` when
     an extra fault does not fit the fleet, `SimulatorError` for bad arguments.
@@ -205,6 +207,7 @@ def run(
         host,
         port,
         client_id=client_id,
+        protocol=protocol,
         username=username,
         password=password,
         tls=tls,

@@ -17,6 +17,7 @@ Modules, one concept each:
 - ``base``: what every server shares (port, stop, kill, restart, ``with``).
 - ``mosquitto``: `Mosquitto` and `make_password_file`.
 - ``victoriametrics``: `VictoriaMetrics` and `ExportedSeries`.
+- ``inprocess``: `InProcessBroker`, amqtt in a thread: the demo's broker without mosquitto.
 - ``tls``: a throwaway CA: `TlsFiles`, `make_test_certificates`, `make_client_certificate`.
 """
 
