@@ -5,7 +5,6 @@ Every error the user can act on is one line on stderr and a non-zero exit status
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -25,9 +24,9 @@ from ingest.deadletters import DeadLetters
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_rfc3339
 from meshwatch import app, remote, tables
+from meshwatch.clicontext import settings_of as _settings
 from meshwatch.errors import MeshwatchError
 from meshwatch.recording import record, replay
-from meshwatch.settings import Settings, load_settings
 from meshwatch.simulate import simulate
 from models.errors import ModelError
 from simulators.errors import SimulatorError
@@ -46,16 +45,6 @@ from simulators.errors import SimulatorError
 def cli(ctx: click.Context, config_file: Path | None) -> None:
     """meshwatch: equipment-health monitoring for networks of micro-factories."""
     ctx.obj = config_file
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings = load_settings(ctx.find_root().obj)
-    logging.basicConfig(
-        level=settings.log.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return settings
 
 
 @cli.command()
@@ -137,9 +126,9 @@ def show(ctx: click.Context) -> None:
 def demo(ctx: click.Context, fleet: str, speed: float, duration: str, live: bool) -> None:
     """Run a broker, the pipeline and a simulated fleet with faults; summarise what was caught."""
     from meshwatch.demo import run_demo
-    from simulators.fleet import shipped
+    from simulators.fleet import fleet_path
 
-    fleet_file = shipped(fleet) if fleet in ("small", "large") else Path(fleet)
+    fleet_file = fleet_path(fleet)
     try:
         seconds = parse_duration(duration)
     except ValueError as exc:

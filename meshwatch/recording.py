@@ -7,9 +7,7 @@ status 2 (`MeshwatchError`, printed by ``meshwatch.cli.main``).
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,8 +16,8 @@ import click
 
 from ingest.settings import MqttSettings
 from ingest.topic import TopicTemplate
+from meshwatch.clicontext import settings_of
 from meshwatch.errors import MeshwatchError
-from meshwatch.settings import Settings, load_settings
 from simulators import datasets
 from simulators.recorder import record as record_messages
 from simulators.recording import (
@@ -59,17 +57,6 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
-def _settings(ctx: click.Context) -> Settings:
-    """The settings, as ``meshwatch.cli`` loads them (the root context holds ``--config``)."""
-    settings = load_settings(ctx.find_root().obj)
-    logging.basicConfig(
-        level=settings.log.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return settings
-
-
 def _password(mqtt: MqttSettings) -> str | None:
     return mqtt.password.get_secret_value() if mqtt.password else None
 
@@ -106,7 +93,7 @@ def record(
     """Record every message on a topic filter to FILE.jsonl.gz, until Ctrl-C or a bound."""
     if not out.name.endswith(".jsonl.gz"):
         raise click.BadParameter(f"{out} does not end in .jsonl.gz", param_hint="--out")
-    mqtt = _settings(ctx).mqtt
+    mqtt = settings_of(ctx).mqtt
     if topic_filter is None:
         topic_filter = TopicTemplate.parse(mqtt.topic).subscription
     click.echo(f"recording {topic_filter} from {mqtt.host}:{mqtt.port} to {out}", err=True)
@@ -184,7 +171,7 @@ def replay(
     directory stands for its *.jsonl.gz and *.csv files. A recording is republished exactly:
     topics, payload bytes, QoS and retain flags.
     """
-    mqtt = _settings(ctx).mqtt
+    mqtt = settings_of(ctx).mqtt
     template = topic if topic is not None else mqtt.topic
     skipped: list[RecordingError] = []
     counts: list[tuple[Path, Recording]] = []

@@ -6,9 +6,17 @@ from pathlib import Path
 
 import click
 
+from meshwatch.clicontext import settings_of
 from simulators.errors import BrokerError, SimulatorError
 from simulators.faults import parse_fault_option
-from simulators.fleet import FaultSpec, FleetSpec, load_fleet, parse_duration, shipped, with_faults
+from simulators.fleet import (
+    FaultSpec,
+    FleetSpec,
+    fleet_path,
+    load_fleet,
+    parse_duration,
+    with_faults,
+)
 from simulators.publisher import run
 
 
@@ -19,7 +27,7 @@ class BadInput(click.ClickException):
 
 
 def _fleet(name: str) -> tuple[FleetSpec, Path]:
-    path = shipped(name) if name in ("small", "large") and not Path(name).exists() else Path(name)
+    path = fleet_path(name)
     return load_fleet(path), path
 
 
@@ -73,8 +81,6 @@ def simulate(
     Readings go to the broker and topic of meshwatch's settings (``--config``, environment),
     at QoS 1. The ground truth of every fault that started is written to ``--labels``.
     """
-    from meshwatch.cli import _settings  # here: cli.py imports this module
-
     try:
         spec, path = _fleet(fleet)
         extra: list[FaultSpec] = [parse_fault_option(text) for text in faults]
@@ -84,7 +90,7 @@ def simulate(
         raise BadInput(str(exc).replace("not a duration", "bad --duration")) from None
     if seconds is not None and seconds <= 0:
         raise BadInput(f"bad --duration {duration!r}: it must be positive")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     mqtt = settings.mqtt
     labels = labels_path or Path(f"{path.stem}-labels.jsonl")
     try:

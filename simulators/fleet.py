@@ -219,6 +219,16 @@ def shipped(name: str) -> Path:
     return Path(__file__).with_name("fleets") / f"{name}.yaml"
 
 
+def fleet_path(name: str) -> Path:
+    """A fleet named on the command line: ``small`` or ``large`` (shipped), else a file path.
+
+    A file of that name in the current directory wins over the shipped fleet.
+    """
+    if name in ("small", "large") and not Path(name).exists():
+        return shipped(name)
+    return Path(name)
+
+
 def load_fleet(path: Path) -> FleetSpec:
     """Read and validate a fleet file; `FleetError` names the file, line and key of a problem.
 
