@@ -33,7 +33,7 @@ lint: install typecheck
 typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy --strict bench/ingest_bench.py bench/ingestbench bench/scoring_bench.py bench/modelbench \
-		bench/alerts_bench.py bench/alertbench
+		bench/alerts_bench.py bench/alertbench bench/simulators_bench.py bench/simbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -48,6 +48,7 @@ demo: install
 bench: install tools
 	-$(PY) bench/ingest_bench.py
 	-$(PY) bench/scoring_bench.py
+	-$(PY) bench/simulators_bench.py
 	$(PY) bench/alerts_bench.py
 
 clean:
