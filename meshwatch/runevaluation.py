@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from simulators.groundtruth import read_labels
 
 from alerts.durations import format_duration
 from alerts.engine import AlertEngine
@@ -35,6 +34,7 @@ from models.checkpoints import CheckpointStore
 from models.profiles import ProfileSelector
 from models.registry import ModelRegistry
 from models.scoring import ScoringProcessor
+from simulators.groundtruth import read_labels
 from simulators.recording import read_recording
 
 # Readings scored and judged together, as a pipeline batch would be.
