@@ -103,27 +103,39 @@ def _run(
             broker.host, broker.port, settings.mqtt.prefix, settings.mqtt.protocol
         )
         try:
-            sim = threading.Thread(
-                target=lambda: result.append(
-                    simulate(
-                        load_fleet(fleet_file),
-                        host=broker.host,
-                        port=broker.port,
-                        topic=settings.mqtt.topic,
-                        speed=speed,
-                        duration=duration,
-                        start_ns=time.time_ns() - int(duration * 1e9),
-                        labels_path=labels_path,
-                        protocol=settings.mqtt.protocol,
-                        progress=False,
-                        stop=stop,
+            done = threading.Event()
+
+            def simulation() -> None:
+                try:
+                    result.append(
+                        simulate(
+                            load_fleet(fleet_file),
+                            host=broker.host,
+                            port=broker.port,
+                            topic=settings.mqtt.topic,
+                            speed=speed,
+                            duration=duration,
+                            start_ns=time.time_ns() - int(duration * 1e9),
+                            labels_path=labels_path,
+                            protocol=settings.mqtt.protocol,
+                            progress=False,
+                            stop=stop,
+                        )
                     )
-                ),
-                name="simulator",
-            )
+                finally:
+                    done.set()
+
+            sim = threading.Thread(target=simulation, name="simulator")
             sim.start()
-            _show(app, watcher, sim, live, console, began)
-            sim.join()
+            try:
+                _show(app, watcher, sim, live, console, began)
+            except KeyboardInterrupt:
+                # Ctrl-C ends the run early, with its summary: the simulator stops cleanly
+                # (it writes the labels of what it ran) and the pipeline stores what came.
+                console.print("stopping: Ctrl-C")
+                stop.set()
+            # Not sim.join(): a join that Ctrl-C interrupted may return early on Python 3.11.
+            done.wait()
             if not result:
                 raise RuntimeError("the simulator stopped without a summary (see the log above)")
             stored = _drain(app, result[0].readings)
@@ -134,10 +146,8 @@ def _run(
             verdict = score(faults, watcher.alerts)
         finally:
             watcher.close()
-    except KeyboardInterrupt:
-        stop.set()
-        raise
     finally:
+        stop.set()
         app.stop.set()
         worker.join(30)
     demo = DemoResult(result[0], verdict, stored, time.monotonic() - began)
