@@ -1,0 +1,106 @@
+"""Grafana: the provisioned data source and dashboard query only DESIGN.md's storage schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parents[2]
+GRAFANA = ROOT / "deploy/grafana"
+DASHBOARD = json.loads((GRAFANA / "dashboards/meshwatch.json").read_text(encoding="utf-8"))
+
+# DESIGN.md, "Storage schema": tags and fields per measurement (telemetry: any metric name).
+SCHEMA = {
+    "telemetry": ({"site", "asset", "kind"}, None),
+    "anomaly": (
+        {"site", "asset", "detector"},
+        {"score", "threshold", "anomalous", "top_metric", "warming_up"},
+    ),
+    "alert": ({"site", "asset", "rule", "severity"}, {"state", "value", "message"}),
+}
+FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
+
+
+def _queries() -> list[str]:
+    found = [t["query"] for p in DASHBOARD["panels"] for t in p.get("targets", [])]
+    found += [v["query"] for v in DASHBOARD["templating"]["list"] if v["type"] == "query"]
+    return found
+
+
+def test_schema_table_in_design_md_is_the_one_checked_here() -> None:
+    design = ROOT.parent / "shared/DESIGN.md"
+    if not design.is_file():
+        design = Path("/work/shared/DESIGN.md")
+    text = design.read_text(encoding="utf-8")
+    for measurement, (tags, fields) in SCHEMA.items():
+        row = re.search(rf"^\| `{measurement}` \|(.*)$", text, re.MULTILINE)
+        assert row, measurement
+        tag_cell, field_cell = row[1].split("|")[:2]
+        assert set(re.findall(r"`(\w+)`", tag_cell)) == tags, measurement
+        if fields is not None:
+            assert set(re.findall(r"`(\w+)`", field_cell)) == fields, measurement
+
+
+def test_every_query_names_only_schema_measurements_fields_and_tags() -> None:
+    queries = _queries()
+    assert len(queries) >= 8
+    for query in queries:
+        measurements = set(re.findall(r'r\._measurement\s*==\s*"([^"]+)"', query))
+        assert measurements, f"query names no measurement:\n{query}"
+        assert measurements <= set(SCHEMA), measurements
+        tags = set().union(*(SCHEMA[m][0] for m in measurements))
+        for field in re.findall(r'r\._field\s*==\s*"([^"]+)"', query):
+            for m in measurements:
+                allowed = SCHEMA[m][1]
+                assert allowed is None or field in allowed, f"{m} has no field {field}"
+        columns = set(re.findall(r"\br\.(\w+)", query))
+        for block in re.findall(r"(?:columns|rowKey|columnKey):\s*\[([^\]]*)\]", query):
+            columns |= set(re.findall(r'"(\w+)"', block))
+        columns |= set(re.findall(r'\btag:\s*"(\w+)"', query))
+        unknown = columns - tags - FLUX_COLUMNS
+        assert not unknown, f"{sorted(unknown)} are not tags of {sorted(measurements)}"
+
+
+def test_dashboard_has_the_panels_of_issue_6_and_its_variables() -> None:
+    titles = {p["title"] for p in DASHBOARD["panels"]}
+    for wanted in (
+        "Alert state per asset, by site",
+        "Telemetry",
+        "Anomaly score and threshold",
+        "Alert timeline",
+        "Readings stored per minute, by site",
+        "Pipeline metrics (Prometheus)",
+    ):
+        assert wanted in titles, wanted
+    assert [v["name"] for v in DASHBOARD["templating"]["list"]] == ["site", "asset"]
+    ids = [p["id"] for p in DASHBOARD["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in DASHBOARD["panels"]:
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == "meshwatch-influxdb"
+
+
+def test_datasource_points_at_the_influxdb_service_with_flux() -> None:
+    provisioning = yaml.safe_load(
+        (GRAFANA / "provisioning/datasources/influxdb.yaml").read_text(encoding="utf-8")
+    )
+    (source,) = provisioning["datasources"]
+    assert source["type"] == "influxdb"
+    assert source["uid"] == "meshwatch-influxdb"
+    assert source["url"] == "http://influxdb:8086"
+    assert source["jsonData"]["version"] == "Flux"
+    assert source["secureJsonData"]["token"].startswith("${")  # from the environment
+
+
+def test_dashboard_provider_reads_the_mounted_dashboards_folder() -> None:
+    provider = yaml.safe_load(
+        (GRAFANA / "provisioning/dashboards/meshwatch.yaml").read_text(encoding="utf-8")
+    )
+    (entry,) = provider["providers"]
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert f"./deploy/grafana/dashboards:{entry['options']['path']}:ro" in mounts
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
