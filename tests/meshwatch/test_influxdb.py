@@ -28,10 +28,10 @@ pytestmark = [
 ]
 
 
-def test_readings_reach_a_real_influxdb_and_read_back_through_flux(
+def test_readings_scores_and_alerts_reach_a_real_influxdb_and_read_back_through_flux(
     mosquitto: Mosquitto, data_dir: Path, unique_topic: str, tmp_path: Path
 ) -> None:
-    """Readings published over MQTT are queryable in InfluxDB 2.x with Flux, tags and values."""
+    """Readings, their scores and the alerts they raise are queryable in InfluxDB with Flux."""
     from influxdb_client.client.influxdb_client import InfluxDBClient
 
     assert URL is not None
@@ -43,6 +43,8 @@ def test_readings_reach_a_real_influxdb_and_read_back_through_flux(
         MESHWATCH_INFLUX__TOKEN=TOKEN,
         MESHWATCH_INFLUX__ORG=ORG,
         MESHWATCH_INFLUX__BUCKET=BUCKET,
+        # temp is n * 0.5 for reading n: past 90 from the 182nd reading on, so this fires
+        MESHWATCH_ALERTS__RULES='[{"name": "hot", "type": "limit", "condition": "temp > 90"}]',
     )
     pipeline = PipelineProcess(env, tmp_path / "log")
     pipeline.start()
@@ -64,10 +66,20 @@ def test_readings_reach_a_real_influxdb_and_read_back_through_flux(
             for r in table.records
         ]
 
+    def values(measurement: str, field: str) -> list[object]:
+        query = flux.replace('"telemetry"', f'"{measurement}"').replace('"temp"', f'"{field}"')
+        tables = client.query_api().query(query)
+        return [r.get_value() for table in tables for r in table.records]
+
     wait_for(lambda: len(rows()) >= 200, 60, "200 readings in InfluxDB")
+    wait_for(lambda: len(values("anomaly", "score")) >= 200, 60, "200 scores")
+    wait_for(lambda: "firing" in values("alert", "state"), 60, "the firing alert")
     got = rows()
+    scores = values("anomaly", "score")
     client.close()
     pipeline.stop()
     assert len(got) == 200
     assert {kind for _, _, kind, _ in got} == {"cnc-mill"}
     assert sorted(v for *_, v in got) == [n * 0.5 for n in range(200)]
+    assert len(scores) == 200
+    assert all(0.0 <= float(v) <= 1.0 for v in scores)
