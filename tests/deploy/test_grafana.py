@@ -25,7 +25,7 @@ FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
 
 
 def _queries() -> list[str]:
-    found = [t["query"] for p in DASHBOARD["panels"] for t in p.get("targets", [])]
+    found = [t["query"] for p in DASHBOARD["panels"] for t in p.get("targets", []) if "query" in t]
     found += [v["query"] for v in DASHBOARD["templating"]["list"] if v["type"] == "query"]
     return found
 
@@ -65,6 +65,7 @@ def test_every_query_names_only_schema_measurements_fields_and_tags() -> None:
 
 
 def test_dashboard_has_the_panels_of_issue_6_and_its_variables() -> None:
+    """Fleet health, per-asset telemetry with score and threshold, alerts and pipeline metrics."""
     titles = {p["title"] for p in DASHBOARD["panels"]}
     for wanted in (
         "Alert state per asset, by site",
@@ -72,7 +73,9 @@ def test_dashboard_has_the_panels_of_issue_6_and_its_variables() -> None:
         "Anomaly score and threshold",
         "Alert timeline",
         "Readings stored per minute, by site",
-        "Pipeline metrics (Prometheus)",
+        "Readings accepted and messages received per second",
+        "Rejected messages per second, by reason",
+        "Spool depth and back-pressure",
     ):
         assert wanted in titles, wanted
     assert [v["name"] for v in DASHBOARD["templating"]["list"]] == ["site", "asset"]
@@ -80,7 +83,21 @@ def test_dashboard_has_the_panels_of_issue_6_and_its_variables() -> None:
     assert len(ids) == len(set(ids))
     for panel in DASHBOARD["panels"]:
         for target in panel.get("targets", []):
-            assert target["datasource"]["uid"] == "meshwatch-influxdb"
+            # Flux queries go to InfluxDB, PromQL expressions to Prometheus.
+            wanted = "meshwatch-influxdb" if "query" in target else "meshwatch-prometheus"
+            assert target["datasource"]["uid"] == wanted
+
+
+def test_prometheus_datasource_points_at_the_prometheus_service() -> None:
+    """The pipeline-metrics panels read the stack's Prometheus, which scrapes meshwatch."""
+    provisioning = yaml.safe_load(
+        (GRAFANA / "provisioning/datasources/prometheus.yaml").read_text(encoding="utf-8")
+    )
+    (source,) = provisioning["datasources"]
+    assert (source["type"], source["uid"]) == ("prometheus", "meshwatch-prometheus")
+    assert source["url"] == "http://prometheus:9090"
+    scrape = yaml.safe_load((GRAFANA.parent / "prometheus/prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["meshwatch:9464"]
 
 
 def test_datasource_points_at_the_influxdb_service_with_flux() -> None:
@@ -104,3 +121,20 @@ def test_dashboard_provider_reads_the_mounted_dashboards_folder() -> None:
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./deploy/grafana/dashboards:{entry['options']['path']}:ro" in mounts
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+
+
+def test_every_prometheus_query_names_metrics_the_pipeline_exports() -> None:
+    """Pipeline panels (rates, rejections, spool depth) chart metric families /metrics has."""
+    from alerts.metrics import AlertMetrics
+    from ingest.metrics import IngestMetrics
+
+    registry = IngestMetrics().registry
+    AlertMetrics(registry)
+    exported = set()
+    for family in registry.collect():
+        exported.add(family.name + ("_total" if family.type == "counter" else ""))
+    exprs = [t["expr"] for p in DASHBOARD["panels"] for t in p.get("targets", []) if "expr" in t]
+    assert exprs
+    for expr in exprs:
+        names = set(re.findall(r"\b(meshwatch_\w+)", expr))
+        assert names and names <= exported, (expr, names - exported)
