@@ -108,6 +108,7 @@ class AlertEngine:
         self._rules_by_name = {r.name: r for r in self.rules}
         self.clock = FleetClock(wall=wall)
         self._points: list[Point] = []
+        self._health_points: list[Point] = []
         self._pending = Changes()
         #: Assets whose health may have changed, with the event time of the latest change.
         self._health_dirty: dict[AssetKey, int] = {}
@@ -138,6 +139,12 @@ class AlertEngine:
         """Advance time without readings (deadman, flushes, silences that start or end)."""
         with self.lock:
             return self._settle()
+
+    def health_points(self) -> list[Point]:
+        """The ``health`` records of the changes since the last call (the map's history)."""
+        with self.lock:
+            points, self._health_points = self._health_points, []
+            return points
 
     def commit(self) -> None:
         """The points returned so far are stored: save the alert state, then tell the fleet.
@@ -477,6 +484,15 @@ class AlertEngine:
             )
             self.health[key] = h
             changed.append(h)
+            # The health map's history, for dashboards: one record per change.
+            self._health_points.append(
+                Point(
+                    "health",
+                    {"site": h.site, "asset": h.asset},
+                    {"status": h.status, "score": h.score or 0.0, "reason": h.reason},
+                    h.since,
+                )
+            )
             self._pending.health[key] = h.to_state()
             self.metrics.health_changes.labels(h.status).inc()
         self._health_dirty.clear()

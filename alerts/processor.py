@@ -28,7 +28,7 @@ class AlertProcessor:
         self.engine = engine
 
     def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
-        """The ``alert`` records this batch caused."""
+        """The ``alert`` and ``health`` records this batch caused."""
         scores = [p for p in derived if p.measurement == "anomaly"]
         verdicts: Sequence[Mapping[str, Any] | None]
         if _aligned(scores, readings):
@@ -54,11 +54,11 @@ class AlertProcessor:
             )
             for r, v in zip(readings, verdicts, strict=True)
         ]
-        return self.engine.observe(observations)
+        return [*self.engine.observe(observations), *self.engine.health_points()]
 
     def tick(self) -> list[Point]:
         """The ``alert`` records that passing time caused (assets that went silent)."""
-        return self.engine.tick()
+        return [*self.engine.tick(), *self.engine.health_points()]
 
     def committed(self) -> None:
         """The records are stored: save the alert state, then notify and publish."""

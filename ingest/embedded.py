@@ -21,6 +21,7 @@ TAGS: dict[str, tuple[str, ...]] = {
     "telemetry": ("site", "asset", "kind"),
     "anomaly": ("site", "asset", "detector"),
     "alert": ("site", "asset", "rule", "severity"),
+    "health": ("site", "asset"),
 }
 
 

@@ -103,9 +103,10 @@ def evaluate_run(recording: Path, labels: Path, settings: Settings) -> RunResult
                 first = batch[0].ts if first is None else min(first, batch[0].ts)
                 last = batch[-1].ts if last is None else max(last, batch[-1].ts)
                 scores = scoring.process(batch)
-                alerts.extend(_alert_json(p) for p in processor.process(batch, scores))
+                made = processor.process(batch, scores)
+                alerts.extend(_alert_json(p) for p in made if p.measurement == "alert")
                 processor.committed()
-            alerts.extend(_alert_json(p) for p in processor.tick())
+            alerts.extend(_alert_json(p) for p in processor.tick() if p.measurement == "alert")
         finally:
             engine.close()
             scoring.close()
