@@ -6,10 +6,9 @@ import argparse
 import sqlite3
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 from ingestbench.report import wide_console
-from ingestbench.runs import environment, work_dir
+from ingestbench.runs import add_run_options, environment, require_positive, work_dir
 
 from . import delivery, evaluation
 from .endpoint import serve
@@ -87,21 +86,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: 40 s of event time (20 timed), 1 round, 300 notifications, 1 round",
     )
-    add("--workdir", type=Path, help="keep the state files and the profile here")
-    add("--keep", action="store_true", help="keep the temporary work dir")
-    add("--json", type=Path, help="also write the results as JSON to this file")
+    add_run_options(parser, "keep the state files and the profile here")
     add("--endpoint-child", action="store_true", help=argparse.SUPPRESS)
     add("--endpoint-secret", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds = evaluation.WARMUP_S + 20, 1
         args.notifications, args.delivery_rounds = 300, 1
-    for name in (
-        "assets", "sites", "batch", "rounds", "notifications", "delivery_rounds", "profile_top",
-        "fault_every",
-    ):  # fmt: skip
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(
+        parser,
+        args,
+        (
+            "assets",
+            "sites",
+            "batch",
+            "rounds",
+            "notifications",
+            "delivery_rounds",
+            "profile_top",
+            "fault_every",
+        ),
+    )
     if args.seconds <= evaluation.WARMUP_S:
         parser.error(f"--seconds must be above the {evaluation.WARMUP_S} s of warm-up")
     if args.pipeline_rate <= 0:

@@ -16,7 +16,7 @@ from .bare import BarePaho, bare_child
 from .base import MESHWATCH, Bench, Drain, Subscriber
 from .meshwatch_run import MeshwatchRun
 from .report import fmt, report, wide_console, write_json
-from .runs import work_dir
+from .runs import add_run_options, require_positive, work_dir
 from .workloads import make_workload
 
 
@@ -55,9 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=("single", "batched"), help="run one workload only (default both)"
     )
-    parser.add_argument("--workdir", type=Path, help="keep broker, data and logs here")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary work dir")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    add_run_options(parser, "keep broker, data and logs here")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -69,9 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.batched_messages = 5_000, 500
-    for name in ("messages", "batched_messages", "batch", "assets", "sites"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(parser, args, ("messages", "batched_messages", "batch", "assets", "sites"))
     return args
 
 

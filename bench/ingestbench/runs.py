@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,3 +58,19 @@ def environment(versions: Mapping[str, str]) -> dict[str, str]:
         **versions,
         "commit": commit,
     }
+
+
+def add_run_options(parser: argparse.ArgumentParser, workdir_help: str) -> None:
+    """The options every benchmark takes: ``--workdir``, ``--keep`` and ``--json``."""
+    parser.add_argument("--workdir", type=Path, help=workdir_help)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work dir")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+
+
+def require_positive(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, names: Iterable[str]
+) -> None:
+    """Stop with argparse's usage error when any of these counts is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 from ingestbench.report import wide_console
-from ingestbench.runs import environment, work_dir
+from ingestbench.runs import add_run_options, environment, require_positive, work_dir
 
 from .cases import make_cases
 from .cost import Cost, measure
@@ -59,19 +58,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="smoke run: 2 models x 500 readings, 20 memory models, 5,000 single and 500 "
         "batched messages",
     )
-    add("--workdir", type=Path, help="keep broker, data and logs here")
-    add("--keep", action="store_true", help="keep the temporary work dir")
-    add("--json", type=Path, help="also write the results as JSON to this file")
+    add_run_options(parser, "keep broker, data and logs here")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.readings, args.memory_models = 2, 500, 20
         args.messages, args.batched_messages = 5_000, 500
-    for name in (
-        "repeats", "readings", "memory_models", "messages", "batched_messages", "batch",
-        "assets", "sites", "rounds",
-    ):  # fmt: skip
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(
+        parser,
+        args,
+        (
+            "repeats",
+            "readings",
+            "memory_models",
+            "messages",
+            "batched_messages",
+            "batch",
+            "assets",
+            "sites",
+            "rounds",
+        ),
+    )
     return args
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 from ingestbench.report import wide_console
-from ingestbench.runs import environment, work_dir
+from ingestbench.runs import add_run_options, environment, require_positive, work_dir
 
 from meshwatch.localservers import Mosquitto, free_port
 
@@ -61,15 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="smoke run: 10,000 readings, 100,000 batched (each asset fills one batch of 50), "
         "1 round",
     )
-    add("--workdir", type=Path, help="keep the broker and the recording here")
-    add("--keep", action="store_true", help="keep the temporary work dir")
-    add("--json", type=Path, help="also write the results as JSON to this file")
+    add_run_options(parser, "keep the broker and the recording here")
     args = parser.parse_args(argv)
     if args.quick:
         args.readings, args.batched_readings, args.rounds = 10_000, 100_000, 1
-    for name in ("readings", "batched_readings", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(parser, args, ("readings", "batched_readings", "rounds"))
     return args
 
 

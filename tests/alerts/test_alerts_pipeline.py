@@ -80,6 +80,11 @@ class Watcher:
         found = [m for m in self.on("health") if m.topic.endswith(f"/{site}/{asset}")]
         return found[-1].json() if found else None
 
+    def status(self, site: str, asset: str) -> str | None:
+        """The status in the asset's latest health message (None before the first)."""
+        latest = self.health(site, asset)
+        return None if latest is None else str(latest["status"])
+
     def command(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Publish a command and wait for its reply on ``<prefix>/cmd/result``."""
         request_id = f"r{len(self.messages)}-{random.random()}"
@@ -307,16 +312,14 @@ models: {enabled: false}
     # its last reading was at 9 s: offline from 29 s of event time, not from when we noticed
     assert fired["started_at"] == "2026-01-01T00:00:29.000Z"
     wait_for(
-        lambda: (watcher.health("north", "press-2") or {}).get("status") == "offline",
+        lambda: watcher.status("north", "press-2") == "offline",
         10,
         "offline health",
     )
     publish(mosquitto, [m for n in range(40, 45) for m in second(n, both)])
     wait_for(lambda: len(watcher.alerts()) >= 2, 15, "the resolution")
     assert watcher.alerts()[1]["state"] == "resolved"
-    wait_for(
-        lambda: (watcher.health("north", "press-2") or {}).get("status") == "ok", 10, "ok again"
-    )
+    wait_for(lambda: watcher.status("north", "press-2") == "ok", 10, "ok again")
     pipeline.stop()
 
 
@@ -434,7 +437,7 @@ def test_reroute_advice_lists_healthy_peers_and_clears_on_recovery(
         return found[-1].json() if found and found[-1].payload else None
 
     wait_for(
-        lambda: (watcher.health("south", "cnc-2") or {}).get("status") == "offline",
+        lambda: watcher.status("south", "cnc-2") == "offline",
         10,
         "south/cnc-2 offline",
     )
@@ -479,7 +482,7 @@ def test_a_silence_holds_notifications_back_and_marks_maintenance_until_it_expir
     )
     assert reply["ok"], reply
     wait_for(
-        lambda: (watcher.health("north", "oven-1") or {}).get("status") == "maintenance",
+        lambda: watcher.status("north", "oven-1") == "maintenance",
         10,
         "maintenance health",
     )
@@ -529,7 +532,7 @@ def test_an_offline_site_inhibits_the_alerts_of_its_assets(
     publish(mosquitto, [m for n in range(10, 60) for m in second(n, ("south",))])
     wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the site alert")
     wait_for(
-        lambda: all((watcher.health("north", a) or {}).get("status") == "offline" for a in assets),
+        lambda: all(watcher.status("north", a) == "offline" for a in assets),
         10,
         "every north oven offline",
     )
@@ -620,7 +623,7 @@ def test_status_silence_and_ack_commands_work_against_the_running_pipeline(
     added = _cli(pipeline, "silence", "add", "site=south", "--duration", "1h", "--comment", "pm")
     assert added.returncode == 0, added.stderr
     wait_for(
-        lambda: (watcher.health("south", "oven-1") or {}).get("status") == "maintenance",
+        lambda: watcher.status("south", "oven-1") == "maintenance",
         10,
         "south in maintenance",
     )

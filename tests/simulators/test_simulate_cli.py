@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -16,7 +17,7 @@ from meshwatch.localservers import Mosquitto, free_port
 from meshwatch.simulate import simulate
 from simulators.fleet import AssetSpec, FaultSpec, FleetSpec, SiteSpec, load_fleet, shipped
 from simulators.groundtruth import read_labels
-from simulators.publisher import run
+from simulators.publisher import RunSummary, run
 
 START = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
@@ -68,20 +69,24 @@ def _fleet() -> FleetSpec:
     return FleetSpec(sites=sites)
 
 
+def _run(broker: Mosquitto, prefix: str, fleet: FleetSpec, **options: Any) -> RunSummary:
+    """A run of `fleet` on the test broker, under the test's own topic prefix, no progress bar."""
+    topic = prefix + "/{site}/{asset}/telemetry"
+    return run(fleet, host=broker.host, port=broker.port, topic=topic, progress=False, **options)
+
+
 @pytest.mark.integration
 def test_a_run_publishes_each_reading_as_a_design_payload(
     mosquitto: Mosquitto, subscriber: Subscriber, unique_topic: str
 ) -> None:
     """``count=200`` publishes 200 single-reading messages on the asset's topic, valid payloads."""
-    summary = run(
+    summary = _run(
+        mosquitto,
+        unique_topic,
         _fleet(),
-        host=mosquitto.host,
-        port=mosquitto.port,
-        topic=unique_topic + "/{site}/{asset}/telemetry",
         speed=None,
         count=200,
         start_ns=START,
-        progress=False,
     )
     assert (summary.readings, summary.messages) == (200, 200)
     wait_for(lambda: subscriber.count() >= 200, 20, "200 messages")
@@ -105,16 +110,14 @@ def test_batching_publishes_arrays_of_one_asset(
     mosquitto: Mosquitto, subscriber: Subscriber, unique_topic: str
 ) -> None:
     """``batch=5`` over 10 simulated seconds sends each asset's 10 readings as 2 arrays of 5."""
-    summary = run(
+    summary = _run(
+        mosquitto,
+        unique_topic,
         _fleet(),
-        host=mosquitto.host,
-        port=mosquitto.port,
-        topic=unique_topic + "/{site}/{asset}/telemetry",
         speed=None,
         duration=10,
         batch=5,
         start_ns=START,
-        progress=False,
     )
     assert (summary.readings, summary.messages) == (40, 8)
     wait_for(lambda: subscriber.count() >= 8, 20, "8 messages")
@@ -132,14 +135,12 @@ def test_speed_paces_simulated_time_by_the_wall_clock(
     mosquitto: Mosquitto, unique_topic: str
 ) -> None:
     """At speed 10, 20 simulated seconds take about 2 wall seconds (within 30 %)."""
-    summary = run(
+    summary = _run(
+        mosquitto,
+        unique_topic,
         _fleet(),
-        host=mosquitto.host,
-        port=mosquitto.port,
-        topic=unique_topic + "/{site}/{asset}/telemetry",
         speed=10,
         duration=20,
-        progress=False,
     )
     assert summary.readings == 80
     assert 0.7 * 10 <= summary.simulated_seconds / summary.seconds <= 1.3 * 10
@@ -151,16 +152,14 @@ def test_a_run_writes_its_labels(mosquitto: Mosquitto, unique_topic: str, tmp_pa
     fault = FaultSpec(site="lyon", asset="c", type="sudden_failure", onset=5)
     late = FaultSpec(site="lyon", asset="cnc-1", type="overheating", onset=60)
     labels = tmp_path / "labels.jsonl"
-    summary = run(
+    summary = _run(
+        mosquitto,
+        unique_topic,
         _fleet().model_copy(update={"faults": [late]}),
-        host=mosquitto.host,
-        port=mosquitto.port,
-        topic=unique_topic + "/{site}/{asset}/telemetry",
         speed=None,
         duration=10,
         start_ns=START,
         labels_path=labels,
-        progress=False,
         extra_faults=[fault],
     )
     assert summary.readings == 35  # lyon/c stops after its 5th reading
@@ -245,14 +244,12 @@ def test_a_stop_event_ends_an_unbounded_run_and_writes_labels(
     stop = threading.Event()
     subscriber.client.on_message = lambda *_: stop.set()  # the first message ends the run
     labels = tmp_path / "labels.jsonl"
-    summary = run(
+    summary = _run(
+        mosquitto,
+        unique_topic,
         _fleet(),
-        host=mosquitto.host,
-        port=mosquitto.port,
-        topic=unique_topic + "/{site}/{asset}/telemetry",
         speed=1,
         labels_path=labels,
-        progress=False,
         stop=stop,
     )
     assert summary.readings >= 1
