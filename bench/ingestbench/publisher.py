@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -25,6 +26,40 @@ from .workloads import Workload
 PUBLISHER_INFLIGHT = 1000
 #: Messages the publisher may have outstanding (queued in paho or in flight) at once.
 PUBLISHER_WINDOW = 30_000
+
+
+def connected_publisher(
+    host: str,
+    port: int,
+    client_id: str,
+    inflight: int,
+    on_publish: Callable[..., None] | None = None,
+) -> mqtt.Client:
+    """A QoS 1 publisher with ``inflight`` messages in flight, connected, its loop running.
+
+    paho's own queue is unbounded: the caller's window bounds it. The caller disconnects and
+    stops the loop.
+    """
+    connected = threading.Event()
+    client = new_client(client_id)
+    client.max_inflight_messages_set(inflight)
+    client.max_queued_messages_set(0)  # 0 = unlimited: the caller's window bounds the queue
+
+    def on_connect(
+        c: mqtt.Client, u: object, f: mqtt.ConnectFlags, rc: ReasonCode, p: Properties | None
+    ) -> None:
+        if not rc.is_failure:
+            connected.set()
+
+    client.on_connect = on_connect
+    if on_publish is not None:
+        client.on_publish = on_publish
+    connect(client, host, port)
+    client.loop_start()
+    if not connected.wait(10):
+        client.loop_stop()
+        raise RuntimeError(f"publisher {client_id or '(bare)'}: no CONNACK within 10 s")
+    return client
 
 
 def publish_all(host: str, port: int, messages: list[tuple[str, bytes]]) -> PublishResult:
@@ -42,23 +77,8 @@ def publish_all(host: str, port: int, messages: list[tuple[str, bytes]]) -> Publ
     PublishResult
         Count and duration.
     """
-    connected = threading.Event()
-    client = new_client("bench-publisher")
-    client.max_inflight_messages_set(PUBLISHER_INFLIGHT)
-    client.max_queued_messages_set(0)  # 0 = unlimited: the window below bounds the queue
-
-    def on_connect(
-        c: mqtt.Client, u: object, f: mqtt.ConnectFlags, rc: ReasonCode, p: Properties | None
-    ) -> None:
-        if not rc.is_failure:
-            connected.set()
-
-    client.on_connect = on_connect
-    connect(client, host, port)
-    client.loop_start()
+    client = connected_publisher(host, port, "bench-publisher", PUBLISHER_INFLIGHT)
     try:
-        if not connected.wait(10):
-            raise RuntimeError("publisher: no CONNACK within 10 s")
         started = time.monotonic()
         # a generous bound: 2 min plus 1 ms a message (the 2-core machine does ~12,000 msg/s)
         deadline = time.monotonic() + 120 + len(messages) / 1000

@@ -16,7 +16,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from ingestbench.sessions import connect, new_client
+from ingestbench.publisher import connected_publisher
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -73,25 +73,9 @@ def publish(host: str, port: int, messages: list[tuple[str, bytes]], window: int
     window : int
         Unacknowledged messages allowed at once.
     """
-    connected = threading.Event()
     acks = _Acks()
-    client = new_client("")
-    client.max_inflight_messages_set(INFLIGHT)
-    client.max_queued_messages_set(0)  # unbounded in paho: the window bounds it
-
-    def on_connect(
-        c: mqtt.Client, u: object, f: mqtt.ConnectFlags, rc: ReasonCode, p: Properties | None
-    ) -> None:
-        if not rc.is_failure:
-            connected.set()
-
-    client.on_connect = on_connect
-    client.on_publish = acks.on_publish
-    connect(client, host, port)
-    client.loop_start()
+    client = connected_publisher(host, port, "", INFLIGHT, acks.on_publish)
     try:
-        if not connected.wait(10):
-            raise RuntimeError("bare publisher: no CONNACK within 10 s")
         started = time.monotonic()
         send = client.publish
         for index, (topic, payload) in enumerate(messages):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -53,7 +53,26 @@ def publish_retained(broker: Mosquitto, messages: Sequence[tuple[str, bytes]]) -
         client.disconnect()
 
 
-class Responder:
+class ClientContext:
+    """A test's paho client with its loop thread, stopped and released on leaving ``with``."""
+
+    client: mqtt.Client
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+        release(self.client)
+
+
+class Responder(ClientContext):
     """Answers each command on ``<prefix>/cmd/<command>`` with ``answer(command, body)``.
 
     The reply goes to ``<prefix>/cmd/result`` with the command's ``request_id`` and name
@@ -82,16 +101,3 @@ class Responder:
         reply = {"request_id": body.get("request_id"), "command": command}
         reply.update(self.answer(command, body))
         client.publish(f"{self.prefix}/cmd/result", orjson.dumps(reply), qos=1)
-
-    def __enter__(self) -> Responder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-        release(self.client)

@@ -6,18 +6,18 @@ import logging
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from remotekit import ClientContext
 from support import publish, wait_for
 
 from alerts.errors import DeliveryError
 from ingest.settings import MqttSettings
 from meshwatch.localservers import Mosquitto, free_port, make_test_certificates
-from meshwatch.publisher import MqttPublisher, release
+from meshwatch.publisher import MqttPublisher
 
 
 def _settings(broker: Mosquitto, prefix: str) -> MqttSettings:
@@ -65,7 +65,7 @@ class _Recorder:
         wait_for(lambda: probe in self.messages, 10, "the probe back")
 
 
-class _Watcher:
+class _Watcher(ClientContext):
     """A plain paho subscriber on `topic` that keeps every message it gets."""
 
     def __init__(self, broker: Mosquitto, topic: str) -> None:
@@ -78,19 +78,6 @@ class _Watcher:
         self.client.subscribe(topic, qos=1)
         self.client.loop_start()
         wait_for(subscribed.is_set, 10, f"SUBACK for {topic}")
-
-    def __enter__(self) -> _Watcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-        release(self.client)
 
 
 def _retained(broker: Mosquitto, topic: str) -> bytes | None:
