@@ -27,18 +27,7 @@ PROFILE_ABOVE_US = 3.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    argparse.Namespace
-        The options.
-    """
+    """The options, from `argv` (default: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description="Cost of alerting: rule evaluation and routing per reading (20 rules, "
         "10 routes), and webhook notifications/s from the durable outbox.",

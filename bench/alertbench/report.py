@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import fmt
+from ingestbench.report import fmt, print_goals
 from rich.console import Console
 from rich.table import Table
 
@@ -183,20 +183,12 @@ def goals(console: Console, summaries: list[Summary], pipeline_rate: float) -> l
             "spec": ",.0f",
         },
     ]
-    table = Table(
-        title=f"Goal: alerting must not limit the pipeline (it keeps the ingest goal of "
-        f"{GOAL_READINGS_PER_S:,.0f} readings/s, from {pipeline_rate:,.0f} with scoring)"
+    print_goals(
+        console,
+        f"Goal: alerting must not limit the pipeline (it keeps the ingest goal of "
+        f"{GOAL_READINGS_PER_S:,.0f} readings/s, from {pipeline_rate:,.0f} with scoring)",
+        rows,
     )
-    for name in ("goal", "measured", "target", "result"):
-        table.add_column(name, justify="right" if name == "measured" else "left")
-    for row in rows:
-        table.add_row(
-            row["goal"],
-            format(row["measured"], row.pop("spec")),
-            row["target"],
-            "[green]PASS[/]" if row["passed"] else "[red]MISS[/]",
-        )
-    console.print(table)
     return rows
 
 

@@ -21,18 +21,7 @@ from .workloads import make_workload
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    argparse.Namespace
-        The options.
-    """
+    """The options, from `argv` (default: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description="Drain the same QoS 1 backlog with a bare paho subscriber and with "
         "`meshwatch run`; compare readings/s.",

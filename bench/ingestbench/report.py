@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -150,3 +151,22 @@ def write_json(path: Path, drains: list[Drain]) -> None:
             indent=2,
         )
     )
+
+
+def print_goals(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
+    """A benchmark's goals as a table: goal, measured (by its ``spec``), target, PASS/MISS.
+
+    Each row's ``spec`` (a format spec for ``measured``) is taken out of it, so the rows
+    can go on to the JSON report.
+    """
+    table = Table(title=title)
+    for name in ("goal", "measured", "target", "result"):
+        table.add_column(name, justify="right" if name == "measured" else "left")
+    for row in rows:
+        table.add_row(
+            row["goal"],
+            format(row["measured"], row.pop("spec")),
+            row["target"],
+            "[green]PASS[/]" if row["passed"] else "[red]MISS[/]",
+        )
+    console.print(table)

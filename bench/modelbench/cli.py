@@ -19,18 +19,7 @@ WIDTHS = (4, 8)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    argparse.Namespace
-        The options.
-    """
+    """The options, from `argv` (default: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description="Cost of one asset model per detector type (µs per reading, warm-up, "
         "pickled and resident size), and meshwatch run's readings/s with scoring on and off.",

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import drain_status, fmt
+from ingestbench.report import drain_status, fmt, print_goals
 from rich.console import Console
 from rich.table import Table
 
@@ -144,17 +144,7 @@ def goals(console: Console, costs: list[Cost]) -> list[dict[str, Any]]:
     if not rows:
         return rows
     label = next(c.case for c in costs if c.default)
-    table = Table(title=f"Goals of the issue for the shipped default profile: {label}")
-    for name in ("goal", "measured", "target", "result"):
-        table.add_column(name, justify="right" if name == "measured" else "left")
-    for row in rows:
-        table.add_row(
-            row["goal"],
-            format(row["measured"], row.pop("spec")),
-            row["target"],
-            "[green]PASS[/]" if row["passed"] else "[red]MISS[/]",
-        )
-    console.print(table)
+    print_goals(console, f"Goals of the issue for the shipped default profile: {label}", rows)
     return rows
 
 

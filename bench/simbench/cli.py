@@ -21,18 +21,7 @@ BATCHES = (1, 10, 50)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    argparse.Namespace
-        The options.
-    """
+    """The options, from `argv` (default: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description="The simulators as a load generator: readings/s the large fleet publishes "
         "(batches of 1, 10, 50) and a recording replays, next to bare paho, and whether that "
