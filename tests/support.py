@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -124,6 +125,20 @@ class Publisher:
         """Disconnect."""
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def subscribe(broker: Mosquitto, topic: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:
+    """A QoS 1 subscriber to `topic` (SUBACK awaited) and the list its messages go to."""
+    got: list[mqtt.MQTTMessage] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = lambda c, u, m: got.append(m)
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    assert subscribed.wait(10)
+    return client, got
 
 
 def publish(broker: Mosquitto, messages: Sequence[tuple[str, bytes]]) -> None:

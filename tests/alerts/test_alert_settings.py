@@ -312,24 +312,6 @@ def test_duplicate_rule_names_fail_naming_the_file_line_and_key(tmp_path: Path) 
     assert "'hot'" in message
 
 
-def test_duplicate_rule_names_fail_naming_the_file_and_name(tmp_path: Path) -> None:
-    """Two rules of one name fail start-up, naming the file and the repeated name."""
-    path = _write(
-        tmp_path,
-        "rules.yaml",
-        """\
-        rules:
-          - name: hot
-            type: limit
-            condition: spindle_temp_c > 90
-          - name: hot
-            type: deadman
-        """,
-    )
-    message = _rules_error(path)
-    assert message.startswith(f"{path}: ") and "'hot'" in message
-
-
 @pytest.mark.parametrize(
     ("kind", "text", "line", "key"),
     [

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from support import wait_for
+from support import subscribe, wait_for
 
 from meshwatch.localservers import Mosquitto
 from simulators.datasets import csv_messages, default_ids, detect_format, skab_messages
@@ -181,25 +178,12 @@ def test_on_bad_skips_bad_rows_and_goes_on(tmp_path: Path) -> None:
     assert [e.line for e in bad] == [3, 4]
 
 
-def _subscriber(broker: Mosquitto, topic: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:
-    got: list[mqtt.MQTTMessage] = []
-    subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = lambda c, u, m: got.append(m)
-    client.on_subscribe = lambda *args: subscribed.set()
-    client.connect(broker.host, broker.port)
-    client.subscribe(topic, qos=1)
-    client.loop_start()
-    assert subscribed.wait(10)
-    return client, got
-
-
 @pytest.mark.integration
 @needs_skab
 def test_skab_replay_publishes_every_row(mosquitto: Mosquitto, unique_topic: str) -> None:
     """A SKAB file replayed as fast as possible arrives whole, in order, on its topic."""
     messages = skab_messages(VALVE, site=unique_topic, topic="plant/{site}/{asset}/telemetry")
-    client, got = _subscriber(mosquitto, f"plant/{unique_topic}/#")
+    client, got = subscribe(mosquitto, f"plant/{unique_topic}/#")
     try:
         summary = replay(messages, mosquitto.host, mosquitto.port, speed=0, progress=False)
         wait_for(lambda: len(got) >= len(messages), 30, "every SKAB row")
@@ -218,7 +202,7 @@ def test_csv_replay_publishes_every_row(
     rows = "".join(f"{1767225600 + n},{n * 0.5},{n % 2}\n" for n in range(50))
     path = _csv(tmp_path, "timestamp,temp,label\n" + rows)
     messages = csv_messages(path, site=unique_topic, asset="m1")
-    client, got = _subscriber(mosquitto, f"plant/{unique_topic}/#")
+    client, got = subscribe(mosquitto, f"plant/{unique_topic}/#")
     try:
         replay(messages, mosquitto.host, mosquitto.port, speed=0, progress=False)
         wait_for(lambda: len(got) >= 50, 30, "every CSV row")

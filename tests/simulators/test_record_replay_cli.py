@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from pathlib import Path
 
 import orjson
@@ -11,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from support import wait_for
+from support import subscribe, wait_for
 
 from meshwatch.errors import MeshwatchError
 from meshwatch.localservers import Mosquitto
@@ -25,19 +24,6 @@ def broker_env(mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Mosquit
     monkeypatch.setenv("MESHWATCH_MQTT__HOST", mosquitto.host)
     monkeypatch.setenv("MESHWATCH_MQTT__PORT", str(mosquitto.port))
     return mosquitto
-
-
-def _subscribe(broker: Mosquitto, topic: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:
-    got: list[mqtt.MQTTMessage] = []
-    done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = lambda c, u, m: got.append(m)
-    client.on_subscribe = lambda *args: done.set()
-    client.connect(broker.host, broker.port)
-    client.subscribe(topic, qos=1)
-    client.loop_start()
-    assert done.wait(10)
-    return client, got
 
 
 @pytest.mark.integration
@@ -87,7 +73,7 @@ def test_replay_command_publishes_a_csv_and_prints_a_rate(
     path = tmp_path / "press.csv"
     rows = "".join(f"{1767225600 + n},{n}.5,0\n" for n in range(20))
     path.write_text("timestamp,temp,label\n" + rows)
-    client, got = _subscribe(broker_env, f"plant/{unique_topic}/#")
+    client, got = subscribe(broker_env, f"plant/{unique_topic}/#")
     try:
         result = CliRunner().invoke(
             replay,
