@@ -1,6 +1,8 @@
 """Alerts: rules, alert lifecycle, silences, routing, receivers and the fleet health map.
 
-Filled by the alerts issue; it plugs into the ingest path after scoring.
+Filled by the alerts issue; it plugs into the ingest path after scoring. Alarm hygiene
+(hysteresis, minimum firing duration, flap damping, shelving, chattering and stale counts)
+came with issue 11.
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ class Alert:
     """One episode of one rule on one asset, from pending to resolved, under one `id`.
 
     Times are event times in nanoseconds; `started_at` is when the alert fired (for a pending
-    alert, when its condition began), `resolved_at` when it resolved.
+    alert, when its condition began), `resolved_at` when it resolved. `flapping` marks an
+    alert held firing by flap damping (`alerts.flapping`): one alert for an episode of
+    fire-and-resolve churn, resolved only once its condition has been quiet a while.
     """
 
     id: str
@@ -93,6 +95,7 @@ class Alert:
     resolved_at: int | None = None
     acked_by: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    flapping: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -126,11 +129,12 @@ class Alert:
             "resolved_at": self.resolved_at,
             "acked_by": self.acked_by,
             "extra": self.extra,
+            "flapping": self.flapping,
         }
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any]) -> Alert:
-        """Inverse of `to_state`."""
+        """Inverse of `to_state` (state saved before `flapping` existed reads as not flapping)."""
         return cls(
             **{**data, "severity": Severity(data["severity"]), "state": State(data["state"])}
         )
@@ -151,6 +155,7 @@ class Alert:
             "top_metric": self.top_metric,
             "message": self.message,
             "silenced": silenced,
+            "flapping": self.flapping,
         }
 
 

@@ -1,14 +1,18 @@
-"""Commands from maintenance tools: silences and acks, on ``meshwatch/cmd/{silence,ack}``.
+"""Commands from maintenance tools: silences, acks and shelves, on ``meshwatch/cmd/<command>``.
 
 Each command is a JSON object; the reply goes to ``meshwatch/cmd/result`` with the
-command's ``request_id``. A malformed command changes nothing and is answered with
-``"ok": false`` and the problem::
+command's ``request_id``. A malformed command, or one naming an alert or silence that is not
+there, changes nothing and is answered with ``"ok": false`` and the problem::
 
     {"request_id": "r1", "action": "add", "matchers": ["site=plant-a", "asset=cnc-1"],
-     "duration": "2h", "created_by": "ana", "comment": "spindle bearing swap"}
-    {"request_id": "r2", "action": "list", "all": false}
-    {"request_id": "r3", "action": "expire", "id": "3f2a9c0d1e4b5a67"}
+     "duration": "2h", "created_by": "ana", "comment": "spindle bearing swap"}   (silence)
+    {"request_id": "r2", "action": "list", "all": false}                          (silence)
+    {"request_id": "r3", "action": "expire", "id": "3f2a9c0d1e4b5a67"}            (silence)
     {"request_id": "r4", "id": "<alert id>", "by": "ben", "comment": "on it"}     (ack)
+    {"request_id": "r5", "action": "shelve", "id": "<alert id>", "duration": "2h",
+     "by": "ana", "comment": "sensor replaced tomorrow"}                          (shelve)
+    {"request_id": "r6", "action": "unshelve", "id": "<alert id>", "by": "ana"}   (shelve)
+    {"request_id": "r7", "action": "list"}                                        (shelve)
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from alerts.durations import Duration
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
+from alerts.shelves import check_duration
 from alerts.silences import Silence
 
 #: The commands the pipeline answers, by topic suffix under ``{prefix}/cmd/``.
-COMMANDS = ("silence", "ack")
+COMMANDS = ("silence", "ack", "shelve")
 #: A command payload is small; anything larger is not a command.
 _MAX_PAYLOAD = 64 * 1024
 
@@ -79,9 +84,42 @@ class Ack(_Command):
     comment: str = ""
 
 
+class Shelve(_Command):
+    """Shelve a firing alert for a while (at most a day): its notifications wait."""
+
+    action: Literal["shelve"]
+    id: str = Field(min_length=1)
+    duration: Duration
+    by: str = Field(min_length=1)
+    comment: str = ""
+
+    @model_validator(mode="after")
+    def _limited(self) -> Shelve:
+        try:
+            check_duration(self.duration)
+        except CommandError as exc:  # a ValueError here, so the reply names the field
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class Unshelve(_Command):
+    """End an alert's shelf now."""
+
+    action: Literal["unshelve"]
+    id: str = Field(min_length=1)
+    by: str = ""
+
+
+class ShelfList(_Command):
+    """List the shelved alerts."""
+
+    action: Literal["list"]
+
+
 _SILENCE = TypeAdapter(
     Annotated[SilenceAdd | SilenceList | SilenceExpire, Field(discriminator="action")]
 )
+_SHELVE = TypeAdapter(Annotated[Shelve | Unshelve | ShelfList, Field(discriminator="action")])
 
 
 def handle(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
@@ -111,6 +149,8 @@ def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
             ack = Ack.model_validate(data)
             alert = engine.ack(ack.id, ack.by, ack.comment)
             return {"alert": alert.to_json()}
+        if command == "shelve":
+            return _shelve(engine, _SHELVE.validate_python(data))
         parsed = _SILENCE.validate_python(data)
     except ValidationError as exc:
         raise CommandError(_describe(exc)) from None
@@ -129,6 +169,25 @@ def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
         raise CommandError("the silence would already be over (its end is in the past)")
     silence = Silence.create(parsed.matchers, starts, ends, parsed.created_by, parsed.comment)
     return {"silence": engine.add_silence(silence).to_json(now)}
+
+
+def _shelve(engine: AlertEngine, parsed: Shelve | Unshelve | ShelfList) -> dict[str, Any]:
+    if isinstance(parsed, ShelfList):
+        with engine.lock:  # the shelves change on the pipeline's thread
+            alerts = {a.id: a for a in engine.open_alerts()}
+            shelves = list(engine.shelves)
+        return {
+            "shelves": [
+                {**shelf.to_json(), "alert": alerts[shelf.alert_id].to_json()}
+                for shelf in shelves
+                if shelf.alert_id in alerts
+            ]
+        }
+    if isinstance(parsed, Unshelve):
+        alert, shelf = engine.unshelve(parsed.id, parsed.by)
+    else:
+        alert, shelf = engine.shelve(parsed.id, parsed.by, parsed.duration, parsed.comment)
+    return {"alert": alert.to_json(), "shelf": shelf.to_json()}
 
 
 def _describe(error: ValidationError) -> str:

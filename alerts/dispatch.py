@@ -110,6 +110,22 @@ class Dispatcher:
             group.alerts[alert.id] = alert
             self.dirty.add(key)
 
+    def remind(self, alert: Alert) -> None:
+        """Announce a firing alert again, as if its receivers had never heard of it.
+
+        For an alert that comes back from the shelf still firing (ISA-18.2 re-annunciation).
+        It goes out at its groups' next flush, within ``group_interval``: a group with a
+        firing alert keeps flushing.
+        """
+        for key, group in self.groups.items():
+            if alert.id not in group.alerts:
+                continue
+            for receiver in group.route.receivers:
+                sent = self.sent.get((receiver, key))
+                if sent is not None:
+                    sent.firing.discard(alert.id)
+            self.dirty.add(key)
+
     def flush(self, now: int, stages: Sequence[Stage]) -> list[Notification]:
         """Flush every group that is due at `now`; return the notifications to send."""
         out: list[Notification] = []

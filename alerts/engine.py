@@ -4,7 +4,10 @@ It sees every batch of readings once, with their verdicts (`Observation`), after
 before the commit; it returns the ``alert`` records to store with them. Everything it decides
 is saved to `AlertState` in one transaction per batch with the notifications it queues, and
 only then published (health map, reroute advice) and handed to the receivers' couriers.
-Commands (silences, acks) arrive on another thread; one lock serialises them with the batches.
+Commands (silences, acks, shelves) arrive on another thread; one lock serialises them with
+the batches. Alarm hygiene lives in its own modules: hysteresis and the minimum firing
+duration in `alerts.lifecycle`, flap damping in `alerts.flapping`, shelving in
+`alerts.shelves`; the engine only wires them to the episodes.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from alerts import reroute
-from alerts.base import SITE_WIDE, Alert, Observation, Publisher, State
+from alerts.base import SITE_WIDE, Alert, Observation, Publisher, Stage, State
 from alerts.broadcast import Broadcaster
 from alerts.clock import FleetClock
 from alerts.dispatch import Dispatcher, MuteStage
 from alerts.durations import format_duration
 from alerts.errors import CommandError
+from alerts.flapping import FlapKey, Flapping, FlapTracker, horizon, note
 from alerts.fleet import AnyRule, TrackedAsset, gone_silent, sites_down
 from alerts.health import AssetHealth, examine
 from alerts.inhibit import Inhibitor
@@ -29,6 +33,7 @@ from alerts.lifecycle import Episode, advance, alert_id
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.shelves import Shelf, Shelves, ShelveStage
 from alerts.silences import Silence, Silences
 from alerts.state import AlertState, Changes
 from ingest.base import Point
@@ -50,6 +55,8 @@ _RANK_EVERY_NS = 5 * _NS
 #: What a restart can recompute (last-reading times, health, advice) is saved at most once
 #: per wall second: a deadman's minutes make a second's staleness harmless.
 _SAVE_LAZY_EVERY = 1.0
+#: The stale-alert gauge is recounted at least this often (event time): stale is a day.
+_CENSUS_EVERY_NS = 60 * _NS
 
 
 class AlertEngine:
@@ -104,7 +111,10 @@ class AlertEngine:
         self.health: dict[AssetKey, AssetHealth] = {}
         self.advice: dict[AssetKey, dict[str, Any]] = {}
         self.silences = Silences(clock=wall)
+        self.shelves = Shelves()
+        self.flaps = FlapTracker()
         self.dispatcher = Dispatcher(route, metrics, self._describe)
+        self._shelve_stage = ShelveStage(self.shelves, metrics)
         self._rules_by_name = {r.name: r for r in self.rules}
         self.clock = FleetClock(wall=wall)
         self._points: list[Point] = []
@@ -122,6 +132,7 @@ class AlertEngine:
         self._ranked_at = 0
         self._ranking: dict[str, list[AssetKey]] | None = None
         self._silence_ids: frozenset[str] = frozenset()
+        self._census: tuple[int, int, int] = (-1, -1, 0)
         self._log = ThrottledLog(log, interval=60.0)
         self._restore()
 
@@ -190,20 +201,53 @@ class AlertEngine:
     def ack(self, alert_id_: str, by: str, comment: str = "") -> Alert:
         """Acknowledge a firing alert: no more repeats for this episode."""
         with self.lock:
-            for key, ep in self.episodes.items():
-                if ep.alert.id == alert_id_:
-                    if ep.alert.state is not State.FIRING:
-                        raise CommandError(f"alert {alert_id_} is {ep.alert.state}, not firing")
-                    ep.alert.acked_by = by
-                    ep.alert.extra["ack"] = {"by": by, "comment": comment, "at": self.wall()}
-                    self._pending.episodes[key] = _episode_state(ep)
-                    if not self._save_and_tell():
-                        ep.alert.acked_by = None
-                        ep.alert.extra.pop("ack")
-                        raise CommandError(_UNSAVED)
-                    log.info("alert %s acknowledged by %s: %s", alert_id_, by, comment or "-")
-                    return ep.alert
-            raise CommandError(f"no open alert with id {alert_id_!r} (it may have resolved)")
+            key, ep = self._firing(alert_id_)
+            ep.alert.acked_by = by
+            ep.alert.extra["ack"] = {"by": by, "comment": comment, "at": self.wall()}
+            self._pending.episodes[key] = ep.to_state()
+            if not self._save_and_tell():
+                ep.alert.acked_by = None
+                ep.alert.extra.pop("ack")
+                raise CommandError(_UNSAVED)
+            log.info("alert %s acknowledged by %s: %s", alert_id_, by, comment or "-")
+            return ep.alert
+
+    def shelve(
+        self, alert_id_: str, by: str, seconds: float, comment: str = ""
+    ) -> tuple[Alert, Shelf]:
+        """Shelve a firing alert for `seconds` of wall time (again: a new shelf replaces it)."""
+        with self.lock:
+            alert = self._firing(alert_id_)[1].alert
+            shelf = Shelf.create(alert_id_, by, comment, self.wall(), seconds)
+            before = self.shelves.put(alert_id_, shelf)
+            if not self._shelf_changed(alert, shelf.to_state()):
+                self.shelves.put(alert_id_, before)
+                raise CommandError(_UNSAVED)
+            log.info("alert %s shelved: %s", alert_id_, shelf.note())
+            return alert, shelf
+
+    def unshelve(self, alert_id_: str, by: str) -> tuple[Alert, Shelf]:
+        """End an alert's shelf now; still firing, it is announced again."""
+        with self.lock:
+            alert = self._firing(alert_id_)[1].alert
+            before = self.shelves.put(alert_id_, None)
+            if before is None:
+                raise CommandError(f"alert {alert_id_} is not shelved")
+            if not self._shelf_changed(alert, None):
+                self.shelves.put(alert_id_, before)
+                raise CommandError(_UNSAVED)
+            self.dispatcher.remind(alert)
+            log.info("alert %s unshelved by %s", alert_id_, by or "-")
+            return alert, before.ended(self.wall())
+
+    def _firing(self, alert_id_: str) -> tuple[EpisodeKey, Episode]:
+        """The episode of a firing alert, by id (`CommandError` for any other)."""
+        for key, ep in self.episodes.items():
+            if ep.alert.id == alert_id_:
+                if ep.alert.state is not State.FIRING:
+                    raise CommandError(f"alert {alert_id_} is {ep.alert.state}, not firing")
+                return key, ep
+        raise CommandError(f"no open alert with id {alert_id_!r} (it may have resolved)")
 
     def open_alerts(self) -> list[Alert]:
         """Alerts pending or firing now."""
@@ -261,8 +305,9 @@ class AlertEngine:
                     continue
                 episode = self.episodes.get((rule.name, a.site, a.asset))
                 score = obs.score if obs.score is not None else 0.0
+                clear = not active and score < rule.resolve_below  # rule.clears(obs), inline
                 self._step(
-                    rule, a, episode, active, obs.ts, score, obs.top_metric, rule.for_readings
+                    rule, a, episode, active, clear, ts, score, obs.top_metric, rule.for_readings
                 )
         metrics = obs.metrics
         for limit, metric, compare, threshold in a.limits:
@@ -273,7 +318,7 @@ class AlertEngine:
             if not hit and limit.name not in opened:
                 continue
             episode = self.episodes.get((limit.name, a.site, a.asset))
-            self._step(limit, a, episode, hit, obs.ts, value, metric, 1)
+            self._step(limit, a, episode, hit, not hit, ts, value, metric, 1)
 
     def _step(
         self,
@@ -281,6 +326,7 @@ class AlertEngine:
         a: TrackedAsset,
         episode: Episode | None,
         active: bool,
+        clear: bool,
         ts: int,
         value: float,
         top_metric: str | None,
@@ -296,9 +342,13 @@ class AlertEngine:
             active=active,
             ts=ts,
             hits_needed=hits_needed,
-            hold_ns=int(rule.for_ * _NS),
+            hold_ns=rule.hold_ns,
             resolve_after=rule.resolve_after,
             start=start,
+            clear=clear,
+            keep_ns=rule.keep_ns,
+            # A flapping alert stays, one alert, until its condition has been quiet a while.
+            quiet_ns=rule.quiet_ns if episode is not None and episode.alert.flapping else 0,
         )
         if new is None:
             if episode is not None:  # a pending episode ended; it was never saved
@@ -312,8 +362,20 @@ class AlertEngine:
         if state is None:
             return
         self.episodes[ekey] = new
-        alert.message = rule.render(self._values(rule, a, alert, ts - new.since))
+        if state is State.FIRING:
+            self._fired(ekey, alert, ts, rule.flapping)
+        alert.message = self._render(rule, a, alert, ts - new.since)
         self._transition(rule.name, ekey, new, state, ts)
+
+    def _fired(self, ekey: FlapKey, alert: Alert, ts: int, policy: Flapping | None) -> None:
+        """Count a firing for flap damping and chattering; mark the alert if it is flapping."""
+        verdict = self.flaps.fired(ekey, ts, policy)
+        self._pending.flaps[ekey] = self.flaps.history[ekey]
+        if verdict.chattering:
+            self.metrics.chattering.labels(ekey[0]).inc()
+        if verdict.flapping:
+            alert.flapping = True
+            log.info("alert %s (%s on %s/%s) is flapping", alert.id, *ekey)
 
     def _describe(self, alert: Alert, now: int) -> None:
         """Bring a firing alert's message (and a deadman's value) up to `now` before it goes."""
@@ -326,7 +388,13 @@ class AlertEngine:
         if isinstance(rule, DeadmanRule):
             held = now - a.heard
             alert.value = held / _NS
-        alert.message = rule.render(self._values(rule, a, alert, held))
+        alert.message = self._render(rule, a, alert, held)
+
+    def _render(self, rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int) -> str:
+        message = rule.render(self._values(rule, a, alert, held_ns))
+        if alert.flapping and not isinstance(rule, DeadmanRule) and rule.flapping is not None:
+            message += note(rule.flapping)
+        return message
 
     def _values(
         self, rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int
@@ -359,11 +427,16 @@ class AlertEngine:
         severity = self.metrics.firing.labels(alert.severity.value)
         if state is State.FIRING:
             severity.inc()
-            self._pending.episodes[ekey] = _episode_state(ep)
+            self._pending.episodes[ekey] = ep.to_state()
         else:
             severity.dec()
             del self.episodes[ekey]
             self._pending.episodes[ekey] = None
+            if alert.id in self.shelves:
+                # One-shot shelving (ISA-18.2): the shelf ends with the alert it held.
+                self.shelves.put(alert.id, None)
+                self._pending.shelves[alert.id] = None
+                log.info("alert %s resolved: its shelf ends", alert.id)
         self._points.append(
             Point(
                 "alert",
@@ -378,11 +451,16 @@ class AlertEngine:
                     "value": alert.value,
                     "message": alert.message,
                     "id": alert.id,
+                    "flapping": alert.flapping,
                 },
                 ts,
             )
         )
         self.dispatcher.insert(alert, ts)
+        self._mark(alert, ts)
+
+    def _mark(self, alert: Alert, ts: int) -> None:
+        """The health of the alert's asset (of each asset of its site, if site-wide) may change."""
         if alert.asset == SITE_WIDE:
             self._health_dirty.update({k: ts for k in self.assets if k[0] == alert.site})
         else:
@@ -407,8 +485,9 @@ class AlertEngine:
     def _open(self, rule: str, alert: Alert, ts: int) -> None:
         """A deadman alert fires at once: its waiting was the silence itself."""
         ekey = (rule, alert.site, alert.asset)
-        ep = Episode(alert, since=ts)
+        ep = Episode(alert, since=ts, seen=ts)
         self.episodes[ekey] = ep
+        self._fired(ekey, alert, ts, None)  # chattering only: deadman alerts are not damped
         self._transition(rule, ekey, ep, State.FIRING, ts)
 
     def _back_online(self, a: TrackedAsset, ts: int) -> None:
@@ -439,14 +518,32 @@ class AlertEngine:
         if active != self._silence_ids:
             self._silence_ids = active
             self._health_dirty.update(dict.fromkeys(self.assets, now))
+        if due := self.shelves.due(self.wall()):
+            self._shelves_over(due, now)
         self._catch_up(self.clock.newest, inclusive=True)
         if self.dispatcher.due <= now:
             # Time the silent fleet's clock took from the wall clock: one flush, not one per
             # interval (silences are wall-clock, so past flushes cannot be judged now).
             self._flush(now)
         self._refresh_health(now)
+        census = (self._transitions, len(self.shelves))
+        if census != self._census[:2] or now - self._census[2] >= _CENSUS_EVERY_NS:
+            self._census = (*census, now)  # transitions, shelves and time change the gauges
+            self.metrics.census((ep.alert for ep in self.episodes.values()), census[1], now)
         points, self._points = self._points, []
         return points
+
+    def _shelves_over(self, due: list[Shelf], now: int) -> None:
+        """Shelves whose time is up: end them; alerts still firing are announced again."""
+        live = {ep.alert.id: ep.alert for ep in self.episodes.values()}
+        for shelf in due:
+            self.shelves.put(shelf.alert_id, None)
+            self._pending.shelves[shelf.alert_id] = None
+            alert = live.get(shelf.alert_id)
+            if alert is not None:
+                self.dispatcher.remind(alert)
+                self._mark(alert, now)
+            log.info("the shelf of alert %s is over (%s)", shelf.alert_id, shelf.note())
 
     def _catch_up(self, until: int, *, inclusive: bool) -> None:
         """Flush every group due before `until` (or at it), each at its own due time."""
@@ -460,9 +557,10 @@ class AlertEngine:
             alerts = (ep.alert for ep in self.episodes.values())
             self._inhibitor = (self._transitions, Inhibitor.of(alerts))
         inhibitor = self._inhibitor[1]
-        stages = [
+        stages: list[Stage] = [
             MuteStage(inhibitor, "inhibited", self.metrics),
             MuteStage(self.silences, "silenced", self.metrics),
+            self._shelve_stage,
         ]
         self._pending.notifications.extend(self.dispatcher.flush(now, stages))
 
@@ -475,7 +573,7 @@ class AlertEngine:
                 continue
             open_alerts = [self.episodes[(name, a.site, a.asset)].alert for name in a.open]
             maintenance = self.silences.maintenance(a.labels())
-            h = examine(self.health.get(key), a, open_alerts, maintenance, at)
+            h = examine(self.health.get(key), a, open_alerts, maintenance, at, self.shelves)
             if h is None:
                 continue
             before = self.health.get(key)
@@ -538,6 +636,18 @@ class AlertEngine:
         names = self.reroute.load_metrics
         return {key: load for key, a in self.assets.items() if (load := a.load(names)) is not None}
 
+    def _shelf_changed(self, alert: Alert, shelf: dict[str, Any] | None) -> bool:
+        """Save a shelf (None: its end) and publish the asset's health; False if unsaved."""
+        self._pending.shelves[alert.id] = shelf
+        if not self._save_and_tell():
+            del self._pending.shelves[alert.id]
+            return False
+        now = self.clock.now()
+        self._mark(alert, now)
+        self._refresh_health(now)
+        self.broadcast.publish()
+        return True
+
     def _silence_changed(self, silence: Silence) -> bool:
         self._pending.silences.append(silence.to_state())
         if not self._save_and_tell():
@@ -565,9 +675,7 @@ class AlertEngine:
         wall = self.wall()
         if self.dispatcher.dirty:
             pending.groups.update(self.dispatcher.drain())
-        urgent = bool(
-            pending.episodes or pending.silences or pending.notifications or pending.groups
-        )
+        urgent = pending.urgent
         lazy = force or wall - self._saved_at >= _SAVE_LAZY_EVERY
         if not (urgent or lazy):
             return True
@@ -603,9 +711,7 @@ class AlertEngine:
             a.scope(self.rules)
             self.assets[(site, asset)] = a
         for ekey, data in snap.episodes.items():
-            ep = Episode(
-                Alert.from_state(data["alert"]), data["since"], data["hits"], data["misses"]
-            )
+            ep = Episode.from_state(data)
             self.episodes[ekey] = ep
             if (tracked := self.assets.get((ekey[1], ekey[2]))) is not None:
                 tracked.open.add(ekey[0])
@@ -616,6 +722,14 @@ class AlertEngine:
         for data in snap.silences:
             self.silences.add(Silence.from_state(data))
         self._silence_ids = self.silences.active_ids()
+        firing = {ep.alert.id for ep in self.episodes.values() if ep.alert.state is State.FIRING}
+        for alert_id_ in self.shelves.restore(snap.shelves, firing):
+            self._pending.shelves[alert_id_] = None
+        self.flaps = FlapTracker(snap.flaps)
+        policies = (r.flapping for r in self.rules if not isinstance(r, DeadmanRule))
+        newest = snap.kv.get("clock", {}).get("newest", 0)
+        for flap_key in self.flaps.forget(newest, horizon(policies)):
+            self._pending.flaps[flap_key] = None
         for key, data in snap.health.items():
             self.health[key] = AssetHealth.from_state(data)
         for advice in snap.kv.get("advice", ()):
@@ -655,7 +769,3 @@ def _new_alert(
         top_metric,
         extra={"type": rule.type},
     )
-
-
-def _episode_state(ep: Episode) -> dict[str, Any]:
-    return {"alert": ep.alert.to_state(), "since": ep.since, "hits": ep.hits, "misses": ep.misses}

@@ -4,7 +4,7 @@ Hierarchy::
 
     AlertsError
     ├── RulesError       a rules or routes file (or setting) that cannot work: names file and place
-    ├── CommandError     a silence or ack command that is malformed or names nothing known
+    ├── CommandError     a silence, ack or shelve command that is malformed or names nothing known
     └── DeliveryError    a receiver could not deliver a notification (carries `retryable`)
 """
 
@@ -23,7 +23,7 @@ class RulesError(AlertsError):
 
 
 class CommandError(AlertsError):
-    """A command (silence, ack) that is rejected; nothing was changed."""
+    """A command (silence, ack, shelve) that is rejected; nothing was changed."""
 
 
 class DeliveryError(AlertsError):

@@ -3,6 +3,11 @@
 Status, worst first: ``maintenance`` (a silence covers the asset), ``offline`` (a deadman
 alert fires), ``critical``, ``warning`` (the worst firing alert's severity), ``ok``. The
 ``reason`` is the message of the alert behind the status, or the silence's comment.
+
+A shelved alert still counts: shelving holds back notifications, it does not make a failing
+machine healthy (its work should still move). Its entry in ``alerts`` says ``shelved_until``
+and ``shelved_by``, and when it is the alert behind the status the reason says who shelved
+it, until when and why. A flapping alert's entry says ``"flapping": true``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Literal
 
 from alerts.base import Alert, Severity, State
 from alerts.fleet import TrackedAsset
+from alerts.shelves import Shelves
 from alerts.silences import Silence
 from ingest.timestamps import format_rfc3339
 
@@ -37,7 +43,7 @@ class AssetHealth:
     since: int = 0
     reason: str = ""
     score: float | None = None
-    alerts: list[dict[str, str]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
         """The retained ``meshwatch/health/{site}/{asset}`` message (DESIGN.md, plus alerts)."""
@@ -73,11 +79,12 @@ class AssetHealth:
 
 
 def assess(
-    open_alerts: Iterable[Alert], maintenance: str | None
-) -> tuple[Status, Status, str, list[dict[str, str]]]:
+    open_alerts: Iterable[Alert], maintenance: str | None, shelves: Shelves | None = None
+) -> tuple[Status, Status, str, list[dict[str, Any]]]:
     """Status, condition, reason and alert list of an asset from its open alerts.
 
-    `maintenance` is the reason text of the silence covering the asset, when one does.
+    `maintenance` is the reason text of the silence covering the asset, when one does;
+    `shelves` are the shelved alerts.
 
     Examples
     --------
@@ -89,11 +96,23 @@ def assess(
     """
     worst: Alert | None = None
     worst_rank = -1
-    listed = []
+    listed: list[dict[str, Any]] = []
     for a in open_alerts:
         if a.state is not State.FIRING:
             continue
-        listed.append({"id": a.id, "rule": a.rule, "severity": a.severity.value, "state": "firing"})
+        entry: dict[str, Any] = {
+            "id": a.id,
+            "rule": a.rule,
+            "severity": a.severity.value,
+            "state": "firing",
+        }
+        if a.flapping:
+            entry["flapping"] = True
+        shelf = shelves.get(a.id) if shelves else None
+        if shelf is not None:
+            entry["shelved_until"] = format_rfc3339(int(shelf.ends_at * 1e9))
+            entry["shelved_by"] = shelf.by
+        listed.append(entry)
         rank = 3 if a.extra.get("type") == "deadman" else a.severity.rank
         if rank > worst_rank:
             worst, worst_rank = a, rank
@@ -105,6 +124,9 @@ def assess(
     else:
         condition = "critical" if worst.severity is Severity.CRITICAL else "warning"
     reason = "" if worst is None or condition == "ok" else worst.message
+    shelf = shelves.get(worst.id) if shelves and worst is not None and reason else None
+    if shelf is not None:
+        reason = f"{reason} [{shelf.note()}]"
     listed.sort(key=lambda d: (d["rule"], d["id"]))
     if maintenance is not None:
         return "maintenance", condition, maintenance, listed
@@ -117,6 +139,7 @@ def examine(
     open_alerts: Iterable[Alert],
     maintenance: Silence | None,
     changed_at: int,
+    shelves: Shelves | None = None,
 ) -> AssetHealth | None:
     """The asset's new entry when its status, reason, alerts or kind changed, else None.
 
@@ -127,7 +150,7 @@ def examine(
     if maintenance is not None:
         until = format_rfc3339(int(maintenance.ends_at * 1e9))
         note = f"maintenance until {until} ({maintenance.created_by}: {maintenance.comment})"
-    status, condition, reason, listed = assess(open_alerts, note)
+    status, condition, reason, listed = assess(open_alerts, note, shelves)
     if previous is not None and (
         previous.status,
         previous.condition,

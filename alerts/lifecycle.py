@@ -4,13 +4,23 @@ Pure functions over an `Episode`; the engine owns the episodes and their persist
 An episode keeps one alert id from its first pending reading to its resolution, which is
 what deduplication by (rule, asset) rests on: however often the condition is seen, there is
 one alert until it resolves.
+
+Three things keep a firing alert from chattering, each a parameter of `advance`:
+
+- hysteresis: a reading *clears* only when it is well past the condition (an anomaly rule's
+  score below its ``resolve_below``), and ``resolve_after`` of them in a row are needed;
+- a minimum firing duration (Alertmanager's ``keep_firing_for``): no resolution before the
+  alert has been firing that long;
+- flap damping's hold (`alerts.flapping`): a flapping alert resolves only once its
+  condition has been quiet for a while.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from alerts.base import Alert, State
 
@@ -28,13 +38,34 @@ class Episode:
     hits
         Readings in a row with the condition, while pending.
     misses
-        Readings in a row without the condition, while firing (hysteresis).
+        Readings in a row that clear the condition, while firing (hysteresis).
+    seen
+        Event time (ns) of the last reading that did not clear it, while firing (how long the
+        condition has been quiet).
     """
 
     alert: Alert
     since: int
     hits: int = 0
     misses: int = 0
+    seen: int = 0
+
+    def to_state(self) -> dict[str, Any]:
+        """Exact values for the state store."""
+        return {
+            "alert": self.alert.to_state(),
+            "since": self.since,
+            "hits": self.hits,
+            "misses": self.misses,
+            "seen": self.seen,
+        }
+
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any]) -> Episode:
+        """Inverse of `to_state` (an episode saved before ``seen`` existed was seen firing)."""
+        alert = Alert.from_state(data["alert"])
+        seen = data.get("seen", alert.started_at)
+        return cls(alert, data["since"], data["hits"], data["misses"], seen)
 
 
 def alert_id(rule: str, site: str, asset: str, since: int) -> str:
@@ -60,13 +91,19 @@ def advance(
     hold_ns: int,
     resolve_after: int,
     start: Callable[[], Alert],
+    clear: bool | None = None,
+    keep_ns: int = 0,
+    quiet_ns: int = 0,
 ) -> tuple[Episode | None, State | None]:
     """Move one episode by one observation; return it and its new state when that changed.
 
-    A pending alert fires once the condition held for `hits_needed` observations in a row
-    and for `hold_ns` of event time; one observation without it ends the pending episode
-    (it never fired, so nobody hears of it). A firing alert resolves after `resolve_after`
-    observations in a row without it. `start` makes the alert of a new episode.
+    A pending alert fires once the condition held (`active`) for `hits_needed` observations
+    in a row and for `hold_ns` of event time; one observation without it ends the pending
+    episode (it never fired, so nobody hears of it). A firing alert resolves once three
+    things hold: `resolve_after` observations in a row that `clear` it (by default, those
+    without the condition; with hysteresis, only those well past it), `keep_ns` of event time
+    since it fired, and `quiet_ns` since the last observation that did not clear it.
+    `start` makes the alert of a new episode.
 
     Examples
     --------
@@ -85,6 +122,14 @@ def advance(
     5 firing
     6 None
     7 resolved
+
+    With ``keep_ns``, a firing alert outlives its condition:
+
+    >>> ep, _ = advance(None, active=True, ts=0, hits_needed=1, hold_ns=0, resolve_after=1,
+    ...                 start=make)
+    >>> [advance(ep, active=False, ts=t, hits_needed=1, hold_ns=0, resolve_after=1,
+    ...          start=make, keep_ns=3)[1] for t in (1, 2, 3)]
+    [None, None, <State.RESOLVED: 'resolved'>]
     """
     if episode is None or episode.alert.state is State.RESOLVED:
         if not active:
@@ -103,14 +148,21 @@ def advance(
         if episode.hits >= hits_needed and ts - episode.since >= hold_ns:
             alert.state = State.FIRING
             alert.started_at = ts
+            episode.seen = ts
             return episode, State.FIRING
         return episode, (State.PENDING if episode.hits == 1 else None)
     # firing
-    if active:
+    cleared = not active if clear is None else clear
+    if not cleared:
         episode.misses = 0
+        episode.seen = ts
         return episode, None
     episode.misses += 1
-    if episode.misses >= resolve_after:
+    if (
+        episode.misses >= resolve_after
+        and ts - alert.started_at >= keep_ns
+        and ts - episode.seen >= quiet_ns
+    ):
         alert.state = State.RESOLVED
         alert.resolved_at = ts
         return episode, State.RESOLVED

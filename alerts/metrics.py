@@ -1,8 +1,20 @@
-"""Prometheus metrics of the alerts, registered beside ingest's on the same registry."""
+"""Prometheus metrics of the alerts, registered beside ingest's on the same registry.
+
+Besides traffic (transitions, notifications, commands), the alarm-hygiene figures of
+ISA-18.2 and EEMUA 191: chattering alerts (three firings within a minute, counted as they
+happen), stale alerts (firing for more than a day), and the alerts held flapping or shelved.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from alerts.base import Alert, State
+
+#: ISA-18.2 and EEMUA 191: an alarm that has stood for more than 24 hours is stale.
+STALE_NS = 24 * 3600 * 1_000_000_000
 
 
 class AlertMetrics:
@@ -34,7 +46,7 @@ class AlertMetrics:
         )
         self.muted = Counter(
             "meshwatch_notifications_muted",
-            "Alert notifications held back, by cause (silenced, inhibited, acknowledged)",
+            "Alert notifications held back, by cause (silenced, inhibited, shelved)",
             ["cause"],
             registry=r,
         )
@@ -56,3 +68,29 @@ class AlertMetrics:
             ["status"],
             registry=r,
         )
+        self.chattering = Counter(
+            "meshwatch_alerts_chattering",
+            "Alerts that fired a third time within a minute (ISA-18.2 chattering), by rule",
+            ["rule"],
+            registry=r,
+        )
+        self.stale = Gauge(
+            "meshwatch_alerts_stale",
+            "Alerts firing for more than 24 h of event time (ISA-18.2 stale alarms)",
+            registry=r,
+        )
+        self.flapping = Gauge(
+            "meshwatch_alerts_flapping", "Alerts held firing by flap damping now", registry=r
+        )
+        self.shelved = Gauge("meshwatch_alerts_shelved", "Alerts shelved now", registry=r)
+
+    def census(self, alerts: Iterable[Alert], shelved: int, now: int) -> None:
+        """Set the stale, flapping and shelved gauges from the open alerts at event time `now`."""
+        stale = flapping = 0
+        for a in alerts:
+            if a.state is State.FIRING:
+                stale += now - a.started_at > STALE_NS
+                flapping += a.flapping
+        self.stale.set(stale)
+        self.flapping.set(flapping)
+        self.shelved.set(shelved)

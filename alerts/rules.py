@@ -9,8 +9,11 @@ asset's ``site``, ``asset`` and ``kind``):
 - ``deadman``: no reading from the asset for ``for`` (measured in event time); with ``site``
   on, a site none of whose assets reports is one site-wide alert.
 
-A firing alert resolves after ``resolve_after`` consecutive readings without the condition
-(hysteresis), so a value hovering at a threshold does not flap.
+Anomaly and limit alerts resolve with hysteresis, so a value hovering at a threshold does
+not chatter: ``resolve_after`` consecutive readings that clear the condition (for an anomaly
+rule, readings scoring below ``resolve_below``: a lower level than the one it fired at), and
+not before it has been firing for ``keep_firing_for``. Flap damping (``flapping``, see
+`alerts.flapping`) holds an alert that still fires and resolves too often as one alert.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from alerts.base import Labels, Observation, Severity
 from alerts.durations import Duration
 from alerts.errors import RulesError
+from alerts.flapping import Flapping
 from alerts.matchers import Matcher, match_all, parse_all
 from alerts.templates import MessageTemplate
 from ingest.topic import ID_PATTERN
@@ -43,6 +47,11 @@ _CONDITION = re.compile(
 )
 #: A rule's scope may name only what an asset has before any alert exists.
 _SCOPE_LABELS = ("site", "asset", "kind")
+_NS = 1_000_000_000
+#: The default anomaly rules' minimum firing duration (s): as long as the default deadman's
+#: silence, it keeps one rule on one asset to at most one firing per 5 minutes, far from
+#: ISA-18.2's chattering (three a minute) even before flap damping steps in.
+_KEEP_FIRING = 300.0
 
 
 class _Rule(BaseModel):
@@ -100,11 +109,55 @@ class _Rule(BaseModel):
         return self._template.render({"rule": self.name, "severity": self.severity, **values})
 
 
-class AnomalyRule(_Rule):
+class _Lasting(_Rule):
+    """A rule whose alerts live through `alerts.lifecycle.advance`: anomaly and limit.
+
+    Holds what they share: the wait before firing (``for``), the hysteresis of resolving
+    (``resolve_after``), the minimum firing duration (``keep_firing_for``) and flap damping
+    (``flapping``; ``false`` or ``null`` turns it off).
+    """
+
+    for_: Duration = Field(0.0, alias="for")
+    resolve_after: int = Field(1, ge=1)
+    keep_firing_for: Duration = 0.0
+    flapping: Flapping | None = Field(default_factory=Flapping)
+
+    @field_validator("flapping", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: Any) -> Any:
+        if value is False:
+            return None
+        return Flapping() if value is True else value
+
+    # Properties over fields, read per reading: a pydantic private attribute would go through
+    # BaseModel.__getattr__, which showed in the profile of bench/alerts_bench.py.
+    @property
+    def hold_ns(self) -> int:
+        """``for`` in nanoseconds."""
+        return int(self.for_ * _NS)
+
+    @property
+    def keep_ns(self) -> int:
+        """``keep_firing_for`` in nanoseconds."""
+        return int(self.keep_firing_for * _NS)
+
+    @property
+    def quiet_ns(self) -> int:
+        """How long a flapping alert's condition must be quiet before it resolves (ns)."""
+        return 0 if self.flapping is None else self.flapping.quiet_ns
+
+
+class AnomalyRule(_Lasting):
     """The model calls the asset's readings anomalous, long enough to matter.
 
     Long enough is ``for_readings`` flagged readings in a row (3 by default) or, when only
     ``for`` is given, a duration of event time; given both, both must hold.
+
+    It resolves with score hysteresis: only a reading scoring below ``resolve_below``
+    (0.4 by default, on the models' scale where 0.5 is the asset's threshold) clears it, and
+    ``resolve_after`` of those in a row are needed. A score hovering at the threshold
+    (0.50-0.52) therefore keeps one alert firing instead of firing and resolving within
+    seconds. ``resolve_below: 1`` resolves on readings that are merely not flagged.
 
     Examples
     --------
@@ -115,13 +168,15 @@ class AnomalyRule(_Rule):
     >>> rule.active(obs), rule.active(Observation("a", "cnc-1", None, 0, {}, score=0.6,
     ...                                              anomalous=True))
     (True, False)
+    >>> [rule.clears(Observation("a", "cnc-1", None, 0, {}, score=s)) for s in (0.45, 0.3)]
+    [False, True]
     """
 
     type: Literal["anomaly"] = "anomaly"
     for_readings: int = Field(3, ge=1)
-    for_: Duration = Field(0.0, alias="for")
     resolve_after: int = Field(10, ge=1)
     min_score: float | None = Field(None, gt=0, le=1)
+    resolve_below: float = Field(0.4, ge=0, le=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -143,8 +198,15 @@ class AnomalyRule(_Rule):
             return False
         return self.min_score is None or (obs.score or 0.0) >= self.min_score
 
+    def clears(self, obs: Observation) -> bool:
+        """Whether a reading counts towards resolving: not active, and scoring below the level.
 
-class LimitRule(_Rule):
+        An unscored reading (the model failed on it) scores 0, as its alert value does.
+        """
+        return not self.active(obs) and (obs.score or 0.0) < self.resolve_below
+
+
+class LimitRule(_Lasting):
     """A metric past a fixed limit, whatever the model says (``spindle_temp_c > 90``).
 
     Write the condition in one string or as ``metric``, ``op`` and ``value``.
@@ -163,8 +225,6 @@ class LimitRule(_Rule):
     metric: str = ""
     op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
     value: float = 0.0
-    for_: Duration = Field(0.0, alias="for")
-    resolve_after: int = Field(1, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -229,15 +289,30 @@ def default_rules() -> list[AnomalyRule | LimitRule | DeadmanRule]:
     already demand persistence per reading); a score of 0.8 means twice the threshold
     distance (`models.controlchart`: score = s^2 / (s^2 + t^2)), held for 10 readings, is
     what makes an asset critical and moves its work. Five minutes without data is offline.
+
+    Alarm hygiene (ISA-18.2, EEMUA 191): each anomaly alert fires for at least 5 minutes
+    (``keep_firing_for``), and resolves only after 10 readings in a row below a lower level
+    than it fired at: 0.4 for the warning (fired when flagged, at 0.5), 0.7 for the critical
+    (fired at 0.8). Both are about 0.8 of the firing distance from normal (0.4 is s = 0.82 t,
+    0.7 is s = 1.53 t of 2 t). Flap damping keeps its defaults (`alerts.flapping.Flapping`).
     """
     return [
-        AnomalyRule(name="anomaly", severity=Severity.WARNING, for_readings=3, resolve_after=10),
+        AnomalyRule(
+            name="anomaly",
+            severity=Severity.WARNING,
+            for_readings=3,
+            resolve_after=10,
+            resolve_below=0.4,
+            keep_firing_for=_KEEP_FIRING,
+        ),
         AnomalyRule(
             name="anomaly_severe",
             severity=Severity.CRITICAL,
             for_readings=10,
             resolve_after=10,
             min_score=0.8,
+            resolve_below=0.7,
+            keep_firing_for=_KEEP_FIRING,
             message=(
                 "{asset} at {site} is failing: {top_metric} far out of its normal range "
                 "for {duration} (score {value:.2f})"

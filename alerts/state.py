@@ -1,7 +1,8 @@
 """Alert state on disk (``<data_dir>/alerts.db``): what must survive a restart.
 
-Open episodes, silences, the dispatcher's groups and notification log (a row per group),
-the health map, reroute advice, the fleet clock and each asset's last reading time; and, in
+Open episodes, silences, shelves, the recent firings of each alert (flap damping), the
+dispatcher's groups and notification log (a row per group), the health map, reroute advice,
+the fleet clock and each asset's last reading time; and, in
 the same file and the same transaction, the notification outbox. So a crash either keeps a
 state change and the notifications it causes, or neither: a restart never forgets a firing
 alert nor fires it twice.
@@ -34,6 +35,11 @@ CREATE TABLE IF NOT EXISTS health (
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS shelves (alert_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS flaps (
+    rule TEXT NOT NULL, site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (rule, site, asset)
+);
 """
 
 EpisodeKey = tuple[str, str, str]
@@ -50,11 +56,13 @@ class Snapshot:
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    shelves: list[dict[str, Any]] = field(default_factory=list)
+    flaps: dict[EpisodeKey, list[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Changes:
-    """What one `AlertState.save` commits; None for an episode deletes it."""
+    """What one `AlertState.save` commits; None for a key (an episode, a shelf...) deletes it."""
 
     episodes: dict[EpisodeKey, dict[str, Any] | None] = field(default_factory=dict)
     silences: list[dict[str, Any]] = field(default_factory=list)
@@ -62,7 +70,21 @@ class Changes:
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     kv: dict[str, Any] = field(default_factory=dict)
     groups: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    shelves: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    flaps: dict[EpisodeKey, list[int] | None] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
+
+    @property
+    def urgent(self) -> bool:
+        """What must be committed with the batch that caused it (the rest may wait a second)."""
+        return bool(
+            self.episodes
+            or self.silences
+            or self.notifications
+            or self.groups
+            or self.shelves
+            or self.flaps
+        )
 
     def __bool__(self) -> bool:
         return bool(
@@ -72,6 +94,8 @@ class Changes:
             or self.health
             or self.kv
             or self.groups
+            or self.shelves
+            or self.flaps
             or self.notifications
         )
 
@@ -106,6 +130,9 @@ class AlertState:
             snap.health[(site, asset)] = orjson.loads(data)
         snap.kv = {k: orjson.loads(d) for k, d in c.execute("SELECT key, data FROM kv")}
         snap.groups = [orjson.loads(d) for (d,) in c.execute("SELECT data FROM groups")]
+        snap.shelves = [orjson.loads(d) for (d,) in c.execute("SELECT data FROM shelves")]
+        for rule, site, asset, data in c.execute("SELECT rule, site, asset, data FROM flaps"):
+            snap.flaps[(rule, site, asset)] = orjson.loads(data)
         return snap
 
     def save(self, changes: Changes, now: float) -> None:
@@ -138,6 +165,22 @@ class AlertState:
             c.executemany(
                 "DELETE FROM groups WHERE name = ?",
                 [(k,) for k, v in changes.groups.items() if v is None],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO shelves VALUES (?, ?)",
+                [(k, orjson.dumps(v)) for k, v in changes.shelves.items() if v is not None],
+            )
+            c.executemany(
+                "DELETE FROM shelves WHERE alert_id = ?",
+                [(k,) for k, v in changes.shelves.items() if v is None],
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO flaps VALUES (?, ?, ?, ?)",
+                [(*k, orjson.dumps(v)) for k, v in changes.flaps.items() if v is not None],
+            )
+            c.executemany(
+                "DELETE FROM flaps WHERE rule=? AND site=? AND asset=?",
+                [k for k, v in changes.flaps.items() if v is None],
             )
             if changes.notifications:
                 outbox.enqueue(c, changes.notifications, now)

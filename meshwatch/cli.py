@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from alerts.durations import parse_duration
+from alerts.errors import CommandError
+from alerts.shelves import check_duration
 from ingest.deadletters import DeadLetters
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_rfc3339
@@ -234,7 +236,7 @@ def evaluate(
         raise MeshwatchError(str(exc)) from None
 
 
-# ---- the running pipeline, through the broker: status, silence, ack ----
+# ---- the running pipeline, through the broker: status, silence, ack, shelve ----
 
 _timeout_option = click.option(
     "--timeout",
@@ -246,7 +248,10 @@ _timeout_option = click.option(
 
 
 def _ask(
-    ctx: click.Context, command: Literal["silence", "ack"], body: dict[str, Any], timeout: float
+    ctx: click.Context,
+    command: Literal["silence", "ack", "shelve"],
+    body: dict[str, Any],
+    timeout: float,
 ) -> dict[str, Any]:
     """Send a command to the running pipeline; its refusal or silence is one line, exit 1."""
     try:
@@ -407,6 +412,60 @@ def ack(ctx: click.Context, alert_id: str, by: str, comment: str, timeout: float
     alert = reply.get("alert", {})
     where = f" ({alert.get('rule')} on {alert.get('site')}/{alert.get('asset')})" if alert else ""
     click.echo(f"alert {alert.get('id', alert_id)}{where} acknowledged by {by}")
+
+
+def _shelf_duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check ``--for`` as the pipeline will (a duration above 0, at most a day)."""
+    try:
+        check_duration(parse_duration(value))
+    except (ValueError, CommandError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _which(alert: dict[str, Any], alert_id: str) -> str:
+    """``alert ID (rule on site/asset)``, from a reply's alert."""
+    where = f" ({alert.get('rule')} on {alert.get('site')}/{alert.get('asset')})" if alert else ""
+    return f"alert {alert.get('id', alert_id)}{where}"
+
+
+@cli.command()
+@click.argument("alert_id")
+@click.option(
+    "--for",
+    "duration",
+    required=True,
+    callback=_shelf_duration,
+    help="How long, e.g. 2h or 30m (at most 1d).",
+)
+@click.option("--comment", default="", help="Why (kept with the shelf, shown in the health map).")
+@click.option("--by", default=_user, show_default="$USER or cli", help="Who shelves it.")
+@_timeout_option
+@click.pass_context
+def shelve(
+    ctx: click.Context, alert_id: str, duration: str, comment: str, by: str, timeout: float
+) -> None:
+    """Shelve a firing alert in the running pipeline: no notifications for a while (ISA-18.2).
+
+    The shelf ends at its time, with `meshwatch unshelve`, or when the alert resolves; an
+    alert still firing when its shelf ends is announced again.
+    """
+    body = {"action": "shelve", "id": alert_id, "duration": duration, "by": by, "comment": comment}
+    reply = _ask(ctx, "shelve", body, timeout)
+    shelf = reply.get("shelf", {})
+    until = tables.short_time(shelf.get("ends_at"))
+    click.echo(f"{_which(reply.get('alert', {}), alert_id)} shelved by {by} until {until}")
+
+
+@cli.command()
+@click.argument("alert_id")
+@click.option("--by", default=_user, show_default="$USER or cli", help="Who unshelves it.")
+@_timeout_option
+@click.pass_context
+def unshelve(ctx: click.Context, alert_id: str, by: str, timeout: float) -> None:
+    """End an alert's shelf now in the running pipeline (still firing, it is announced again)."""
+    reply = _ask(ctx, "shelve", {"action": "unshelve", "id": alert_id, "by": by}, timeout)
+    click.echo(f"{_which(reply.get('alert', {}), alert_id)} unshelved")
 
 
 def _iso(ns: int) -> str:

@@ -1,8 +1,9 @@
-"""Talking to a running pipeline through the broker: the fleet's health, silences and acks.
+"""Talking to a running pipeline through the broker: the fleet's health, silences, acks, shelves.
 
 The CLI never reaches the pipeline directly. It reads the retained health map
-(``<prefix>/health/{site}/{asset}``) and sends commands to ``<prefix>/cmd/{silence,ack}``, whose
-replies come on ``<prefix>/cmd/result`` carrying the command's ``request_id``. Each call uses a
+(``<prefix>/health/{site}/{asset}``) and sends commands to
+``<prefix>/cmd/{silence,ack,shelve}``, whose replies come on ``<prefix>/cmd/result``
+carrying the command's ``request_id``. Each call uses a
 transient connection: a clean session and a client id of its own (``meshwatch-cli-<hex>``),
 driven on the caller's thread and closed before returning.
 
@@ -115,7 +116,7 @@ def fleet_health(settings: MqttSettings, *, wait: float) -> list[dict[str, Any]]
 
 def request(
     settings: MqttSettings,
-    command: Literal["silence", "ack"],
+    command: Literal["silence", "ack", "shelve"],
     body: dict[str, Any],
     *,
     timeout: float,

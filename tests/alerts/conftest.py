@@ -7,6 +7,7 @@
 - ``alert_subscriber``: a paho subscriber on the session's mosquitto, recording alert messages.
 - ``mqtt_publisher`` / ``publisher_for``: the pipeline's real `MqttPublisher`, connected.
 - ``closed_port``: a port nothing listens on (a far end that is down).
+- ``plant``: a factory of alert engines on a real alerts.db fed a small fleet (`plantkit`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from plantkit import FLEET, AnyRule, Plant, route_of, rules_of
 from support import wait_for
 
 from alerts.base import Alert, Severity, State
+from alerts.settings import AlertsSettings, load
 from ingest.settings import MqttSettings
 from meshwatch.localservers import (
     MissingBinaryError,
@@ -428,3 +431,34 @@ def mqtt_publisher(
 ) -> MqttPublisher:
     """Return a real `MqttPublisher` connected to the session's broker."""
     return publisher_for(mosquitto.host, mosquitto.port)
+
+
+# --- the alert engine ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def plant(tmp_path: Path) -> Iterator[Callable[..., Plant]]:
+    """Return a factory of plants (default rules and route unless given); closes them all."""
+    made: list[Plant] = []
+    defaults = load(AlertsSettings())
+
+    def make(
+        rules: str | list[AnyRule] | None = None,
+        route: str | None = None,
+        assets: tuple[tuple[str, str], ...] = FLEET,
+        name: str = "alerts.db",
+    ) -> Plant:
+        chosen = list(defaults.rules) if rules is None else rules
+        made.append(
+            Plant(
+                tmp_path / name,
+                rules_of(chosen) if isinstance(chosen, str) else chosen,
+                defaults.route if route is None else route_of(route),
+                assets,
+            )
+        )
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()

@@ -654,3 +654,132 @@ def test_a_crash_with_a_firing_alert_neither_repeats_the_firing_nor_forgets_it(
     assert [a["state"] for a in watcher.alerts()] == ["firing", "resolved"]
     assert len({a["id"] for a in watcher.alerts()}) == 1
     pipeline.stop()
+
+
+# --- alarm hygiene: shelving and flap damping in the live pipeline ------------------------
+
+
+def _firing_oven(
+    mosquitto: Mosquitto, unique: str, watcher: Watcher, pipeline: PipelineProcess
+) -> str:
+    """North's oven hot for 5 s (LIMIT_CONFIG repeats every 10 s); return its alert id."""
+    publish(mosquitto, _ovens(unique, 0, 5, hot=range(0, 1000)))
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the firing")
+    return str(watcher.alerts()[0]["id"])
+
+
+def _entry(watcher: Watcher) -> dict[str, Any]:
+    """The health map's entry of north's oven alert."""
+    health = watcher.health("north", "oven-1")
+    assert health is not None
+    return dict(health["alerts"][0])
+
+
+def test_shelve_and_unshelve_from_the_cli_mute_and_announce_again(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Shelved: no repeats, health marked; unshelved: the alert, still firing, is told again."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    alert_id = _firing_oven(mosquitto, unique_topic, watcher, pipeline)
+    shelved = _cli(pipeline, "shelve", alert_id, "--for", "1h", "--by", "ana", "--comment", "seal")
+    assert shelved.returncode == 0, shelved.stderr
+    assert shelved.stdout.startswith(f"alert {alert_id} (hot on north/oven-1) shelved by ana until")
+    wait_for(lambda: _entry(watcher).get("shelved_by") == "ana", 10, "health marked shelved")
+    told = len(watcher.alerts())
+    publish(mosquitto, _ovens(unique_topic, 5, 45, hot=range(0, 1000)))  # 4 repeats' worth
+    wait_for(lambda: _metric(pipeline, "meshwatch_acks_total") >= 135, 10, "the readings")
+    assert len(watcher.alerts()) == told
+    unshelved = _cli(pipeline, "unshelve", alert_id)
+    assert (unshelved.returncode, unshelved.stdout) == (
+        0,
+        f"alert {alert_id} (hot on north/oven-1) unshelved\n",
+    )
+    publish(mosquitto, _ovens(unique_topic, 45, 48, hot=range(0, 1000)))
+    wait_for(lambda: len(watcher.alerts()) > told, 10, "the alert announced again")
+    assert watcher.alerts()[-1]["state"] == "firing"
+    assert "shelved_by" not in _entry(watcher)
+    pipeline.stop()
+
+
+def test_a_bad_shelve_from_the_cli_is_one_line_and_changes_nothing(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """An unknown alert id, or a shelf longer than a day: one line, non-zero exit, no shelf."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    alert_id = _firing_oven(mosquitto, unique_topic, watcher, pipeline)
+    unknown = _cli(pipeline, "shelve", "0123456789abcdef", "--for", "1h")
+    assert (unknown.returncode, unknown.stderr.count("\n")) == (1, 1)
+    assert "no open alert with id '0123456789abcdef'" in unknown.stderr
+    too_long = _cli(pipeline, "shelve", alert_id, "--for", "2d")
+    assert (too_long.returncode, too_long.stderr.count("\n")) == (2, 1)
+    assert "a shelf lasts at most 1d" in too_long.stderr
+    not_shelved = _cli(pipeline, "unshelve", alert_id)
+    assert (not_shelved.returncode, not_shelved.stderr) == (
+        1,
+        f"meshwatch: alert {alert_id} is not shelved\n",
+    )
+    assert watcher.command("shelve", {"action": "list"})["shelves"] == []
+    pipeline.stop()
+
+
+def test_a_shelf_survives_a_crash(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """SIGKILL with a shelved alert: after the restart it is still shelved, and not repeated."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    alert_id = _firing_oven(mosquitto, unique_topic, watcher, pipeline)
+    reply = watcher.command(
+        "shelve", {"action": "shelve", "id": alert_id, "duration": "1h", "by": "ana"}
+    )
+    assert reply["ok"], reply
+    pipeline.kill()
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    told = len(watcher.alerts())
+    publish(mosquitto, _ovens(unique_topic, 5, 45, hot=range(0, 1000)))
+    wait_for(lambda: _metric(pipeline, "meshwatch_acks_total") >= 120, 10, "the readings")
+    assert len(watcher.alerts()) == told
+    [shelf] = watcher.command("shelve", {"action": "list"})["shelves"]
+    assert (shelf["alert_id"], shelf["by"]) == (alert_id, "ana")
+    pipeline.stop()
+
+
+FLAPPING_CONFIG = """
+alerts:
+  rules:
+    - {name: hot, type: limit, severity: warning, condition: "temp > 80",
+       flapping: {firings: 2, window: 10m, quiet: 30s}}
+  route: {group_interval: 1s, repeat_interval: 1h}
+models: {enabled: false}
+"""
+
+
+def test_flap_damping_survives_a_crash(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Two firings, SIGKILL, and the third is still flapping: held, told once, then resolved."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, FLAPPING_CONFIG)
+    # The oven is hot for 2 s every 20 s: it fires and resolves, again and again.
+    publish(mosquitto, _ovens(unique_topic, 0, 20, sites=("north",)))
+    publish(mosquitto, _ovens(unique_topic, 20, 40, hot=range(20, 22), sites=("north",)))
+    publish(mosquitto, _ovens(unique_topic, 40, 60, hot=range(40, 42), sites=("north",)))
+    wait_for(lambda: len(watcher.alerts()) >= 4, 10, "two firings and two resolutions")
+    wait_for(lambda: _metric(pipeline, "meshwatch_acks_total") >= 60, 10, "the acks")
+    pipeline.kill()
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    publish(mosquitto, _ovens(unique_topic, 60, 80, hot=range(60, 62), sites=("north",)))
+    publish(mosquitto, _ovens(unique_topic, 80, 100, hot=range(80, 82), sites=("north",)))
+    wait_for(lambda: len(watcher.alerts()) >= 5, 10, "the third firing")
+    assert [(a["state"], a["flapping"]) for a in watcher.alerts()] == [
+        ("firing", False),
+        ("resolved", False),
+        ("firing", False),
+        ("resolved", False),
+        ("firing", True),
+    ]
+    publish(mosquitto, _ovens(unique_topic, 100, 140, sites=("north",)))
+    wait_for(lambda: len(watcher.alerts()) >= 6, 10, "the resolution once quiet")
+    assert (watcher.alerts()[-1]["state"], watcher.alerts()[-1]["flapping"]) == ("resolved", True)
+    assert len({a["id"] for a in watcher.alerts()[4:]}) == 1
+    pipeline.stop()

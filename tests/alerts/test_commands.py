@@ -1,4 +1,4 @@
-"""Tests of the silence and ack commands (`alerts.commands.handle`) on a real alert engine."""
+"""Tests of the silence, ack and shelve commands (`alerts.commands.handle`) on a real engine."""
 
 from __future__ import annotations
 
@@ -64,15 +64,17 @@ class Pipeline:
         return alert
 
     def snapshot(self) -> tuple[Any, ...]:
-        """Everything a command could change: silences, alerts, the file and what went out."""
+        """Everything a command could change: silences, alerts, shelves, the file, what went out."""
         with closing(sqlite3.connect(self.path)) as conn:
             stored = conn.execute(
                 "SELECT (SELECT group_concat(data) FROM silences),"
-                " (SELECT group_concat(data) FROM episodes)"
+                " (SELECT group_concat(data) FROM episodes),"
+                " (SELECT group_concat(data) FROM shelves)"
             ).fetchone()
         return (
             [s.to_state() for s in self.engine.silences.all(include_expired=True)],
             [a.to_state() for a in self.engine.open_alerts()],
+            [s.to_state() for s in self.engine.shelves],
             stored,
             list(self.publisher.messages),
         )
@@ -255,7 +257,11 @@ def test_ack_is_kept_in_the_state_file(pipeline: Pipeline) -> None:
         ("silence", b"{not json", "not JSON: "),
         ("silence", b"[1, 2]", "a command is a JSON object"),
         ("silence", b'"add"', "a command is a JSON object"),
-        ("reboot", {"action": "add"}, "unknown command 'reboot' (commands are silence, ack)"),
+        (
+            "reboot",
+            {"action": "add"},
+            "unknown command 'reboot' (commands are silence, ack, shelve)",
+        ),
         ("silence", _add(action="mute", duration="1h"), "does not match any of the expected tags"),
         ("silence", _add(action=None, duration="1h"), "Unable to extract tag using discriminator"),
         ("silence", _add(comment=None, duration="1h"), "comment: Field required"),
@@ -362,3 +368,146 @@ def test_bad_command_reply_keeps_the_request_id(pipeline: Pipeline) -> None:
     """Even a refused command's reply carries its request id."""
     reply = pipeline.send("silence", _add(request_id="r9", comment=None, duration="1h"))
     assert (reply["ok"], reply["request_id"]) == (False, "r9")
+
+
+# --- shelve ---------------------------------------------------------------------------------
+
+
+def _shelve(pipeline: Pipeline, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "request_id": "r5",
+        "action": "shelve",
+        "id": pipeline.firing.id,
+        "duration": "2h",
+        "by": "ana",
+        "comment": "sensor replaced tomorrow",
+    }
+    body.update(fields)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_shelve_sets_a_firing_alert_aside_until_its_end(pipeline: Pipeline) -> None:
+    """``shelve`` replies with the alert and the shelf: from now, for its duration, who, why."""
+    alert_id = pipeline.firing.id
+    reply = pipeline.send("shelve", _shelve(pipeline))
+    assert (reply["ok"], reply["command"], reply["alert"]["id"]) == (True, "shelve", alert_id)
+    assert reply["shelf"] == {
+        "alert_id": alert_id,
+        "by": "ana",
+        "comment": "sensor replaced tomorrow",
+        "starts_at": NOW_TEXT,
+        "ends_at": "2026-01-01T03:00:00.000Z",
+    }
+
+
+def test_shelve_is_kept_in_the_state_file(pipeline: Pipeline) -> None:
+    """The shelf is saved to alerts.db, so it survives a restart."""
+    pipeline.send("shelve", _shelve(pipeline))
+    with closing(sqlite3.connect(pipeline.path)) as conn:
+        (data,) = conn.execute("SELECT data FROM shelves").fetchone()
+    assert orjson.loads(data)["by"] == "ana"
+
+
+def test_shelve_publishes_the_asset_health_marked_shelved(pipeline: Pipeline) -> None:
+    """The asset's health is published again, its alert marked shelved."""
+    pipeline.send("shelve", _shelve(pipeline))
+    topic = "meshwatch/health/plant-a/cnc-1"
+    latest = [orjson.loads(p) for t, p, _ in pipeline.publisher.messages if t == topic][-1]
+    assert latest["alerts"][0]["shelved_by"] == "ana"
+
+
+def test_unshelve_ends_the_shelf_now(pipeline: Pipeline) -> None:
+    """``unshelve`` replies with the shelf as ended now; the alert is no longer shelved."""
+    pipeline.send("shelve", _shelve(pipeline))
+    reply = pipeline.send("shelve", {"action": "unshelve", "id": pipeline.firing.id, "by": "ben"})
+    assert (reply["ok"], reply["shelf"]["ends_at"]) == (True, NOW_TEXT)
+    assert len(pipeline.engine.shelves) == 0
+
+
+def test_shelve_list_shows_each_shelf_with_its_alert(pipeline: Pipeline) -> None:
+    """``list`` returns the shelves in force, each with the alert it holds."""
+    pipeline.send("shelve", _shelve(pipeline))
+    reply = pipeline.send("shelve", {"action": "list"})
+    [shelf] = reply["shelves"]
+    assert (shelf["by"], shelf["alert"]["id"], shelf["alert"]["asset"]) == (
+        "ana",
+        pipeline.firing.id,
+        "cnc-1",
+    )
+
+
+def test_shelving_a_pending_alert_is_refused(pipeline: Pipeline) -> None:
+    """Only a firing alert can be shelved: a pending one has not reached anybody."""
+    pipeline.engine.observe(
+        [Observation("plant-b", "cnc-2", "cnc-mill", T0 + 4 * SECOND, {}, 0.6, True)]
+    )
+    pipeline.engine.commit()
+    (pending,) = [a for a in pipeline.engine.open_alerts() if a.asset == "cnc-2"]
+    reply = pipeline.send(
+        "shelve", {"action": "shelve", "id": pending.id, "duration": "1h", "by": "x"}
+    )
+    assert (reply["ok"], reply["error"]) == (False, f"alert {pending.id} is pending, not firing")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"action": None}, "Unable to extract tag using discriminator"),
+        ({"action": "snooze"}, "does not match any of the expected tags"),
+        ({"id": None}, "id: Field required"),
+        ({"id": ""}, "id: String should have at least 1 character"),
+        ({"duration": None}, "duration: Field required"),
+        ({"duration": "soon"}, "invalid duration 'soon'"),
+        ({"duration": "0s"}, "a shelf needs a duration above 0"),
+        ({"duration": "2d"}, "a shelf lasts at most 1d (asked for 2d)"),
+        ({"by": None}, "by: Field required"),
+        ({"by": "   "}, "a shelf needs by"),
+        ({"until": "tomorrow"}, "until: unknown field"),
+        ({"id": "0123456789abcdef"}, "no open alert with id '0123456789abcdef'"),
+    ],
+    ids=[
+        "missing-action",
+        "unknown-action",
+        "missing-id",
+        "empty-id",
+        "missing-duration",
+        "bad-duration",
+        "zero-duration",
+        "longer-than-a-day",
+        "missing-by",
+        "blank-by",
+        "unknown-field",
+        "unknown-alert-id",
+    ],
+)
+def test_bad_shelve_command_is_refused_naming_the_problem_and_changes_nothing(
+    pipeline: Pipeline, fields: dict[str, Any], error: str
+) -> None:
+    """A malformed shelve, or one for an alert that is not firing, is refused; nothing changes."""
+    before = pipeline.snapshot()
+    reply = pipeline.send("shelve", _shelve(pipeline, **fields))
+    assert (reply["ok"], reply["command"], reply["request_id"]) == (False, "shelve", "r5")
+    assert error in reply["error"]
+    assert pipeline.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"action": "unshelve", "id": "0123456789abcdef"}, "no open alert with id"),
+        ({"action": "unshelve"}, "id: Field required"),
+        ({"action": "unshelve", "id": "FIRING"}, "is not shelved"),
+    ],
+    ids=["unknown-alert-id", "missing-id", "not-shelved"],
+)
+def test_bad_unshelve_command_is_refused_and_changes_nothing(
+    pipeline: Pipeline, body: dict[str, Any], error: str
+) -> None:
+    """Unshelving an unknown alert, or one that is not shelved, is refused; nothing changes."""
+    if body.get("id") == "FIRING":  # the firing alert, which is not shelved
+        body = {**body, "id": pipeline.firing.id}
+    before = pipeline.snapshot()
+    reply = pipeline.send("shelve", body)
+    assert reply["ok"] is False
+    assert error in reply["error"]
+    assert pipeline.snapshot() == before

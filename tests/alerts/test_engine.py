@@ -1,256 +1,30 @@
 """Tests of the alert engine (`alerts.engine`) over a small fleet, on a real alerts.db.
 
-Three sites with a CNC mill each report once a second of event time; the engine's wall clock
-is a value the test moves. Notifications are read back from the outbox table the engine
-commits them to, and the health map and reroute advice from a publisher that records.
+Three sites with a CNC mill each report once a second of event time (`plantkit.Plant`); the
+engine's wall clock is a value the test moves. Notifications are read back from the outbox
+table the engine commits them to, and the health map and reroute advice from a publisher
+that records.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import orjson
-import pytest
-import yaml
+from plantkit import (
+    CNC_A,
+    CNC_B,
+    CNC_C,
+    FAST_ROUTE,
+    FLEET,
+    SECOND,
+    T0,
+    Plant,
+    prompt_rules,
+)
 
-from alerts.base import SITE_WIDE, Alert, Notification, Observation, State
-from alerts.engine import AlertEngine
-from alerts.metrics import AlertMetrics
-from alerts.route import Route, RouteSpec
-from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
-from alerts.settings import AlertsSettings, RulesFile, load
+from alerts.base import SITE_WIDE, Observation, State
 from alerts.silences import Silence
-from alerts.state import AlertState
-from ingest.base import Point
-
-# 2026-01-01T00:00:00Z: event time starts here (ns), and so does the wall clock (s).
-T0 = 1_767_225_600_000_000_000
-WALL0 = 1_767_225_600.0
-SECOND = 1_000_000_000
-
-CNC_A = ("plant-a", "cnc-1")
-CNC_B = ("plant-b", "cnc-2")
-CNC_C = ("plant-c", "cnc-3")
-FLEET = (CNC_A, CNC_B, CNC_C)
-
-# Notifications go out at once and changes within a second; repeats every 30 s.
-FAST_ROUTE = """
-receivers: [mqtt, log]
-group_by: ['...']
-group_wait: 0s
-group_interval: 1s
-repeat_interval: 30s
-"""
-
-AnyRule = AnomalyRule | LimitRule | DeadmanRule
-
-
-def _route(text: str) -> Route:
-    return Route.build(RouteSpec.model_validate(yaml.safe_load(text)))
-
-
-def _rules(text: str) -> list[AnyRule]:
-    return list(RulesFile.model_validate(yaml.safe_load(text)).rules)
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """One message the engine published."""
-
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return orjson.loads(self.payload)
-
-
-class RecordingPublisher:
-    """A `Publisher` that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[Published] = []
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        self.messages.append(Published(topic, payload, retain))
-
-    def publish_confirmed(self, topic: str, payload: bytes, timeout: float) -> None:
-        raise AssertionError("the engine publishes without waiting for a PUBACK")
-
-    def on(self, topic: str) -> list[Published]:
-        return [m for m in self.messages if m.topic == topic]
-
-
-class WallClock:
-    """Wall-clock seconds that move only when the test moves them."""
-
-    def __init__(self) -> None:
-        self.now = WALL0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Plant:
-    """An alert engine on a real alerts.db, fed a fleet's readings in event time.
-
-    `run` sends one reading per reporting asset per step; `t` is event seconds since T0.
-    """
-
-    path: Path
-    rules: list[AnyRule]
-    route: Route
-    assets: tuple[tuple[str, str], ...] = FLEET
-    wall: WallClock = field(default_factory=WallClock)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
-    t: int = 0
-    points: list[Point] = field(default_factory=list)
-    batches: list[list[Observation]] = field(default_factory=list)
-    engine: AlertEngine = field(init=False)
-    closed: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        self.engine = self._open()
-
-    def _open(self) -> AlertEngine:
-        self.closed = False
-        return AlertEngine(
-            self.rules,
-            self.route,
-            AlertState(self.path),
-            metrics=AlertMetrics(),
-            publisher=self.publisher,
-            wall=self.wall,
-        )
-
-    def run(
-        self,
-        steps: int,
-        *,
-        faulty: Iterable[tuple[str, str]] = (),
-        score: float = 0.6,
-        silent: Iterable[tuple[str, str]] = (),
-        scores: dict[tuple[str, str], float] | None = None,
-        metrics: dict[tuple[str, str], dict[str, float]] | None = None,
-        every: int = 1,
-        wall_every: float = 1.0,
-        tick: bool = False,
-    ) -> list[Point]:
-        """Send `steps` rounds of readings, `every` event seconds apart; return alert points."""
-        faulty, silent = set(faulty), set(silent)
-        out: list[Point] = []
-        for _ in range(steps):
-            self.t += every
-            self.wall.now += wall_every / 2 if tick else wall_every
-            batch = [
-                self.reading(
-                    key,
-                    anomalous=key in faulty,
-                    score=score if key in faulty else (scores or {}).get(key, 0.1),
-                    metrics=(metrics or {}).get(key),
-                )
-                for key in self.assets
-                if key not in silent
-            ]
-            self.batches.append(batch)
-            out.extend(self.engine.observe(batch))
-            self.engine.commit()  # the pipeline stored the points
-            if tick:  # a timer between readings, half-way to the next one
-                self.wall.now += wall_every / 2
-                out.extend(self.engine.tick())
-                self.engine.commit()
-        self.points.extend(out)
-        return out
-
-    def reading(
-        self,
-        key: tuple[str, str],
-        *,
-        anomalous: bool = False,
-        score: float = 0.1,
-        metrics: dict[str, float] | None = None,
-    ) -> Observation:
-        site, asset = key
-        return Observation(
-            site,
-            asset,
-            "cnc-mill",
-            T0 + self.t * SECOND,
-            metrics or {"spindle_temp_c": 60.0},
-            score=score,
-            anomalous=anomalous,
-            top_metric="vibration_rms" if anomalous else None,
-        )
-
-    def restart(self) -> None:
-        """Close the engine and open a new one on the same alerts.db."""
-        self.close()
-        self.engine = self._open()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.engine.close()
-            self.closed = True
-
-    def outbox(self) -> list[Notification]:
-        """Every notification committed to the outbox, oldest first."""
-        with closing(sqlite3.connect(self.path)) as conn:
-            rows = conn.execute("SELECT body FROM outbox ORDER BY id").fetchall()
-        return [Notification.from_json(orjson.loads(body)) for (body,) in rows]
-
-    def told(self) -> list[tuple[str, str, str, str]]:
-        """Each alert of each notification as (receiver, rule, asset, state)."""
-        return [
-            (n.receiver, a["rule"], a["asset"], a["state"]) for n in self.outbox() for a in n.alerts
-        ]
-
-    def health(self, key: tuple[str, str]) -> list[dict[str, Any]]:
-        """The health messages published for one asset, oldest first."""
-        return [m.json() for m in self.publisher.on(f"meshwatch/health/{key[0]}/{key[1]}")]
-
-    def advice(self, key: tuple[str, str]) -> list[Published]:
-        """The reroute messages published for one asset, oldest first."""
-        return self.publisher.on(f"meshwatch/reroute/{key[0]}/{key[1]}")
-
-    def open_alert(self, rule: str, key: tuple[str, str]) -> Alert:
-        (found,) = [
-            a for a in self.engine.open_alerts() if (a.rule, a.site, a.asset) == (rule, *key)
-        ]
-        return found
-
-
-@pytest.fixture
-def plant(tmp_path: Path) -> Iterator[Callable[..., Plant]]:
-    """Return a factory of plants (default rules and route unless given); closes them all."""
-    made: list[Plant] = []
-    defaults = load(AlertsSettings())
-
-    def make(
-        rules: str | list[AnyRule] | None = None,
-        route: str | None = None,
-        assets: tuple[tuple[str, str], ...] = FLEET,
-        name: str = "alerts.db",
-    ) -> Plant:
-        chosen = list(defaults.rules) if rules is None else rules
-        made.append(
-            Plant(
-                tmp_path / name,
-                _rules(chosen) if isinstance(chosen, str) else chosen,
-                defaults.route if route is None else _route(route),
-                assets,
-            )
-        )
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.close()
 
 
 def _at(seconds: int) -> int:
@@ -290,7 +64,7 @@ def test_firing_alert_repeats_at_the_repeat_interval(plant: Callable[..., Plant]
 
 def test_recovery_sends_one_resolved_notification(plant: Callable[..., Plant]) -> None:
     """After the asset recovers, each receiver hears once that the alert resolved."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=prompt_rules(), route=FAST_ROUTE)
     p.run(5, faulty=[CNC_A])
     p.run(60)
     notes = p.outbox()
@@ -306,12 +80,12 @@ def test_recovery_sends_one_resolved_notification(plant: Callable[..., Plant]) -
 def test_resolution_waits_for_the_normal_readings_of_hysteresis(
     plant: Callable[..., Plant],
 ) -> None:
-    """The default anomaly rule resolves on the 10th normal reading in a row, not before."""
+    """The default anomaly rule resolves once 10 normal readings and 5 minutes firing both hold."""
     p = plant(route=FAST_ROUTE)
-    p.run(5, faulty=[CNC_A])
-    assert p.run(9) == []
+    p.run(5, faulty=[CNC_A])  # fires at 3 s
+    assert p.run(297) == []
     (resolved,) = p.run(1)
-    assert (resolved.fields["state"], resolved.ts) == ("resolved", _at(15))
+    assert (resolved.fields["state"], resolved.ts) == ("resolved", _at(303))
 
 
 def test_strong_fault_raises_a_critical_alert_after_ten_readings(
@@ -447,7 +221,7 @@ def test_acknowledgement_stops_the_repeats(plant: Callable[..., Plant]) -> None:
 
 def test_acknowledged_alert_still_sends_its_resolution(plant: Callable[..., Plant]) -> None:
     """Acknowledging stops the repeats, not the news that the asset recovered."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=prompt_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
     p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.run(20)
@@ -586,8 +360,8 @@ def _outage_and_fault(p: Plant, wall_every: float) -> list[tuple[Any, ...]]:
 
 def test_replay_at_any_speed_raises_the_same_alerts(plant: Callable[..., Plant]) -> None:
     """The same readings at real pace and at 100x give the same alert points: ids and times."""
-    original = _outage_and_fault(plant(name="original.db"), wall_every=1.0)
-    replay = _outage_and_fault(plant(name="replay.db"), wall_every=0.01)
+    original = _outage_and_fault(plant(rules=prompt_rules(), name="original.db"), wall_every=1.0)
+    replay = _outage_and_fault(plant(rules=prompt_rules(), name="replay.db"), wall_every=0.01)
     assert sorted(
         (tags["asset"], tags["rule"], fields["state"]) for tags, fields, _ in original
     ) == [
@@ -626,7 +400,10 @@ def test_restart_with_a_firing_alert_neither_refires_nor_forgets_it(
     plant: Callable[..., Plant],
 ) -> None:
     """After a restart the alert is not told again, and its resolution still goes out."""
-    p = plant(route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h")
+    p = plant(
+        rules=prompt_rules(),
+        route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h",
+    )
     p.run(5, faulty=[CNC_A])
     fired = p.open_alert("anomaly", CNC_A).id
     p.restart()
@@ -735,7 +512,7 @@ def test_offline_asset_gets_advice_too(plant: Callable[..., Plant]) -> None:
 
 def test_recovery_clears_the_advice(plant: Callable[..., Plant]) -> None:
     """When the failing asset recovers, its advice is cleared with an empty retained message."""
-    p = plant(assets=REROUTE_FLEET)
+    p = plant(rules=prompt_rules(), assets=REROUTE_FLEET)
     _failing_cnc_with_one_offline(p)
     p.run(20, silent=[("plant-c", "cnc-4")], scores=REROUTE_SCORES)
     last = p.advice(CNC_A)[-1]
@@ -806,7 +583,7 @@ def test_alert_points_are_written_on_firing_and_resolved_only(
     plant: Callable[..., Plant],
 ) -> None:
     """Pending writes nothing; firing and resolved write one ``alert`` point each."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=prompt_rules(), route=FAST_ROUTE)
     pending = p.run(2, faulty=[CNC_A])
     p.run(3, faulty=[CNC_A])
     p.run(10)
@@ -818,7 +595,7 @@ def test_alert_points_are_written_on_firing_and_resolved_only(
 
 
 def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Plant]) -> None:
-    """Tags site, asset, rule, severity; fields state, value, message and the alert id."""
+    """Tags site, asset, rule, severity; fields state, value, message, the alert id, flapping."""
     p = plant()
     (point,) = p.run(3, faulty=[CNC_A])
     alert = p.open_alert("anomaly", CNC_A)
@@ -833,6 +610,7 @@ def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Pla
         "value": 0.6,
         "message": alert.message,
         "id": alert.id,
+        "flapping": False,
     }
 
 

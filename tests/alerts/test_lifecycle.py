@@ -18,31 +18,40 @@ SECOND = 1_000_000_000
 
 @dataclass
 class Run:
-    """One (rule, asset) driven through `advance`, reading by reading, one second apart."""
+    """One (rule, asset) driven through `advance`, reading by reading, one second apart.
+
+    A reading is True (the condition), False (clear of it) or None: neither, the deadband of
+    hysteresis (not the condition, yet not clear: a score between the two levels).
+    """
 
     hits_needed: int = 1
     hold_s: float = 0.0
     resolve_after: int = 1
     every_s: int = 1
+    keep_s: float = 0.0
+    quiet_s: float = 0.0
     episode: Episode | None = None
     ts: int = T0
     states: list[State | None] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
-    def feed(self, conditions: Sequence[bool]) -> list[State | None]:
+    def feed(self, conditions: Sequence[bool | None]) -> list[State | None]:
         """Advance once per condition; return the state changes these readings caused."""
         changes: list[State | None] = []
-        for active in conditions:
+        for condition in conditions:
             self.ts += self.every_s * SECOND
             ts = self.ts
             self.episode, state = advance(
                 self.episode,
-                active=active,
+                active=condition is True,
                 ts=ts,
                 hits_needed=self.hits_needed,
                 hold_ns=int(self.hold_s * SECOND),
                 resolve_after=self.resolve_after,
                 start=partial(_alert, ts),
+                clear=condition is False,
+                keep_ns=int(self.keep_s * SECOND),
+                quiet_ns=int(self.quiet_s * SECOND),
             )
             changes.append(state)
             if state is not None and self.episode is not None:
@@ -202,3 +211,71 @@ def test_alert_id_is_a_function_of_rule_site_asset_and_start() -> None:
 def test_alert_id_differs_when_any_part_differs(other: tuple[str, str, str, int]) -> None:
     """Different episodes never share an id."""
     assert alert_id("hot", "plant-a", "cnc-1", T0) != alert_id(*other)
+
+
+# --- hysteresis, minimum firing duration, the hold of a flapping alert ----------------------
+
+
+def test_readings_in_the_deadband_keep_a_firing_alert_firing() -> None:
+    """Hysteresis: readings neither flagged nor below the lower level never resolve it."""
+    run = Run(resolve_after=3)
+    assert run.feed([True, *[None] * 20]) == [F] + [None] * 20
+    assert run.alert.state is State.FIRING
+
+
+def test_a_deadband_reading_restarts_the_count_of_clear_ones() -> None:
+    """Resolving needs `resolve_after` clear readings in a row; one in the deadband resets it."""
+    run = Run(resolve_after=3)
+    assert run.feed([True, False, False, None, False, False, False]) == [
+        F,
+        None,
+        None,
+        None,
+        None,
+        None,
+        R,
+    ]
+
+
+def test_a_deadband_reading_does_not_start_an_episode() -> None:
+    """Only the condition starts an episode: the deadband is not it."""
+    run = Run(hits_needed=2)
+    assert run.feed([None, None, None]) == [None] * 3
+    assert run.episode is None
+
+
+def test_keep_firing_for_holds_the_alert_until_it_has_fired_that_long() -> None:
+    """With ``keep_firing_for`` 10 s, clear readings from the start resolve it 10 s after firing."""
+    run = Run(resolve_after=1, keep_s=10)
+    changes = run.feed([True, *[False] * 15])
+    assert changes.index(R) == 10
+    assert run.alert.resolved_at - run.alert.started_at == 10 * SECOND
+
+
+def test_keep_firing_for_still_needs_the_clear_readings_of_hysteresis() -> None:
+    """Past ``keep_firing_for``, the alert waits for `resolve_after` clear readings in a row."""
+    run = Run(resolve_after=3, keep_s=2)
+    assert run.feed([True, True, True, True, False, False, False]) == [F] + [None] * 5 + [R]
+
+
+def test_the_condition_coming_back_inside_keep_firing_for_keeps_one_alert() -> None:
+    """Clear, then the condition again within the minimum duration: the same alert fires on."""
+    run = Run(resolve_after=1, keep_s=10)
+    run.feed([True, False, False, True, False])
+    assert [s for s in run.states if s is not None] == [F]
+    assert len(set(run.ids)) == 1
+
+
+def test_a_quiet_hold_resolves_only_after_the_condition_has_been_quiet_that_long() -> None:
+    """With ``quiet_ns`` (a flapping alert), it resolves 20 s after the last reading with it."""
+    run = Run(resolve_after=1, quiet_s=20)
+    changes = run.feed([True, False, True, False, None, *[False] * 30])
+    resolved = changes.index(R) + 1  # readings are one second apart, the first at 1 s
+    assert resolved == 5 + 20  # the deadband at 5 s was not quiet either
+
+
+def test_a_quiet_hold_absorbs_the_churn_into_one_alert() -> None:
+    """Condition on and off for a while under a quiet hold: one firing, nothing else."""
+    run = Run(resolve_after=1, quiet_s=30)
+    run.feed([True, False] * 40)
+    assert [s for s in run.states if s is not None] == [F]

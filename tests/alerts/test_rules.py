@@ -196,6 +196,77 @@ def test_anomaly_counts_must_be_positive(field: str) -> None:
         AnomalyRule.model_validate({"name": "anomaly", field: 0})
 
 
+# --- alarm hygiene: hysteresis, minimum firing duration, flap damping ---------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "anomalous", "clears"),
+    [(0.3, False, True), (0.45, False, False), (0.55, True, False), (None, False, True)],
+    ids=["below-the-level", "in-the-deadband", "flagged", "unscored"],
+)
+def test_anomaly_reading_clears_only_below_resolve_below(
+    score: float | None, anomalous: bool, clears: bool
+) -> None:
+    """Hysteresis: a reading counts towards resolving only when it scores below 0.4."""
+    rule = AnomalyRule(name="anomaly")
+    assert rule.clears(_obs(score=score, anomalous=anomalous)) is clears
+
+
+def test_resolve_below_of_one_clears_on_any_reading_not_flagged() -> None:
+    """``resolve_below: 1`` gives the old behaviour: any reading not flagged clears."""
+    rule = AnomalyRule(name="anomaly", resolve_below=1)
+    assert rule.clears(_obs(score=0.49)) is True
+
+
+@pytest.mark.parametrize("level", [-0.1, 1.5], ids=["negative", "above-one"])
+def test_resolve_below_outside_zero_to_one_is_rejected(level: float) -> None:
+    """Scores are in [0, 1): a level outside it is a mistake."""
+    with pytest.raises(ValidationError, match="resolve_below"):
+        AnomalyRule(name="anomaly", resolve_below=level)
+
+
+def test_keep_firing_for_is_a_duration_in_seconds_and_nanoseconds() -> None:
+    """``keep_firing_for: 5m`` is 300 s, kept in ns for the per-reading path."""
+    rule = LimitRule.model_validate({"name": "hot", "condition": "t > 90", "keep_firing_for": "5m"})
+    assert (rule.keep_firing_for, rule.keep_ns) == (300.0, 300 * 10**9)
+
+
+def test_flap_damping_is_on_by_default_with_the_documented_figures() -> None:
+    """More than 3 firings in 30 minutes hold the alert until quiet for 15 minutes."""
+    policy = AnomalyRule(name="anomaly").flapping
+    assert policy is not None
+    assert (policy.firings, policy.window, policy.quiet) == (3, 1800.0, 900.0)
+
+
+@pytest.mark.parametrize("off", [False, None], ids=["false", "null"])
+def test_flap_damping_can_be_turned_off(off: bool | None) -> None:
+    """``flapping: false`` (or null) turns flap damping off for the rule."""
+    rule = LimitRule.model_validate({"name": "hot", "condition": "t > 90", "flapping": off})
+    assert (rule.flapping, rule.quiet_ns) == (None, 0)
+
+
+def test_flap_damping_figures_can_be_set() -> None:
+    """``flapping: {firings, window, quiet}`` sets the rule's own figures."""
+    rule = AnomalyRule.model_validate(
+        {"name": "anomaly", "flapping": {"firings": 5, "window": "1h", "quiet": "20m"}}
+    )
+    assert rule.flapping is not None
+    assert (rule.flapping.firings, rule.flapping.window, rule.quiet_ns) == (5, 3600.0, 1200 * 10**9)
+
+
+def test_flap_damping_with_an_unknown_key_is_rejected() -> None:
+    """A misspelt flap damping option fails instead of being ignored."""
+    with pytest.raises(ValidationError, match="quite"):
+        AnomalyRule.model_validate({"name": "anomaly", "flapping": {"quite": "5m"}})
+
+
+def test_default_anomaly_rules_keep_firing_five_minutes_with_hysteresis() -> None:
+    """The defaults: 5 minutes minimum; resolve below 0.4 (warning) and 0.7 (critical)."""
+    anomaly, severe = (r for r in default_rules() if isinstance(r, AnomalyRule))
+    assert (anomaly.keep_firing_for, anomaly.resolve_below) == (300.0, 0.4)
+    assert (severe.keep_firing_for, severe.resolve_below, severe.min_score) == (300.0, 0.7, 0.8)
+
+
 # --- deadman rules --------------------------------------------------------------------------
 
 
