@@ -5,7 +5,10 @@ and runs the fleet simulator (the small shipped fleet by default, with its sched
 at high speed over MQTT, exactly as sensors would. While it runs, a live view shows the
 fleet's health, the latest alerts and the reroute advice, as any tool on the broker sees
 them. It ends by itself (or on Ctrl-C) with a summary: each injected fault, whether and how
-soon it was detected, the false alarms, and the readings processed.
+soon it was detected, the false alarms, the alarm report (`meshwatch.alarmreport`: false
+alarms per machine-hour, alarms per 10 minutes against EEMUA 191 and ISA-18.2, chattering and
+stale alarms), and the readings processed. The models run with the configured settings and
+their default warm-up, as a fresh install's would.
 
 Simulated time ends now: the run starts ``duration`` in the past, so every timestamp is
 one the pipeline accepts, and the data stays in the data dir for ``meshwatch status`` and a
@@ -23,30 +26,27 @@ from rich.console import Console
 from rich.live import Live
 
 from alerts.durations import format_duration as human
+from meshwatch.alarmreport import AlarmReport, alarm_report, report_table
 from meshwatch.app import App, build
 from meshwatch.demoview import FleetWatcher, render
-from meshwatch.detection import Fault, Score, faults_table, score
+from meshwatch.detection import faults_table, read_faults
 from meshwatch.localservers import MissingBinaryError, Mosquitto, find_binary, inprocess
 from meshwatch.localservers.inprocess import InProcessBroker
 from meshwatch.settings import Settings
-from models.settings import ModelsSettings
 from simulators.fleet import load_fleet
-from simulators.groundtruth import read_labels
 from simulators.publisher import RunSummary
 from simulators.publisher import run as simulate
 
-# Readings each asset model learns before judging, in the demo: 30 minutes at 1 reading/s.
-_DEMO_WARMUP = 1800
 # How long the pipeline may take to store what the simulator sent once it has finished.
 _DRAIN_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
-    """What a demo run did: the simulator's summary, the score, readings stored, wall time."""
+    """What a demo run did: the simulator's summary, the alarm report, readings, wall time."""
 
     run: RunSummary
-    score: Score
+    report: AlarmReport
     stored: int
     seconds: float
 
@@ -73,7 +73,6 @@ def run_demo(
                 "mqtt": settings.mqtt.model_copy(update=mqtt),
                 "influx": settings.influx.model_copy(update={"url": None}),
                 "http": settings.http.model_copy(update={"port": 0}),
-                "models": _demo_models(settings),
             }
         )
         return _run(settings, fleet_file, speed, duration, live, console, broker)
@@ -90,6 +89,7 @@ def _run(
     console: Console,
     broker: Mosquitto | InProcessBroker,
 ) -> DemoResult:
+    fleet = load_fleet(fleet_file)
     app = build(settings)
     worker = threading.Thread(target=app.run, name="pipeline")
     worker.start()
@@ -97,6 +97,8 @@ def _run(
     labels_path = settings.data_dir / "demo-labels.jsonl"
     result: list[RunSummary] = []
     stop = threading.Event()
+    # Simulated time ends now (see the module docstring).
+    start_ns = time.time_ns() - int(duration * 1e9)
     try:
         _wait_subscribed(app)
         watcher = FleetWatcher(
@@ -109,13 +111,13 @@ def _run(
                 try:
                     result.append(
                         simulate(
-                            load_fleet(fleet_file),
+                            fleet,
                             host=broker.host,
                             port=broker.port,
                             topic=settings.mqtt.topic,
                             speed=speed,
                             duration=duration,
-                            start_ns=time.time_ns() - int(duration * 1e9),
+                            start_ns=start_ns,
                             labels_path=labels_path,
                             protocol=settings.mqtt.protocol,
                             progress=False,
@@ -139,18 +141,20 @@ def _run(
             if not result:
                 raise RuntimeError("the simulator stopped without a summary (see the log above)")
             stored = _drain(app, result[0].readings)
-            faults = [
-                Fault(g.site, g.asset, g.fault, g.start, g.end if g.end is not None else g.start)
-                for g in read_labels(labels_path)
-            ]
-            verdict = score(faults, watcher.alerts)
+            report = alarm_report(
+                read_faults(labels_path),
+                watcher.alerts,
+                machines=sum(len(site.assets) for site in fleet.sites),
+                start=start_ns,
+                end=start_ns + int(result[0].simulated_seconds * 1e9),
+            )
         finally:
             watcher.close()
     finally:
         stop.set()
         app.stop.set()
         worker.join(30)
-    demo = DemoResult(result[0], verdict, stored, time.monotonic() - began)
+    demo = DemoResult(result[0], report, stored, time.monotonic() - began)
     _summary(console, demo, settings.data_dir, labels_path)
     return demo
 
@@ -164,21 +168,6 @@ def _broker(data_dir: Path, console: Console) -> tuple[Mosquitto | InProcessBrok
             console.print("mosquitto is not installed: the demo runs amqtt in-process (MQTT 3.1.1)")
             return InProcessBroker(), "3.1.1"
     return Mosquitto(data_dir / "demo-broker"), "5"
-
-
-def _demo_models(settings: Settings) -> ModelsSettings:
-    """The configured models, with a warm-up that sees every duty state of the fleet's machines.
-
-    A machine that runs jobs, changes over and idles must show each of them while its model
-    learns, or the first idle spell looks like a fault. The simulated jobs last minutes, so
-    half an hour of readings covers them; the default (400 readings) is tuned for steadier
-    machines.
-    """
-    profiles = tuple(
-        p.model_copy(update={"warmup": max(p.warmup, _DEMO_WARMUP)})
-        for p in settings.models.profiles
-    )
-    return settings.models.model_copy(update={"profiles": profiles})
 
 
 def _wait_subscribed(app: App) -> None:
@@ -230,12 +219,11 @@ def _drain(app: App, expected: int) -> int:
 
 
 def _summary(console: Console, demo: DemoResult, data_dir: Path, labels: Path) -> None:
-    console.print(faults_table(demo.score.findings))
+    console.print(faults_table(demo.report.score.findings))
+    # Scripts read this line: keep its form.
+    console.print(demo.report.score.line(), highlight=False)
+    console.print(report_table(demo.report))
     run = demo.run
-    console.print(
-        f"faults detected: {demo.score.detected} of {len(demo.score.findings)}; "
-        f"false alarms: {len(demo.score.false_alarms)}"
-    )
     console.print(
         f"readings: {run.readings:,} sent in {run.messages:,} messages, {demo.stored:,} stored, "
         f"{demo.stored / max(demo.seconds, 1e-9):,.0f} readings/s over {demo.seconds:.0f} s "

@@ -87,7 +87,11 @@ ROLES: dict[str, Roles] = {
 }
 
 # Mean time in each duty state, seconds, and where the chain goes next (probabilities).
-_DWELL_S: dict[DutyState, float] = {"idle": 120.0, "running": 600.0, "changeover": 60.0}
+# Shop-floor figures: a job runs for about three quarters of an hour, a changeover (tool or
+# mould change, material swap, first-article check) takes about ten minutes, and a machine
+# waits about twenty minutes between orders. Each spell's length is exponential around
+# its mean, so some last a few minutes and some well over an hour.
+_DWELL_S: dict[DutyState, float] = {"idle": 1200.0, "running": 2700.0, "changeover": 600.0}
 _NEXT: dict[DutyState, tuple[tuple[DutyState, float], ...]] = {
     "idle": (("running", 0.8), ("changeover", 0.2)),
     "running": (("idle", 0.4), ("changeover", 0.6)),

@@ -49,6 +49,26 @@ def test_a_day_visits_every_duty_state(kind: str) -> None:
     assert min(loads) < 0.5 < max(loads)
 
 
+def test_duty_states_last_tens_of_minutes_as_on_a_real_shop_floor() -> None:
+    """Over 30 seeded days, jobs last ~45 min on average, idle spells ~20, changeovers ~10."""
+    physics = AssetPhysics("cnc-mill", random.Random(11), START)
+    spells: dict[str, list[float]] = {"idle": [], "running": [], "changeover": []}
+    state, since, step = physics.state, 0, 20
+    for second in range(step, 30 * 86_400, step):
+        physics.step(START + second * 1_000_000_000, float(step))
+        if physics.state != state:
+            spells[state].append((second - since) / 60)
+            state, since = physics.state, second
+    means = {name: sum(minutes) / len(minutes) for name, minutes in spells.items()}
+    assert all(len(minutes) > 100 for minutes in spells.values()), {
+        k: len(v) for k, v in spells.items()
+    }
+    assert 38 <= means["running"] <= 52, means
+    assert 16 <= means["idle"] <= 24, means
+    assert 8 <= means["changeover"] <= 12, means
+    assert all(10 <= minutes <= 60 for minutes in means.values())
+
+
 def test_temperature_follows_load_with_a_lag(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CNC spindle warms over minutes after it starts running, not at once."""
     for state in ("idle", "running", "changeover"):  # hold each state as set below
