@@ -7,6 +7,7 @@ The same object scores the live stream (`models.scoring`) and labelled files
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -21,6 +22,9 @@ THRESHOLD = 0.5
 # Verdicts kept for redeliveries: mosquitto redelivers in bunches of at most the in-flight
 # window, spread over the fleet's assets, so a few per asset cover it (~100 bytes each).
 _RECENT = 16
+# Flagged readings kept for a verdict of "normal" from maintenance staff (`accept`): the last
+# few minutes of an episode at one reading a second, a few KiB per asset while it is flagged.
+_QUARANTINE = 256
 
 
 class AssetModel:
@@ -65,6 +69,8 @@ class AssetModel:
         self.last_ts = -1
         self._hits: list[bool] = []
         self._recent: dict[int, Verdict] = {}  # the last verdicts, for exact redeliveries
+        # Readings not learned because they were flagged: what `accept` teaches.
+        self._quarantine: deque[tuple[int, Features]] = deque(maxlen=_QUARANTINE)
 
     @property
     def warming_up(self) -> bool:
@@ -102,12 +108,38 @@ class AssetModel:
                 if self.explainer is not None:
                     self.explainer.learn_one(x)
                 self.learned += 1
+            else:
+                self._quarantine.append((ts, x))
         verdict = Verdict(score, THRESHOLD, anomalous, warming_up, top)
         if not replay:
             self._recent[ts] = verdict
             if len(self._recent) > _RECENT:
                 del self._recent[next(iter(self._recent))]
         return verdict
+
+    def accept(self, start_ns: int, end_ns: int) -> int:
+        """Teach the model that the readings it flagged from `start_ns` to `end_ns` were normal.
+
+        Maintenance staff's verdict "false alarm" on an alert: the flagged readings kept since
+        (the last `_QUARANTINE` of them) are learned as normal, by a detector's
+        ``learn_normal(rows)`` when it has one, else one by one. Returns how many were taught.
+        """
+        rows = [x for ts, x in self._quarantine if start_ns <= ts <= end_ns]
+        if not rows:
+            return 0
+        self._quarantine = deque(
+            ((ts, x) for ts, x in self._quarantine if not start_ns <= ts <= end_ns),
+            maxlen=_QUARANTINE,
+        )
+        for detector in self.detectors:
+            learn_normal = getattr(detector, "learn_normal", None)
+            if learn_normal is not None:
+                learn_normal(rows)
+            else:
+                for x in rows:
+                    detector.learn_one(x)
+        self._hits = []
+        return len(rows)
 
     def _top_metric(self, detector: Any, x: Features) -> str:
         named = str(getattr(detector, "top_metric", ""))
