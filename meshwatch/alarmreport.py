@@ -30,6 +30,8 @@ from typing import Any
 from rich.table import Table
 
 from alerts.durations import format_duration
+from alerts.flapping import CHATTER_FIRINGS, CHATTER_WINDOW_NS
+from alerts.metrics import STALE_NS
 from ingest.timestamps import format_rfc3339
 from meshwatch.detection import Episode, Fault, Score, score
 
@@ -46,11 +48,10 @@ ISA_ACCEPTABLE_PER_DAY = 150.0
 ISA_MANAGEABLE_PER_DAY = 300.0
 #: ISA-18.2: more than 10 alarms in 10 minutes is an alarm flood.
 FLOOD_PER_10_MIN = 10
-#: ISA-18.2: an alarm that fires 3 or more times within a minute chatters.
-CHATTER_TIMES = 3
-CHATTER_WINDOW_NS = MINUTE_NS
-#: EEMUA 191 and ISA-18.2: an alarm standing for more than 24 hours is stale.
-STALE_NS = DAY_NS
+# Chattering (ISA-18.2: 3 firings within a minute) and stale alarms (standing for more than
+# 24 h) are judged by the router's own figures, `alerts.flapping.CHATTER_FIRINGS` and
+# `alerts.metrics.STALE_NS`: the report agrees with ``meshwatch_alerts_chattering_total`` and
+# ``meshwatch_alerts_stale``.
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class Chatter:
 
 
 def chattering(
-    found: Iterable[Episode], *, times: int = CHATTER_TIMES, window: int = CHATTER_WINDOW_NS
+    found: Iterable[Episode], *, times: int = CHATTER_FIRINGS, window: int = CHATTER_WINDOW_NS
 ) -> list[Chatter]:
     """The alarms (rule on asset) that fired ``times`` or more times within ``window`` ns.
 
@@ -308,7 +309,7 @@ def report_table(report: AlarmReport) -> Table:
     )
     worst = report.chattering[0] if report.chattering else None
     table.add_row(
-        f"chattering ({CHATTER_TIMES}+ in a minute)",
+        f"chattering ({CHATTER_FIRINGS}+ in a minute)",
         f"{len(report.chattering)}"
         + (
             f", worst {worst.site}/{worst.asset} {worst.rule}: {worst.most_in_a_minute} "

@@ -111,6 +111,25 @@ class Finding:
         """Whether any alert named the faulty asset in time."""
         return self.rule is not None
 
+    def to_json(self) -> dict[str, Any]:
+        """The finding as ``evaluate --json`` and the alarm benchmark write it (delay in s).
+
+        Examples
+        --------
+        >>> wear = Fault("lyon", "cnc-2", "bearing_wear", 0, 60)
+        >>> Finding(wear, "anomaly", 1_500_000_000).to_json()
+        {'site': 'lyon', 'asset': 'cnc-2', 'fault': 'bearing_wear', 'detected': True, \
+'rule': 'anomaly', 'delay_s': 1.5}
+        """
+        return {
+            "site": self.fault.site,
+            "asset": self.fault.asset,
+            "fault": self.fault.fault,
+            "detected": self.detected,
+            "rule": self.rule,
+            "delay_s": None if self.delay is None else self.delay / 1e9,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Score:

@@ -11,8 +11,11 @@ simulated fleet's; both judge what comes out with `meshwatch.alarmreport`.
 The alerts' wall clock (silences, the silent-fleet clock, lazy saves) is the stream's newest
 event time, so the verdict depends on the readings only, not on how fast they are judged.
 Models and alert state live in a temporary directory, removed on close. The alerts come out
-as the alert messages the pipeline would send (`alerts.base.Alert.to_json`'s fields that
-judging needs): one when an alert fires, one when it resolves.
+in the form of the alert messages (`alerts.base.Alert.to_json`'s fields that judging needs),
+one when an alert fires and one when it resolves, made from the engine's ``alert`` records:
+every episode counts, also one the receivers would not hear of because an inhibition muted
+it (a critical alert of the same asset, its site offline). The demo, which judges the alert
+messages on the broker, does not see those, so on the same run it can count fewer alarms.
 """
 
 from __future__ import annotations

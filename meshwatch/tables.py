@@ -87,7 +87,7 @@ def health_table(fleet: Sequence[Mapping[str, Any]], now: float) -> Table:
             styled(status),
             Text(_score(score)),
             Text(f"{when} ({relative})" if relative else when),
-            _alerts(health.get("alerts")),
+            alerts_cell(health.get("alerts"), now),
             _text(health.get("reason")),
         )
     return table
@@ -152,9 +152,53 @@ def styled(status: str) -> Text:
     return Text(status, style=_STYLES.get(status, ""))
 
 
-def _alerts(alerts: object) -> Text:
-    """The open alerts' rule names (the ``alerts`` list is optional in a health message)."""
+def alerts_cell(alerts: object, now: float) -> Text:
+    """The open alerts of a health message: each rule, marked when flapping or shelved.
+
+    A flapping alert (held as one by flap damping) reads ``rule (flapping)``; a shelved one
+    ``rule (shelved by WHO, ends in 2h)``, so a muted alert is not mistaken for one being
+    handled. The ``alerts`` list, and each mark, is optional in a health message.
+
+    Examples
+    --------
+    >>> now = datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp()
+    >>> alerts_cell([{"rule": "hot"}, {"rule": "anomaly", "flapping": True}], now).plain
+    'anomaly (flapping), hot'
+    >>> alerts_cell([{"rule": "anomaly", "shelved_until": "2026-11-25T14:00:00Z",
+    ...               "shelved_by": "ana"}], now).plain
+    'anomaly (shelved by ana, ends in 2h)'
+    >>> alerts_cell(None, now).plain
+    '-'
+    """
     if not isinstance(alerts, list) or not alerts:
         return Text("-")
-    rules = sorted({str(a.get("rule", "?")) if isinstance(a, dict) else "?" for a in alerts})
-    return Text(", ".join(rules))
+    entries = sorted({_alert_entry(a, now) for a in alerts})
+    cell = Text()
+    for i, (rule, marks) in enumerate(entries):
+        if i:
+            cell.append(", ")
+        cell.append(rule)
+        if marks:
+            cell.append(f" ({', '.join(marks)})", style="yellow")
+    return cell
+
+
+def _alert_entry(alert: object, now: float) -> tuple[str, tuple[str, ...]]:
+    """An entry of the ``alerts`` list as its rule and its marks (flapping, shelved)."""
+    if not isinstance(alert, dict):
+        return "?", ()
+    marks = []
+    if alert.get("flapping") is True:
+        marks.append("flapping")
+    until = alert.get("shelved_until")
+    if until is not None:
+        by = alert.get("shelved_by")
+        shelf = "shelved" if by is None else f"shelved by {by}"
+        relative = ago(until, now)
+        if relative.startswith("in "):
+            marks.append(f"{shelf}, ends {relative}")
+        elif relative:
+            marks.append(f"{shelf}, ended {relative}")
+        else:
+            marks.append(f"{shelf} until {until}")
+    return str(alert.get("rule", "?")), tuple(marks)

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from meshwatch.alarmreport import HOUR_NS, MINUTE_NS, AlarmReport, per_machine_hour, report_json
+from meshwatch.alarmreport import HOUR_NS, MINUTE_NS, AlarmReport, report_json
 
 from .worker import PartResult
 
@@ -56,7 +56,7 @@ def goals(report: AlarmReport) -> list[Goal]:
     wear = [f for f in found.findings if f.fault.fault == "bearing_wear"]
     wear_delays = [f.delay / MINUTE_NS for f in wear if f.delay is not None]
     wear_worst = max(wear_delays) if wear and len(wear_delays) == len(wear) else None
-    rate = per_machine_hour(len(found.false_alarms), report.machines, report.end - report.start)
+    rate = report.false_alarms_per_machine_hour
     return [
         Goal(
             "faults detected",
@@ -175,17 +175,7 @@ def write_json(
         "environment": environment,
         "settings": settings,
         "simulated_hours": (report.end - report.start) / HOUR_NS,
-        "faults": [
-            {
-                "site": f.fault.site,
-                "asset": f.fault.asset,
-                "fault": f.fault.fault,
-                "detected": f.detected,
-                "rule": f.rule,
-                "delay_s": None if f.delay is None else f.delay / 1e9,
-            }
-            for f in report.score.findings
-        ],
+        "faults": [f.to_json() for f in report.score.findings],
         "alarm_report": report_json(report),
         "goals": [
             {

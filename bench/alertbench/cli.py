@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=_FLEET.seconds,
         help="event seconds per run, each asset reporting once a second (default 240; the "
-        f"first {evaluation.WARMUP_S} are not timed)",
+        f"first {evaluation.WARMUP_S} are not timed, nor the recovery after them)",
     )
     add("--rounds", type=int, default=3, help="runs of each evaluation case (default 3)")
     add("--seed", type=int, default=_FLEET.seed, help="seed of the fleet")
@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--quick",
         action="store_true",
-        help="smoke run: 40 s of event time (20 timed), 1 round, 300 notifications, 1 round",
+        help="smoke run: 40 s of event time (20 timed) and the recovery, 1 round; 300 "
+        "notifications, 1 round",
     )
     add_run_options(parser, "keep the state files and the profile here")
     add("--endpoint-child", action="store_true", help=argparse.SUPPRESS)

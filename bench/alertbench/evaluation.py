@@ -19,6 +19,14 @@ first `WARMUP_S` seconds of event time are run but not timed (first sight of eve
 scoping the rules, a first health record each). The batches are generated between the timed
 calls, so generating them is not counted. The garbage collector stays on, as in the pipeline.
 
+After the timed run, untimed, the fleet recovers (`Fleet.recovery`: faults over, nothing
+flagged, every asset reporting) until no alert is open, for at most `recovery_limit` seconds
+of event time: every alert the run fired must resolve, each after what its rule demands
+(``resolve_after`` clear readings, ``keep_firing_for``, a flapping alert's quiet). The shipped
+defaults keep an anomaly alert firing for at least 5 minutes, longer than the run, so without
+the recovery the run could never show them resolve. The checks (`check`) then hold every case
+with rules to: alerts fired and resolved, none left open, as many resolutions as firings.
+
 The engine is built as ``meshwatch run`` builds it (`meshwatch.alerting.build_alerts`):
 `AlertState` on a file in the work dir (SQLite, WAL, ``synchronous=FULL``), `AlertMetrics` on a
 registry of its own, default reroute settings, and a publisher that counts what it is asked to
@@ -42,14 +50,21 @@ from alerts.engine import AlertEngine
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.reroute import RerouteSettings
+from alerts.rules import AnomalyRule, LimitRule
 from alerts.settings import Alerting
 from alerts.state import AlertState, Changes
+from ingest.base import Point
 
 from .config import Rules, alerting, route_count
-from .fleet import Fleet, FleetSpec, as_pipeline
+from .fleet import BASE_TS, Fleet, FleetSpec, as_pipeline
 
 #: Seconds of event time run before timing starts (every asset has been seen by then).
 WARMUP_S = 20
+#: Event seconds the recovered fleet gets beyond what the slowest rule needs to resolve an
+#: alert (readings of one asset are a second apart; a minute covers batching and the deadman's
+#: once-a-second check).
+RECOVERY_MARGIN_S = 60
+_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -117,20 +132,28 @@ class Outcome:
     Attributes
     ----------
     transitions : dict
-        Alert state changes by new state (pending, firing, resolved).
-    alert_points : int
-        ``alert`` records returned to store.
+        Alert state changes by new state (pending, firing, resolved), the recovery included.
+    alert_points, health_points : int
+        ``alert`` and ``health`` records returned to store (the engine cases take the health
+        records with `AlertEngine.health_points` after each call, as the processor does).
     queued : int
         Notifications queued for the receivers (in the outbox).
     health, reroute : int
         Health and reroute messages published.
+    recovery_s : int
+        Event seconds of the recovered fleet until no alert was open (0: none was open).
+    left_open : int
+        Alerts still open when the recovery gave up (`recovery_limit`): stuck alerts.
     """
 
     transitions: dict[str, int] = field(default_factory=dict)
     alert_points: int = 0
+    health_points: int = 0
     queued: int = 0
     health: int = 0
     reroute: int = 0
+    recovery_s: int = 0
+    left_open: int = 0
 
 
 @dataclass
@@ -158,7 +181,7 @@ class Run:
     commits : int
         `AlertState.save` calls during the timed batches.
     outcome : Outcome
-        What alerting decided over the whole run (warm-up included).
+        What alerting decided over the whole run (warm-up and recovery included).
     """
 
     case: str
@@ -209,8 +232,36 @@ def build_engine(
     return engine, state, publisher
 
 
-def outcome(engine: AlertEngine, publisher: CountingPublisher, points: int) -> Outcome:
-    """What the engine decided, from its metrics and the publisher's counts."""
+def recovery_limit(config: Alerting) -> int:
+    """Event seconds a recovered fleet gets to resolve every alert of this configuration.
+
+    The slowest rule's need, with every hold added up: ``keep_firing_for`` after firing, a
+    flapping alert's quiet, then ``resolve_after`` clear readings (a second apart), plus
+    `RECOVERY_MARGIN_S`. A deadman alert resolves on its asset's next reading.
+    """
+    need = 0.0
+    for rule in config.rules:
+        if isinstance(rule, AnomalyRule | LimitRule):
+            quiet = rule.flapping.quiet if rule.flapping is not None else 0.0
+            need = max(need, rule.for_ + rule.keep_firing_for + quiet + rule.resolve_after)
+    return int(need) + RECOVERY_MARGIN_S
+
+
+def _counted(made: list[Point]) -> tuple[int, int]:
+    """The ``alert`` and the ``health`` records among `made`."""
+    alerts = sum(1 for p in made if p.measurement == "alert")
+    return alerts, len(made) - alerts
+
+
+def outcome(
+    engine: AlertEngine,
+    publisher: CountingPublisher,
+    points: tuple[int, int],
+    *,
+    recovery_s: int = 0,
+    left_open: int = 0,
+) -> Outcome:
+    """What the engine decided, from its metrics, the records and the publisher's counts."""
     registry = engine.metrics.registry
     transitions: dict[str, int] = {}
     queued = 0
@@ -226,10 +277,13 @@ def outcome(engine: AlertEngine, publisher: CountingPublisher, points: int) -> O
                 queued += int(sample.value)
     return Outcome(
         transitions=dict(sorted(transitions.items())),
-        alert_points=points,
+        alert_points=points[0],
+        health_points=points[1],
         queued=queued,
         health=publisher.messages.get("health", 0),
         reroute=publisher.messages.get("reroute", 0),
+        recovery_s=recovery_s,
+        left_open=left_open,
     )
 
 
@@ -270,7 +324,7 @@ def measure(
     warmup_batches = WARMUP_S * spec.assets // spec.batch
     clock = time.perf_counter_ns
     spent: list[int] = []
-    readings = points = 0
+    readings = alert_points = health_points = 0
     save_ns = commits = 0
     profile: cProfile.Profile | None = None
     gc.collect()
@@ -294,14 +348,25 @@ def measure(
             made = engine.observe(observations)
             engine.commit()
             t1 = clock()
+            made += engine.health_points()  # untimed: taking a list is all it costs
         if profile is not None:
             profile.disable()
-        points += len(made)
+        alerts, health = _counted(made)
+        alert_points, health_points = alert_points + alerts, health_points + health
         if k >= warmup_batches:
             spent.append(t1 - t0)
             readings += len(observations)
     save_ns, commits = state.save_ns - save_ns, state.commits - commits
-    result = outcome(engine, publisher, points)
+    recovery_s, left_open, alerts, health = _recover(
+        engine, processor, fleet, spec.seconds, recovery_limit(config)
+    )
+    result = outcome(
+        engine,
+        publisher,
+        (alert_points + alerts, health_points + health),
+        recovery_s=recovery_s,
+        left_open=left_open,
+    )
     engine.close()
     total = sum(spent)
     ms = sorted(s / 1e6 for s in spent)
@@ -321,6 +386,33 @@ def measure(
         commits=commits,
         outcome=result,
     )
+
+
+def _recover(
+    engine: AlertEngine, processor: AlertProcessor | None, fleet: Fleet, after_s: int, limit_s: int
+) -> tuple[int, int, int, int]:
+    """Feed the recovered fleet (untimed) until no alert is open or `limit_s` have passed.
+
+    Through the same entry as the timed run. Returns the event seconds it took, the alerts
+    still open, and the ``alert`` and ``health`` records made meanwhile.
+    """
+    alert_points = health_points = seconds = 0
+    if not engine.open_alerts():
+        return 0, 0, 0, 0
+    for observations in fleet.recovery():
+        if processor is not None:
+            made = processor.process(*as_pipeline(observations))
+            processor.committed()
+        else:
+            made = engine.observe(observations)
+            engine.commit()
+            made += engine.health_points()
+        alerts, health = _counted(made)
+        alert_points, health_points = alert_points + alerts, health_points + health
+        seconds = (observations[-1].ts - BASE_TS) // _NS + 1 - after_s
+        if not engine.open_alerts() or seconds >= limit_s:
+            break
+    return seconds, len(engine.open_alerts()), alert_points, health_points
 
 
 @dataclass
@@ -355,17 +447,31 @@ def summarise(runs: list[Run]) -> list[Summary]:
 
 
 def check(runs: list[Run]) -> list[str]:
-    """Problems: no alert fired and resolved, or runs of one configuration decided differently.
+    """Problems: alerts that did not fire and resolve, or runs that decided differently.
 
-    The engine and the processor with the 20 rules see the same readings, so they must make
-    the same decisions, round after round; with reroute off, the same but for the advice.
+    Every case with rules must fire alerts and, once the fleet has recovered, resolve every
+    one of them: none left open, and as many resolutions as firings. The engine and the
+    processor with the 20 rules see the same readings, so they must make the same decisions
+    (records, notifications, messages), round after round; with reroute off, the same alerts.
     """
     problems = []
     for r in runs:
-        t = r.outcome.transitions
-        if r.rules and (not t.get("firing") or not t.get("resolved")):
+        o = r.outcome
+        t = o.transitions
+        fired, resolved = t.get("firing", 0), t.get("resolved", 0)
+        if r.rules and (not fired or not resolved):
             problems.append(f"{r.case} round {r.round}: no alert fired and resolved ({t})")
-        if not r.rules and (t or r.outcome.queued):
+        if r.rules and o.left_open:
+            problems.append(
+                f"{r.case} round {r.round}: {o.left_open} alerts still open {o.recovery_s} s "
+                "after the fleet recovered"
+            )
+        elif r.rules and fired != resolved:
+            problems.append(
+                f"{r.case} round {r.round}: {fired} alerts fired but {resolved} resolved, "
+                "and none is open"
+            )
+        if not r.rules and (t or o.queued):
             problems.append(f"{r.case} round {r.round}: alerts without any rule ({t})")
     by_case = {c.name: c for c in CASES}
     groups: dict[tuple[Rules, bool], list[Run]] = {}

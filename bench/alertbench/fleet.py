@@ -21,12 +21,20 @@ configuration measured sees the very same readings:
   seconds (past the 60 s deadman); and when the run spans at least 150 s, the last site goes
   dark for `DROPOUT_S` seconds from a third of the way in (a site-wide deadman alert, which
   inhibits its assets' alerts).
+
+After the run, `Fleet.recovery` goes on from where it ended with the whole fleet well: every
+fault over, every silent asset and the dark site reporting again, no reading flagged and every
+score under 0.35 (below any rule's ``resolve_below``). Whatever is still open must then
+resolve as its rule allows: the shipped default anomaly rules hold a firing alert for at least
+5 minutes (``keep_firing_for``), longer than the run itself, so only a recovered fleet can
+show them resolve.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from alerts.base import Observation
@@ -158,6 +166,8 @@ class FleetSpec:
 class Fleet:
     """Batches of `Observation` for ``spec.seconds`` of event time, deterministic per seed.
 
+    `batches` is the run; `recovery`, after it, the fleet recovered, for as long as asked.
+
     Parameters
     ----------
     spec
@@ -183,9 +193,24 @@ class Fleet:
 
     def batches(self) -> Iterator[list[Observation]]:
         """The run's readings, ``batch`` at a time."""
+        return self._batched(range(self.seconds), calm=False)
+
+    def recovery(self) -> Iterator[list[Observation]]:
+        """The fleet after the run, recovered, ``batch`` readings at a time, without end.
+
+        Call it once `batches` is exhausted: it goes on from the run's last second. Every
+        fault is over, no new one starts, nobody drops out, the silent assets and the dark
+        site report again, and the readings are normal and never flagged.
+        """
+        for a in self._assets:
+            a.fault_left = 0
+            a.silent_until = 0
+        return self._batched(itertools.count(self.seconds), calm=True)
+
+    def _batched(self, seconds: Iterable[int], *, calm: bool) -> Iterator[list[Observation]]:
         out: list[Observation] = []
-        for second in range(self.seconds):
-            for obs in self._second(second):
+        for second in seconds:
+            for obs in self._second(second, calm=calm):
                 out.append(obs)
                 if len(out) == self.batch:
                     yield out
@@ -193,22 +218,24 @@ class Fleet:
         if out:
             yield out
 
-    def _second(self, second: int) -> Iterator[Observation]:
+    def _second(self, second: int, *, calm: bool) -> Iterator[Observation]:
         rng = self._rng
         rand, gauss = rng.random, rng.gauss
         step = _NS // max(1, len(self._assets))
-        dark = self.dark_site if self._dark[0] <= second < self._dark[1] else None
+        dark = self.dark_site if not calm and self._dark[0] <= second < self._dark[1] else None
+        flag_p = 0.0 if calm else FLAG_P
         base = BASE_TS + second * _NS
         for i, a in enumerate(self._assets):
             if a.silent_until > second or a.site == dark:
                 continue
-            if rand() < DROPOUT_P:
-                a.silent_until = second + DROPOUT_S
-                continue
-            if a.fault_left == 0 and rand() < self._fault_p:
-                a.fault_left = rng.randint(15, 60)
-                a.fault_metric = rng.choice(a.faulty)
-                a.fault_step = 0
+            if not calm:
+                if rand() < DROPOUT_P:
+                    a.silent_until = second + DROPOUT_S
+                    continue
+                if a.fault_left == 0 and rand() < self._fault_p:
+                    a.fault_left = rng.randint(15, 60)
+                    a.fault_metric = rng.choice(a.faulty)
+                    a.fault_step = 0
             metrics: dict[str, float] = {}
             for m in a.metrics:
                 metrics[m.name] = m.level + m.noise * gauss()
@@ -226,7 +253,7 @@ class Fleet:
                 score = 0.55 + 0.43 * ramp * (0.9 + 0.1 * rand())
                 top: str | None = m.name
             else:
-                anomalous = rand() < FLAG_P
+                anomalous = rand() < flag_p
                 score = 0.5 + 0.2 * rand() if anomalous else 0.05 + 0.3 * rand()
                 top = a.metrics[int(rand() * len(a.metrics))].name if anomalous else None
             yield Observation(

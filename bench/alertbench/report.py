@@ -44,7 +44,8 @@ def evaluation_tables(
     r0 = runs[0]
     table = Table(
         title=f"Rule evaluation and routing ({r0.routes} routes): {r0.readings:,} readings "
-        f"timed per run in {r0.batches} batches after a warm-up, one call per batch",
+        f"timed per run in {r0.batches} batches after a warm-up, one call per batch; the "
+        "transitions include the untimed recovery, the event seconds until no alert was open",
     )
     _columns(
         table,
@@ -53,7 +54,8 @@ def evaluation_tables(
             ("µs/\nreading", "right"), ("batch ms\np50", "right"), ("batch ms\np99", "right"),
             ("of which\nsave µs", "right"), ("commits", "right"),
             ("pending", "right"), ("firing", "right"), ("resolved", "right"),
-            ("notifs\nqueued", "right"), ("health\nmsgs", "right"), ("reroute\nmsgs", "right"),
+            ("recovery\ns", "right"), ("notifs\nqueued", "right"), ("health\nmsgs", "right"),
+            ("reroute\nmsgs", "right"),
         ),
     )  # fmt: skip
     for r in runs:
@@ -70,6 +72,8 @@ def evaluation_tables(
             f"{t.get('pending', 0):,}",
             f"{t.get('firing', 0):,}",
             f"{t.get('resolved', 0):,}",
+            f"{r.outcome.recovery_s:,}"
+            + (f" ({r.outcome.left_open} open)" if r.outcome.left_open else ""),
             f"{r.outcome.queued:,}",
             f"{r.outcome.health:,}",
             f"{r.outcome.reroute:,}",
