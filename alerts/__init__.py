@@ -2,7 +2,8 @@
 
 Filled by the alerts issue; it plugs into the ingest path after scoring. Alarm hygiene
 (hysteresis, minimum firing duration, flap damping, shelving, chattering and stale counts)
-came with issue 11.
+and feedback from maintenance staff (verdicts kept as labels, teaching the models) came with
+issue 11.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Commands from maintenance tools: silences, acks and shelves, on ``meshwatch/cmd/<command>``.
+"""Commands from maintenance tools: silences, acks, shelves, feedback and model resets.
+
+They arrive on ``meshwatch/cmd/<command>``.
 
 Each command is a JSON object; the reply goes to ``meshwatch/cmd/result`` with the
 command's ``request_id``. A malformed command, or one naming an alert or silence that is not
@@ -13,26 +15,47 @@ there, changes nothing and is answered with ``"ok": false`` and the problem::
      "by": "ana", "comment": "sensor replaced tomorrow"}                          (shelve)
     {"request_id": "r6", "action": "unshelve", "id": "<alert id>", "by": "ana"}   (shelve)
     {"request_id": "r7", "action": "list"}                                        (shelve)
+    {"request_id": "r8", "id": "<alert id>", "verdict": "normal", "by": "ana",
+     "comment": "new coolant pump, runs warmer"}                                   (feedback)
+    {"request_id": "r9", "action": "reset", "site": "lyon", "asset": "cnc-1",
+     "by": "ana", "comment": "spindle bearing replaced"}                           (model)
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alerts.durations import Duration
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
+from alerts.feedback import FeedbackDesk
+from alerts.labels import Verdict
 from alerts.shelves import check_duration
 from alerts.silences import Silence
+from ingest.topic import ID_RULE
 
 #: The commands the pipeline answers, by topic suffix under ``{prefix}/cmd/``.
-COMMANDS = ("silence", "ack", "shelve")
+COMMANDS = ("silence", "ack", "shelve", "feedback", "model")
 #: A command payload is small; anything larger is not a command.
 _MAX_PAYLOAD = 64 * 1024
+_ID = re.compile(ID_RULE)
+#: Longest ``by`` and ``comment`` of a verdict or reset: a name, and a few sentences (the
+#: work order itself belongs in the maintenance system; its number fits here).
+_BY_MAX, _COMMENT_MAX = 128, 1000
 
 
 class _Command(BaseModel):
@@ -116,23 +139,63 @@ class ShelfList(_Command):
     action: Literal["list"]
 
 
+class Feedback(_Command):
+    """A verdict on an alert: ``normal`` (a false alarm: teach the model) or ``fault``."""
+
+    id: str = Field(min_length=1, max_length=128)
+    verdict: Verdict
+    by: str = Field(min_length=1, max_length=_BY_MAX)
+    comment: str = Field("", max_length=_COMMENT_MAX)
+
+
+class ModelReset(_Command):
+    """Discard an asset's model: it learns again from scratch (after maintenance)."""
+
+    action: Literal["reset"]
+    site: str
+    asset: str
+    by: str = Field(min_length=1, max_length=_BY_MAX)
+    comment: str = Field("", max_length=_COMMENT_MAX)
+
+    @field_validator("site", "asset")
+    @classmethod
+    def _an_id(cls, value: str) -> str:
+        if not _ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not an id (it must match {ID_RULE})")
+        return value
+
+    @field_validator("by")
+    @classmethod
+    def _somebody(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a model reset needs by (who asks for it)")
+        return value.strip()
+
+
 _SILENCE = TypeAdapter(
     Annotated[SilenceAdd | SilenceList | SilenceExpire, Field(discriminator="action")]
 )
 _SHELVE = TypeAdapter(Annotated[Shelve | Unshelve | ShelfList, Field(discriminator="action")])
 
 
-def handle(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
-    """Apply one command to the engine; return the reply (never raises for bad input)."""
+def handle(
+    engine: AlertEngine, command: str, payload: bytes, desk: FeedbackDesk | None = None
+) -> dict[str, Any]:
+    """Apply one command to the engine; return the reply (never raises for bad input).
+
+    `desk` takes feedback and model resets (without one, verdicts teach no model and
+    resets are refused).
+    """
     request_id = _request_id(payload)
     try:
-        result = _apply(engine, command, payload)
+        result = _apply(desk or FeedbackDesk(engine, None), command, payload)
     except CommandError as exc:
         return {"request_id": request_id, "command": command, "ok": False, "error": str(exc)}
     return {"request_id": request_id, "command": command, "ok": True, **result}
 
 
-def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
+def _apply(desk: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
+    engine = desk.engine
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r} (commands are {', '.join(COMMANDS)})")
     if len(payload) > _MAX_PAYLOAD:
@@ -151,6 +214,14 @@ def _apply(engine: AlertEngine, command: str, payload: bytes) -> dict[str, Any]:
             return {"alert": alert.to_json()}
         if command == "shelve":
             return _shelve(engine, _SHELVE.validate_python(data))
+        if command == "feedback":
+            verdict = Feedback.model_validate(data)
+            return desk.give(verdict.id, verdict.verdict, verdict.by, verdict.comment)
+        if command == "model":
+            reset = ModelReset.model_validate(data)
+            # The same request delivered again is the same reset (not a second one).
+            key = reset.request_id or hashlib.blake2b(payload, digest_size=8).hexdigest()
+            return desk.reset(reset.site, reset.asset, reset.by, reset.comment, key)
         parsed = _SILENCE.validate_python(data)
     except ValidationError as exc:
         raise CommandError(_describe(exc)) from None

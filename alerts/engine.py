@@ -4,10 +4,11 @@ It sees every batch of readings once, with their verdicts (`Observation`), after
 before the commit; it returns the ``alert`` records to store with them. Everything it decides
 is saved to `AlertState` in one transaction per batch with the notifications it queues, and
 only then published (health map, reroute advice) and handed to the receivers' couriers.
-Commands (silences, acks, shelves) arrive on another thread; one lock serialises them with
-the batches. Alarm hygiene lives in its own modules: hysteresis and the minimum firing
-duration in `alerts.lifecycle`, flap damping in `alerts.flapping`, shelving in
-`alerts.shelves`; the engine only wires them to the episodes.
+Commands (silences, acks, shelves, feedback) arrive on another thread; one lock serialises
+them with the batches. Alarm hygiene lives in its own modules: hysteresis and the minimum
+firing duration in `alerts.lifecycle`, flap damping in `alerts.flapping`, shelving in
+`alerts.shelves`, maintenance staff's verdicts in `alerts.feedback`; the engine only wires
+them to the episodes.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from alerts.flapping import FlapKey, Flapping, FlapTracker, horizon, note
 from alerts.fleet import AnyRule, TrackedAsset, gone_silent, sites_down
 from alerts.health import AssetHealth, examine
 from alerts.inhibit import Inhibitor
+from alerts.labels import Label
 from alerts.lifecycle import Episode, advance, alert_id
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.shelves import Shelf, Shelves, ShelveStage
 from alerts.silences import Silence, Silences
-from alerts.state import AlertState, Changes
+from alerts.state import KEEP_RESOLVED_SECONDS, AlertState, Changes
 from ingest.base import Point
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog
@@ -240,6 +242,55 @@ class AlertEngine:
             log.info("alert %s unshelved by %s", alert_id_, by or "-")
             return alert, before.ended(self.wall())
 
+    def known(self, alert_id_: str) -> tuple[Episode, bool]:
+        """An alert's episode by id, open or resolved a while ago; True while it fires.
+
+        Raises `CommandError` for a pending alert (nobody was told of it) or an id that is
+        neither open nor among the resolved alerts kept (`alerts.state.KEEP_RESOLVED`).
+        """
+        with self.lock:
+            for ep in self.episodes.values():
+                if ep.alert.id == alert_id_:
+                    if ep.alert.state is State.PENDING:
+                        raise CommandError(
+                            f"alert {alert_id_} is pending, not firing: nobody was told of it"
+                        )
+                    return ep, ep.alert.state is State.FIRING
+            data = self._pending.resolved.get(alert_id_) or self.state.resolved(alert_id_)
+            if data is None:
+                kept = format_duration(KEEP_RESOLVED_SECONDS)
+                raise CommandError(
+                    f"no alert with id {alert_id_!r}: none is open, and none resolved "
+                    f"in the last {kept} has it"
+                )
+            return Episode.from_state(data), False
+
+    def save_label(self, label: Label) -> None:
+        """Save a verdict on an alert now (`CommandError` when it cannot be saved)."""
+        with self.lock:
+            self._pending.labels.append(label)
+            if not self._save_and_tell():
+                self._pending.labels.remove(label)
+                raise CommandError(_UNSAVED)
+
+    def resolve_now(self, alert_id_: str, ts: int, note: str) -> Alert:
+        """Resolve a firing alert at event time `ts`, by command; its message ends with `note`.
+
+        The resolution goes out as any other does, to the receivers that heard it fire; a
+        save that fails is retried with the next batch's, as for an alert a rule resolves.
+        """
+        with self.lock:
+            key, ep = self._firing(alert_id_)
+            alert = ep.alert
+            alert.state = State.RESOLVED
+            alert.resolved_at = ts
+            alert.message = f"{alert.message}; {note}" if alert.message else note
+            self._transition(key[0], key, ep, State.RESOLVED, ts)
+            self._save_and_tell()
+            self._refresh_health(ts)
+            self.broadcast.publish()
+            return alert
+
     def _firing(self, alert_id_: str) -> tuple[EpisodeKey, Episode]:
         """The episode of a firing alert, by id (`CommandError` for any other)."""
         for key, ep in self.episodes.items():
@@ -432,6 +483,7 @@ class AlertEngine:
             severity.dec()
             del self.episodes[ekey]
             self._pending.episodes[ekey] = None
+            self._pending.resolved[alert.id] = ep.to_state()  # feedback may name it later
             if alert.id in self.shelves:
                 # One-shot shelving (ISA-18.2): the shelf ends with the alert it held.
                 self.shelves.put(alert.id, None)

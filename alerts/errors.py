@@ -4,7 +4,8 @@ Hierarchy::
 
     AlertsError
     ├── RulesError       a rules or routes file (or setting) that cannot work: names file and place
-    ├── CommandError     a silence, ack or shelve command that is malformed or names nothing known
+    ├── CommandError     a command (silence, ack, shelve, feedback, model reset) that is malformed
+    │                    or names nothing known
     └── DeliveryError    a receiver could not deliver a notification (carries `retryable`)
 """
 
@@ -23,7 +24,7 @@ class RulesError(AlertsError):
 
 
 class CommandError(AlertsError):
-    """A command (silence, ack, shelve) that is rejected; nothing was changed."""
+    """A command (silence, ack, shelve, feedback, model reset) that is rejected; nothing changed."""
 
 
 class DeliveryError(AlertsError):

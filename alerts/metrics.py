@@ -2,7 +2,8 @@
 
 Besides traffic (transitions, notifications, commands), the alarm-hygiene figures of
 ISA-18.2 and EEMUA 191: chattering alerts (three firings within a minute, counted as they
-happen), stale alerts (firing for more than a day), and the alerts held flapping or shelved.
+happen), stale alerts (firing for more than a day), and the alerts held flapping or shelved;
+and the feedback of maintenance staff: verdicts by kind, and model resets.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ class AlertMetrics:
             "meshwatch_alerts_flapping", "Alerts held firing by flap damping now", registry=r
         )
         self.shelved = Gauge("meshwatch_alerts_shelved", "Alerts shelved now", registry=r)
+        self.feedback = Counter(
+            "meshwatch_feedback",
+            "Verdicts of maintenance staff on alerts, by verdict (normal, fault)",
+            ["verdict"],
+            registry=r,
+        )
+        self.model_resets = Counter(
+            "meshwatch_model_resets",
+            "Asset models reset by command (they learn again from scratch)",
+            registry=r,
+        )
 
     def census(self, alerts: Iterable[Alert], shelved: int, now: int) -> None:
         """Set the stale, flapping and shelved gauges from the open alerts at event time `now`."""

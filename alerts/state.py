@@ -2,22 +2,25 @@
 
 Open episodes, silences, shelves, the recent firings of each alert (flap damping), the
 dispatcher's groups and notification log (a row per group), the health map, reroute advice,
-the fleet clock and each asset's last reading time; and, in
-the same file and the same transaction, the notification outbox. So a crash either keeps a
-state change and the notifications it causes, or neither: a restart never forgets a firing
-alert nor fires it twice.
+the fleet clock and each asset's last reading time, the recently resolved alerts (so that
+feedback can name an alert after it cleared) and the labels of maintenance staff
+(`alerts.labels`); and, in the same file and the same transaction, the notification outbox.
+So a crash either keeps a state change and the notifications it causes, or neither: a
+restart never forgets a firing alert nor fires it twice.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from alerts import outbox
+from alerts import labels, outbox
 from alerts.base import Notification
+from alerts.labels import Label
 from ingest.sqlite import connect, transaction
 
 _SCHEMA = """
@@ -40,7 +43,17 @@ CREATE TABLE IF NOT EXISTS flaps (
     rule TEXT NOT NULL, site TEXT NOT NULL, asset TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (rule, site, asset)
 );
+CREATE TABLE IF NOT EXISTS resolved (
+    alert_id TEXT PRIMARY KEY, saved_at REAL NOT NULL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resolved_saved_at ON resolved (saved_at);
 """
+
+#: Resolved alerts are kept for feedback at most this long (wall-clock seconds) ...
+KEEP_RESOLVED_SECONDS = 30 * 86400.0
+#: ... and at most this many: a verdict comes within days of an alert, when the visit is
+#: written up; 10,000 is weeks of a large fleet's alerts at EEMUA's benchmark rate, ~10 MB.
+KEEP_RESOLVED = 10_000
 
 EpisodeKey = tuple[str, str, str]
 AssetKey = tuple[str, str]
@@ -73,6 +86,9 @@ class Changes:
     shelves: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     flaps: dict[EpisodeKey, list[int] | None] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
+    #: Episodes that resolved, by alert id (kept for feedback).
+    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labels: list[Label] = field(default_factory=list)
 
     @property
     def urgent(self) -> bool:
@@ -84,6 +100,8 @@ class Changes:
             or self.groups
             or self.shelves
             or self.flaps
+            or self.resolved
+            or self.labels
         )
 
     def __bool__(self) -> bool:
@@ -97,6 +115,8 @@ class Changes:
             or self.shelves
             or self.flaps
             or self.notifications
+            or self.resolved
+            or self.labels
         )
 
 
@@ -114,6 +134,7 @@ class AlertState:
         self.conn = connect(path)
         self.conn.executescript(_SCHEMA)
         outbox.create_tables(self.conn)
+        labels.create_tables(self.conn)
 
     def load(self) -> Snapshot:
         """Everything saved."""
@@ -182,9 +203,40 @@ class AlertState:
                 "DELETE FROM flaps WHERE rule=? AND site=? AND asset=?",
                 [k for k, v in changes.flaps.items() if v is None],
             )
+            if changes.resolved:
+                c.executemany(
+                    "INSERT OR REPLACE INTO resolved VALUES (?, ?, ?)",
+                    [(k, now, orjson.dumps(v)) for k, v in changes.resolved.items()],
+                )
+                _prune_resolved(c, now)
+            labels.save(c, changes.labels)
             if changes.notifications:
                 outbox.enqueue(c, changes.notifications, now)
+
+    def resolved(self, alert_id: str) -> dict[str, Any] | None:
+        """The saved episode of a resolved alert (`alerts.lifecycle.Episode` state), if kept."""
+        row = self.conn.execute(
+            "SELECT data FROM resolved WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def label(self, alert_id: str) -> Label | None:
+        """The label of an alert, if it has one."""
+        return labels.label_of(self.conn, alert_id)
 
     def close(self) -> None:
         """Close the file."""
         self.conn.close()
+
+
+def _prune_resolved(c: sqlite3.Connection, now: float) -> None:
+    """Keep the resolved alerts of the last `KEEP_RESOLVED_SECONDS`, at most `KEEP_RESOLVED`.
+
+    Row ids grow with each insert, so those more than `KEEP_RESOLVED` below the newest are
+    older than the newest `KEEP_RESOLVED`: both deletes walk an index, never the table.
+    """
+    c.execute("DELETE FROM resolved WHERE saved_at < ?", (now - KEEP_RESOLVED_SECONDS,))
+    c.execute(
+        "DELETE FROM resolved WHERE rowid <= (SELECT max(rowid) FROM resolved) - ?",
+        (KEEP_RESOLVED,),
+    )

@@ -2,7 +2,8 @@
 
 Built in data-flow order and handed to each other: the state file, the MQTT publisher (which
 also receives the commands), the receivers, the courier that delivers the outbox, the engine,
-and the processor that plugs the engine into the ingest pipeline.
+the feedback desk (verdicts and model resets, handed the models' feedback log), and the
+processor that plugs the engine into the ingest pipeline.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from alerts.base import Receiver
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
+from alerts.feedback import FeedbackDesk
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
@@ -33,6 +35,7 @@ from ingest.errors import StoreError
 from meshwatch.errors import ConfigError
 from meshwatch.publisher import MqttPublisher
 from meshwatch.settings import Settings
+from models.feedback import FeedbackLog
 
 log = logging.getLogger("meshwatch")
 
@@ -67,8 +70,14 @@ class AlertsRuntime:
                 receiver.close()
 
 
-def build_alerts(settings: Settings, registry: CollectorRegistry) -> AlertsRuntime:
-    """Build the alerts from settings; a bad rules or routes file is a `ConfigError`."""
+def build_alerts(
+    settings: Settings, registry: CollectorRegistry, feedback: FeedbackLog | None = None
+) -> AlertsRuntime:
+    """Build the alerts from settings; a bad rules or routes file is a `ConfigError`.
+
+    `feedback` is the models' feedback log (None when models are off): verdicts of
+    ``normal`` teach the models through it, and model resets go through it.
+    """
     try:
         alerting = load(settings.alerts)
     except AlertsError as exc:
@@ -80,11 +89,12 @@ def build_alerts(settings: Settings, registry: CollectorRegistry) -> AlertsRunti
     except StoreError as exc:
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
     engine: AlertEngine | None = None
+    desk: FeedbackDesk | None = None
 
     def on_message(topic: str, payload: bytes) -> None:
         command = topic.rsplit("/", 1)[-1]
         assert engine is not None
-        reply = commands.handle(engine, command, payload)
+        reply = commands.handle(engine, command, payload, desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:
@@ -119,6 +129,7 @@ def build_alerts(settings: Settings, registry: CollectorRegistry) -> AlertsRunti
         reroute_settings=settings.alerts.reroute,
         on_queued=courier.poke,
     )
+    desk = FeedbackDesk(engine, feedback)
     return AlertsRuntime(engine, AlertProcessor(engine), courier, publisher, receivers)
 
 

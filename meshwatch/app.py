@@ -26,6 +26,7 @@ from meshwatch.settings import Settings
 from models.asset import AssetModel
 from models.checkpoints import CheckpointStore
 from models.errors import ProfileError
+from models.feedback import FeedbackLog
 from models.profiles import ProfileSelector
 from models.registry import ModelRegistry
 from models.scoring import ScoringProcessor
@@ -47,6 +48,8 @@ class App:
     alerts: AlertsRuntime | None
     http: MetricsServer | None
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Teachings and resets for the models: written by commands, applied by scoring.
+    feedback: FeedbackLog | None = None
 
     def run(self) -> None:
         """Run until `stop` is set, then shut down cleanly."""
@@ -92,6 +95,8 @@ class App:
             finally:
                 self.store.close()
                 self.deadletters.close()
+                if self.feedback is not None:  # the commands have stopped with the alerts
+                    self.feedback.close()
 
 
 def build(settings: Settings) -> App:
@@ -113,12 +118,17 @@ def build(settings: Settings) -> App:
         max_future_ns=int(settings.ingest.max_future * 1e9),
     )
     scoring = _scoring(settings) if settings.models.enabled else None
+    feedback = scoring.feedback if scoring is not None else None
     processors: list[Processor] = [scoring] if scoring is not None else []
     try:
-        alerts = build_alerts(settings, metrics.registry) if settings.alerts.enabled else None
+        alerts = (
+            build_alerts(settings, metrics.registry, feedback) if settings.alerts.enabled else None
+        )
     except ConfigError:
         if scoring is not None:
             scoring.close()
+        if feedback is not None:
+            feedback.close()
         store.close()
         deadletters.close()
         raise
@@ -126,7 +136,18 @@ def build(settings: Settings) -> App:
         processors.append(alerts.processor)
     pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
     subscriber = Subscriber(settings.mqtt, settings.ingest, pipeline)
-    app = App(settings, metrics, store, deadletters, pipeline, subscriber, scoring, alerts, None)
+    app = App(
+        settings,
+        metrics,
+        store,
+        deadletters,
+        pipeline,
+        subscriber,
+        scoring,
+        alerts,
+        None,
+        feedback=feedback,
+    )
     return _with_http(app)
 
 
@@ -137,13 +158,14 @@ def _scoring(settings: Settings) -> ScoringProcessor:
             AssetModel(profile)  # a profile that cannot build a model fails start-up
         except ProfileError as exc:
             raise ConfigError(f"invalid setting models.profiles: {exc}") from None
+    path = settings.data_dir / "models.db"
     registry = ModelRegistry(
         ProfileSelector(models.profiles),
-        CheckpointStore(settings.data_dir / "models.db"),
+        CheckpointStore(path),
         max_models=models.max_models,
         checkpoint_interval=models.checkpoint_interval,
     )
-    return ScoringProcessor(registry)
+    return ScoringProcessor(registry, FeedbackLog(path))
 
 
 def _with_http(app: App) -> App:

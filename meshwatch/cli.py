@@ -6,12 +6,13 @@ Every error the user can act on is one line on stderr and a non-zero exit status
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import click
 import orjson
@@ -21,10 +22,12 @@ from rich.table import Table
 
 from alerts.durations import parse_duration
 from alerts.errors import CommandError
+from alerts.labels import Verdict, read_labels
 from alerts.shelves import check_duration
 from ingest.deadletters import DeadLetters
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_rfc3339
+from ingest.topic import ID_RULE
 from meshwatch import app, remote, tables
 from meshwatch.clicontext import settings_of as _settings
 from meshwatch.errors import MeshwatchError
@@ -32,6 +35,8 @@ from meshwatch.recording import record, replay
 from meshwatch.simulate import simulate
 from models.errors import ModelError
 from simulators.errors import SimulatorError
+
+_ID = re.compile(ID_RULE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,7 +150,7 @@ def demo(ctx: click.Context, fleet: str, speed: float, duration: str, live: bool
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--profile",
     "profile_name",
@@ -181,6 +186,16 @@ def demo(ctx: click.Context, fleet: str, speed: float, duration: str, live: bool
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="A simulator's ground truth: evaluate the recorded run PATH (.jsonl.gz) against it.",
 )
+@click.option(
+    "--feedback",
+    is_flag=True,
+    help="Score the alerts against the verdicts of maintenance staff (the data dir's labels).",
+)
+@click.option(
+    "--export-labels",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --feedback: write the confirmed faults as ground truth for --labels.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, then overall.")
 @click.pass_context
 def evaluate(
@@ -194,6 +209,8 @@ def evaluate(
     train_rows: int | None,
     plot_to: Path | None,
     labels: Path | None,
+    feedback: bool,
+    export_labels: Path | None,
     as_json: bool,
 ) -> None:
     """Run the live detectors over labelled CSV files and print F1, FAR, MAR and delays.
@@ -201,10 +218,23 @@ def evaluate(
     With --labels, PATH is a recorded run (meshwatch record, .jsonl.gz) and the whole pipeline
     (scoring and alert rules) is judged against the simulator's ground truth: faults detected,
     how soon after onset, false alarms per asset-day.
+
+    With --feedback (no PATH), the alerts are scored against what maintenance staff said of
+    them (meshwatch feedback): per rule and per asset, confirmed faults, false alarms and the
+    precision they saw.
     """
     from meshwatch import evaluation
 
     settings = _settings(ctx)
+    if feedback:
+        if paths:
+            raise click.UsageError("--feedback reads the labels in the data dir: give no PATH")
+        _feedback_report(settings.data_dir, export_labels, as_json)
+        return
+    if export_labels is not None:
+        raise click.UsageError("--export-labels goes with --feedback")
+    if not paths:
+        raise click.UsageError("give the labelled files (or a recorded run) to evaluate: PATH...")
     if labels is not None:
         from meshwatch import runevaluation
 
@@ -236,7 +266,33 @@ def evaluate(
         raise MeshwatchError(str(exc)) from None
 
 
-# ---- the running pipeline, through the broker: status, silence, ack, shelve ----
+def _feedback_report(data_dir: Path, export: Path | None, as_json: bool) -> None:
+    """Print the feedback report (and write the confirmed faults as ground truth)."""
+    from meshwatch import feedbackreport
+
+    found = read_labels(data_dir / "alerts.db")
+    if not found:
+        raise click.ClickException(
+            f"no verdicts in {data_dir / 'alerts.db'} yet (give them with meshwatch feedback)"
+        )
+    report = feedbackreport.feedback_report(found)
+    exported = None
+    if export is not None:
+        try:
+            exported = feedbackreport.ground_truth(found, export, time.time_ns())
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {export}: {exc.strerror or exc}") from None
+    if as_json:
+        click.echo(orjson.dumps(feedbackreport.report_json(report)))
+        return
+    console = Console()
+    for table in feedbackreport.report_tables(report):
+        console.print(table)
+    if exported is not None:
+        console.print(f"{exported} confirmed faults written to {export}", highlight=False)
+
+
+# ---- the running pipeline, through the broker: status, silence, ack, shelve, feedback ----
 
 _timeout_option = click.option(
     "--timeout",
@@ -249,7 +305,7 @@ _timeout_option = click.option(
 
 def _ask(
     ctx: click.Context,
-    command: Literal["silence", "ack", "shelve"],
+    command: remote.Command,
     body: dict[str, Any],
     timeout: float,
 ) -> dict[str, Any]:
@@ -466,6 +522,95 @@ def unshelve(ctx: click.Context, alert_id: str, by: str, timeout: float) -> None
     """End an alert's shelf now in the running pipeline (still firing, it is announced again)."""
     reply = _ask(ctx, "shelve", {"action": "unshelve", "id": alert_id, "by": by}, timeout)
     click.echo(f"{_which(reply.get('alert', {}), alert_id)} unshelved")
+
+
+def _verdict(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``normal`` or ``fault`` (click's own choice message spans several lines)."""
+    if value not in tuple(Verdict):
+        raise click.BadParameter(f"{value!r} is not one of 'normal', 'fault'")
+    return value
+
+
+@cli.command()
+@click.argument("alert_id")
+@click.argument("verdict", metavar="normal|fault", callback=_verdict)
+@click.option("--comment", default="", help="What was found (kept with the verdict).")
+@click.option("--by", default=_user, show_default="$USER or cli", help="Who gives the verdict.")
+@_timeout_option
+@click.pass_context
+def feedback(
+    ctx: click.Context, alert_id: str, verdict: str, comment: str, by: str, timeout: float
+) -> None:
+    """Give a verdict on an alert: normal (a false alarm) or fault (confirmed).
+
+    normal teaches the asset's model that the alert's episode was normal for this machine,
+    and resolves the alert if it still fires; fault records a confirmed fault. Both are kept
+    as labels (meshwatch evaluate --feedback); a later verdict replaces an earlier one.
+    """
+    body = {"id": alert_id, "verdict": verdict, "by": by, "comment": comment}
+    reply = _ask(ctx, "feedback", body, timeout)
+    click.echo(_feedback_line(reply, alert_id, verdict, by))
+
+
+def _feedback_line(reply: dict[str, Any], alert_id: str, verdict: str, by: str) -> str:
+    """One line saying what the verdict did."""
+    alert = reply.get("alert", {})
+    line = _which(alert, alert_id)
+    where = f"{alert.get('site')}/{alert.get('asset')}"
+    if verdict == Verdict.FAULT:
+        line += f" confirmed as a fault by {by}"
+        if reply.get("replaced") == Verdict.NORMAL:
+            line += (
+                f"; its model learned the episode as normal before: "
+                f"meshwatch model reset {where} makes it forget"
+            )
+        return line
+    line += f" marked normal by {by}"
+    if reply.get("resolved"):
+        line += ": resolved"
+    teaching = reply.get("teaching")
+    if teaching == "requested":
+        line += f"; the model of {where} learns the episode as normal"
+    elif teaching == "already":
+        line += f"; the model of {where} was taught this episode already"
+    else:
+        line += f" (a {alert.get('rule')} alert: no model learns from it)"
+    return line
+
+
+@cli.group()
+def model() -> None:
+    """The running pipeline's asset models."""
+
+
+def _site_asset(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, str]:
+    """``SITE/ASSET``, each an id as the telemetry topics have them."""
+    site, _, asset = value.partition("/")
+    if not (_ID.fullmatch(site) and _ID.fullmatch(asset)):
+        raise click.BadParameter(
+            f"{value!r} is not SITE/ASSET (ids of letters, digits, '_', '.', '-': lyon/cnc-1)"
+        )
+    return site, asset
+
+
+@model.command("reset")
+@click.argument("target", metavar="SITE/ASSET", callback=_site_asset)
+@click.option("--comment", default="", help="Why (after maintenance: what was changed).")
+@click.option("--by", default=_user, show_default="$USER or cli", help="Who asks for it.")
+@_timeout_option
+@click.pass_context
+def model_reset(
+    ctx: click.Context, target: tuple[str, str], comment: str, by: str, timeout: float
+) -> None:
+    """Discard an asset's model in the running pipeline: it learns again from scratch.
+
+    For after maintenance: a new bearing changes what normal is. The model warms up again
+    (no anomaly verdicts until it has), from the asset's next readings.
+    """
+    site, asset = target
+    body = {"action": "reset", "site": site, "asset": asset, "by": by, "comment": comment}
+    _ask(ctx, "model", body, timeout)
+    click.echo(f"model of {site}/{asset} reset by {by}: it learns again from scratch (warm-up)")
 
 
 def _iso(ns: int) -> str:

@@ -1,11 +1,11 @@
-"""Talking to a running pipeline through the broker: the fleet's health, silences, acks, shelves.
+"""Talking to a running pipeline through the broker: health, silences, acks, shelves, feedback.
 
 The CLI never reaches the pipeline directly. It reads the retained health map
 (``<prefix>/health/{site}/{asset}``) and sends commands to
-``<prefix>/cmd/{silence,ack,shelve}``, whose replies come on ``<prefix>/cmd/result``
-carrying the command's ``request_id``. Each call uses a
-transient connection: a clean session and a client id of its own (``meshwatch-cli-<hex>``),
-driven on the caller's thread and closed before returning.
+``<prefix>/cmd/{silence,ack,shelve,feedback,model}``, whose replies come on
+``<prefix>/cmd/result`` carrying the command's ``request_id``. Each call uses a transient
+connection: a clean session and a client id of its own (``meshwatch-cli-<hex>``), driven on
+the caller's thread and closed before returning.
 
 A command is published at QoS 1 to a pipeline whose session is persistent, so a command sent
 while the pipeline is down waits at the broker and is carried out when it connects again; only
@@ -114,9 +114,13 @@ def fleet_health(settings: MqttSettings, *, wait: float) -> list[dict[str, Any]]
     return health
 
 
+#: The commands `request` can send (`alerts.commands.COMMANDS`).
+Command = Literal["silence", "ack", "shelve", "feedback", "model"]
+
+
 def request(
     settings: MqttSettings,
-    command: Literal["silence", "ack", "shelve"],
+    command: Command,
     body: dict[str, Any],
     *,
     timeout: float,

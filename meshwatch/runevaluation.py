@@ -79,17 +79,7 @@ def report(result: RunResult, console: Console, *, as_json: bool) -> None:
         console.print_json(
             orjson.dumps(
                 {
-                    "faults": [
-                        {
-                            "site": f.fault.site,
-                            "asset": f.fault.asset,
-                            "fault": f.fault.fault,
-                            "detected": f.detected,
-                            "rule": f.rule,
-                            "delay_s": None if f.delay is None else f.delay / 1e9,
-                        }
-                        for f in found.findings
-                    ],
+                    "faults": [f.to_json() for f in found.findings],
                     "detected": found.detected,
                     "false_alarms": len(found.false_alarms),
                     "false_alarms_per_asset_day": result.false_alarms_per_asset_day,

@@ -4,7 +4,9 @@ One SQLite file in the data dir (``models.db``): a row per asset with its pickle
 river version and the profile fingerprint it was built with. Saving many models is one
 transaction, so a crash leaves either the old or the new checkpoint of each, never half.
 A checkpoint whose tags do not match the running code is moved to ``set_aside`` with the
-reason, kept for inspection, and the asset starts fresh.
+reason, kept for inspection, and the asset starts fresh. The same file holds the log of
+teachings and resets asked by maintenance staff (`models.feedback`): a change is marked
+applied in the transaction that saves the model it changed.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import gc
 import logging
 import pickle
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
 from ingest.sqlite import connect, transaction
+from models import feedback
 from models.asset import AssetModel
 
 log = logging.getLogger(__name__)
@@ -51,9 +55,20 @@ class CheckpointStore:
                 reason TEXT NOT NULL, set_aside_at TEXT NOT NULL DEFAULT (datetime('now')));
             """
         )
+        feedback.create_tables(self._conn)
 
-    def save(self, models: Iterable[tuple[Key, AssetModel, str]]) -> int:
-        """Save (key, model, fingerprint) triples in one transaction; return how many."""
+    def save(
+        self,
+        models: Iterable[tuple[Key, AssetModel, str]],
+        *,
+        applied: Sequence[tuple[int, int]] = (),
+    ) -> int:
+        """Save (key, model, fingerprint) triples in one transaction; return how many.
+
+        `applied` marks changes of the feedback log (row id, readings taught) applied in the
+        same transaction: a taught or reset model and the end of its pending change are
+        durable together, or neither is.
+        """
         rows = [
             (
                 site,
@@ -71,6 +86,7 @@ class CheckpointStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            feedback.settle(conn, list(applied), time.time())
         return len(rows)
 
     def profile_of(self, key: Key) -> str | None:

@@ -4,7 +4,8 @@ The river ``Grouper`` pattern (a model cloned per key) with what a long-running 
 a least-recently-used bound (beyond ``max_models`` the coldest models are checkpointed and
 dropped, then reloaded when their asset reports again), and checkpoints of the models that
 learned, on an interval and at shutdown, so a restart does not send the fleet back into
-warm-up.
+warm-up. `ModelRegistry.apply` carries out what maintenance staff asked (`models.feedback`):
+an episode taught as normal, a model reset.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import islice
 
 from models.asset import AssetModel
 from models.checkpoints import CheckpointStore, Key
+from models.feedback import ModelChange
 from models.profiles import ProfileSelector, fingerprint
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 # Models saved per batch at most: 20,000 default models took 0.76 s to save here, time the
 # subscriber thread would hold a batch's acks.
 _SAVE_SLICE = 2_000
+# What a change that failed records as readings taught, in the feedback log.
+_FAILED = -1
 
 
 class ModelRegistry:
@@ -89,6 +93,67 @@ class ModelRegistry:
         if len(self._models) > self.max_models:
             self._evict()
         return model
+
+    def apply(self, changes: Sequence[ModelChange]) -> list[tuple[int, int]]:
+        """Apply teachings and resets in order; return (change id, readings taught) pairs.
+
+        An ``accept`` teaches the asset's model the readings it flagged in the episode
+        (`AssetModel.accept`); a ``reset`` replaces the model with a new one of the same
+        profile, which warms up again. An asset with no model in memory nor on disk has
+        nothing to teach or forget (its next reading starts a new model). The changed models
+        are saved and the changes marked applied in one transaction (raises `StoreError`,
+        retryable, having marked nothing). Run on the scoring thread only, like everything
+        that touches a model.
+        """
+        done: list[tuple[int, int]] = []
+        changed: dict[Key, AssetModel] = {}
+        for change in changes:
+            key = (change.site, change.asset)
+            taught = 0
+            try:
+                model = self._existing(key)
+                if model is not None and change.action == "reset":
+                    model = AssetModel(model.profile)
+                    self._models[key] = model
+                elif model is not None:
+                    assert change.start_ns is not None and change.end_ns is not None
+                    taught = model.accept(change.start_ns, change.end_ns)
+            except Exception:  # a model that cannot take it must not block the others forever
+                log.exception("%s of the model of %s/%s failed; dropped", change.action, *key)
+                done.append((change.id, _FAILED))
+                continue
+            done.append((change.id, taught))
+            if model is not None:
+                changed[key] = model
+            log.info(
+                "model of %s/%s %s for %s%s",
+                *key,
+                "reset" if change.action == "reset" else f"taught {taught} readings as normal",
+                change.by,
+                f": {change.comment}" if change.comment else "",
+            )
+        if self.checkpoints is not None:
+            self.checkpoints.save(
+                ((key, m, self._fingerprints[m.profile.name]) for key, m in changed.items()),
+                applied=done,
+            )
+            self._dirty.difference_update(changed)
+        else:
+            self._dirty.update(changed)
+        if len(self._models) > self.max_models:
+            self._evict()
+        return done
+
+    def _existing(self, key: Key) -> AssetModel | None:
+        """The asset's model, in memory or restored from its checkpoint; None if it has none.
+
+        Never a new one: without its reading's kind, a new model could get the wrong profile.
+        """
+        if key in self._models or (
+            self.checkpoints is not None and self.checkpoints.profile_of(key) is not None
+        ):
+            return self.get(*key, None)
+        return None
 
     def touched(self, site: str, asset: str) -> None:
         """Note that an asset's model learned, so the next checkpoint saves it."""

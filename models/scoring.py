@@ -1,7 +1,9 @@
 """The scoring step of the pipeline: one ``anomaly`` point per accepted reading.
 
 Plugs into ingest as a `Processor`: each batch of readings is scored (and learned from) once,
-and the points are committed in the same transaction as the readings.
+and the points are committed in the same transaction as the readings. Before each batch and
+on each tick it applies what maintenance staff asked of the models (`models.feedback`), so
+those changes happen on this thread, the only one that touches a model.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 from ingest.base import FieldValue, Point, Reading
 from ingest.logthrottle import ThrottledLog
+from models.feedback import FeedbackLog
 from models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -23,15 +26,21 @@ class ScoringProcessor:
     ----------
     registry
         The per-asset models.
+    feedback
+        Teachings and resets asked by maintenance staff, applied before the next batch
+        (the wiring closes it, after the commands have stopped).
     """
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, feedback: FeedbackLog | None = None) -> None:
         self.registry = registry
+        self.feedback = feedback
         self.failures = 0
         self._log = ThrottledLog(log, interval=60.0)
 
     def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
         """One anomaly point per reading, in order."""
+        if self.feedback is not None and self.feedback.waiting:
+            self._apply_feedback(self.feedback)
         points = []
         registry = self.registry
         key: tuple[str, str] | None = None
@@ -70,8 +79,21 @@ class ScoringProcessor:
         return points
 
     def tick(self) -> list[Point]:
-        """Scores come only from readings."""
+        """Apply pending teachings and resets (scores come only from readings)."""
+        if self.feedback is not None and self.feedback.waiting:
+            self._apply_feedback(self.feedback)
         return []
+
+    def _apply_feedback(self, feedback: FeedbackLog) -> None:
+        """Apply the pending changes; a failure leaves them pending for the next batch."""
+        feedback.taken()  # a change recorded from now on pokes again
+        try:
+            changes = feedback.pending()
+            if changes:
+                self.registry.apply(changes)
+        except Exception:  # the readings are scored all the same; the changes wait
+            feedback.poke()
+            self._log.error("feedback", "applying feedback to the models failed", exc_info=True)
 
     def committed(self) -> None:
         """Checkpoints keep their own schedule (a model skips readings it already learned)."""

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from alerts.commands import COMMANDS
 from alerts.settings import AlertsSettings, RoutesFile, RulesFile
 from ingest.decode import Decoder
 from ingest.topic import TopicTemplate
@@ -81,6 +82,17 @@ def test_every_variable_named_in_the_docs_is_a_setting() -> None:
     for page in DOCS.glob("*.md"):
         named = set(VARIABLE.findall(page.read_text(encoding="utf-8")))
         assert named <= known, (page.name, sorted(named - known))
+
+
+def test_security_acl_table_names_every_command_topic_ops_may_publish() -> None:
+    """security.md's ``ops`` row names each command the pipeline answers, as the ACL allows."""
+    acl = (Path(__file__).parents[2] / "deploy/mosquitto/acl").read_text(encoding="utf-8")
+    assert "user ops\ntopic read meshwatch/#\ntopic write meshwatch/cmd/#\n" in acl
+    text = (DOCS / "security.md").read_text(encoding="utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| `ops`")]
+    publish = row.split("|")[2]
+    assert "`meshwatch/cmd/#`" in publish
+    assert [c for c in COMMANDS if f"`meshwatch/cmd/{c}`" not in publish] == []
 
 
 def _data_dir(tmp_path: Path) -> Path:
