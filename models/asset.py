@@ -15,6 +15,7 @@ from models.base import Features, Verdict
 from models.build import build_detector
 from models.controlchart import ControlChart
 from models.detectors import ZScore
+from models.operating import OperatingStates
 from models.settings import ProfileSettings
 
 #: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
@@ -53,9 +54,9 @@ class AssetModel:
     >>> verdicts = [model.process(ts, reading(60)) for ts in range(300)]
     >>> verdicts[0].warming_up, verdicts[-1].warming_up, any(v.anomalous for v in verdicts)
     (True, False, False)
-    >>> hot = [model.process(300 + i, reading(75)) for i in range(20)]
-    >>> hot[-1].anomalous, hot[-1].top_metric, model.learned
-    (True, 'temp', 301)
+    >>> hot = [model.process(300 + i, reading(75)) for i in range(60)]
+    >>> hot[-1].anomalous, hot[-1].top_metric
+    (True, 'temp')
     """
 
     def __init__(self, profile: ProfileSettings) -> None:
@@ -63,7 +64,9 @@ class AssetModel:
         self.detectors = [build_detector(spec, profile) for spec in profile.detectors]
         # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
         self.explainer = (
-            None if all(isinstance(d, ControlChart) for d in self.detectors) else ZScore()
+            None
+            if all(isinstance(d, ControlChart | OperatingStates) for d in self.detectors)
+            else ZScore()
         )
         self.learned = 0
         self.last_ts = -1

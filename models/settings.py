@@ -20,7 +20,12 @@ from pydantic import (
 )
 
 DetectorType = Literal[
-    "control_chart", "mahalanobis", "half_space_trees", "one_class_svm", "zscore"
+    "operating_states",
+    "control_chart",
+    "mahalanobis",
+    "half_space_trees",
+    "one_class_svm",
+    "zscore",
 ]
 
 
@@ -31,7 +36,7 @@ class _Section(BaseModel):
 class DetectorSpec(_Section):
     """A detector and its parameters (passed to its constructor)."""
 
-    type: DetectorType = "control_chart"
+    type: DetectorType = "operating_states"
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -24,7 +24,7 @@ from alerts.engine import AlertEngine
 from alerts.metrics import AlertMetrics
 from alerts.route import Route, RouteSpec
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
-from alerts.settings import AlertsSettings, RulesFile, load
+from alerts.settings import RulesFile
 from alerts.state import AlertState
 from ingest.base import Point
 
@@ -58,8 +58,41 @@ def rules_of(text: str) -> list[AnyRule]:
     return list(RulesFile.model_validate(yaml.safe_load(text)).rules)
 
 
+# The default rules as they were before the on-delay of issue 11: the anomaly rules fire on
+# flagged readings in a row (3 for the warning, 10 for the critical), not on 2 minutes of them.
+# Hysteresis, minimum firing duration and deadman are the defaults'. Tests whose subject is not
+# the default rules (silences, acks, shelves, replay, restarts, advice, health...) use these,
+# so an alert fires within seconds and a change of the defaults does not change what they test.
+QUICK_RULES = """
+rules:
+  - {name: anomaly, type: anomaly, severity: warning, for_readings: 3, resolve_after: 10,
+     resolve_below: 0.4, keep_firing_for: 5m}
+  - name: anomaly_severe
+    type: anomaly
+    severity: critical
+    for_readings: 10
+    resolve_after: 10
+    min_score: 0.8
+    resolve_below: 0.7
+    keep_firing_for: 5m
+    message: >-
+      {asset} at {site} is failing: {top_metric} far out of its normal range
+      for {duration} (score {value:.2f})
+  - {name: offline, type: deadman, severity: critical, for: 5m}
+"""
+
+
+def quick_rules() -> list[AnyRule]:
+    """The default rules firing on readings in a row, not on 2 minutes (`QUICK_RULES`).
+
+    ``anomaly`` fires on the 3rd flagged reading in a row, ``anomaly_severe`` on the 10th
+    scoring 0.8 or more: one reading a second, a fault fires within seconds.
+    """
+    return rules_of(QUICK_RULES)
+
+
 def prompt_rules() -> list[AnyRule]:
-    """The default rules with no minimum firing duration: alerts resolve after hysteresis alone.
+    """The quick rules with no minimum firing duration: alerts resolve after hysteresis alone.
 
     For tests about what follows a resolution, not about how long an alert must fire.
     """
@@ -67,7 +100,7 @@ def prompt_rules() -> list[AnyRule]:
         AnomalyRule.model_validate({**r.model_dump(by_alias=True), "keep_firing_for": 0})
         if isinstance(r, AnomalyRule)
         else r
-        for r in load(AlertsSettings()).rules
+        for r in quick_rules()
     ]
 
 

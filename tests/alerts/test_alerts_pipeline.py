@@ -132,11 +132,14 @@ def _pipeline(
 
 
 def _models(warmup: int = 150) -> str:
+    # These tests are about the alerts' plumbing, with faults of tens of seconds: the control
+    # chart flags a fault at once, where the default model gives a lone step 40 readings.
     return f"""
 models:
   profiles:
     - name: default
       warmup: {warmup}
+      detectors: [{{type: control_chart}}]
 """
 
 

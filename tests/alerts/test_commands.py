@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from plantkit import quick_rules
 
 from alerts import commands
 from alerts.base import Alert, Observation
@@ -82,13 +83,16 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    """Yield an engine (default rules and route) with one firing alert and one healthy asset."""
+    """Yield an engine (quick rules, default route) with one firing alert and one healthy asset.
+
+    `plantkit.quick_rules` fire the anomaly warning on the third flagged reading in a row.
+    """
     wall = [WALL0]
     publisher = RecordingPublisher()
     alerting = load(AlertsSettings())
     path = tmp_path / "alerts.db"
     engine = AlertEngine(
-        alerting.rules,
+        quick_rules(),
         alerting.route,
         AlertState(path),
         metrics=AlertMetrics(),

@@ -4,6 +4,10 @@ Three sites with a CNC mill each report once a second of event time (`plantkit.P
 engine's wall clock is a value the test moves. Notifications are read back from the outbox
 table the engine commits them to, and the health map and reroute advice from a publisher
 that records.
+
+Tests of the engine's own behaviour use `plantkit.quick_rules` (an anomaly warning on the third
+flagged reading in a row), so an alert fires within seconds; the tests named after the
+default rules run those, whose anomaly rules wait for 2 minutes of flags without a break.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from plantkit import (
     T0,
     Plant,
     prompt_rules,
+    quick_rules,
 )
 
 from alerts.base import SITE_WIDE, Observation, State
@@ -36,7 +41,7 @@ def _at(seconds: int) -> int:
 
 def test_fault_notifies_each_receiver_exactly_once(plant: Callable[..., Plant]) -> None:
     """A fault on one asset: one firing notification to mqtt and one to log, no more."""
-    p = plant()
+    p = plant(rules=quick_rules())
     p.run(10)
     p.run(30, faulty=[CNC_A])
     assert p.told() == [
@@ -54,7 +59,7 @@ def test_healthy_fleet_causes_no_notifications(plant: Callable[..., Plant]) -> N
 
 def test_firing_alert_repeats_at_the_repeat_interval(plant: Callable[..., Plant]) -> None:
     """An alert nobody acknowledges is repeated every repeat_interval of event time."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])  # fires on the third reading
     p.run(95, faulty=[CNC_A])
     notes = p.outbox()
@@ -82,22 +87,74 @@ def test_resolution_waits_for_the_normal_readings_of_hysteresis(
 ) -> None:
     """The default anomaly rule resolves once 10 normal readings and 5 minutes firing both hold."""
     p = plant(route=FAST_ROUTE)
-    p.run(5, faulty=[CNC_A])  # fires at 3 s
-    assert p.run(297) == []
+    p.run(125, faulty=[CNC_A])  # flagged from 1 s: fires at 121 s, 2 minutes on
+    assert p.run(295) == []
     (resolved,) = p.run(1)
-    assert (resolved.fields["state"], resolved.ts) == ("resolved", _at(303))
+    assert (resolved.fields["state"], resolved.ts) == ("resolved", _at(421))
 
 
-def test_strong_fault_raises_a_critical_alert_after_ten_readings(
+# --- the default rules' on-delay ------------------------------------------------------------
+
+
+def test_a_flag_held_two_minutes_without_a_break_raises_the_default_warning(
     plant: Callable[..., Plant],
 ) -> None:
-    """Scores of 0.8 and more for 10 readings fire the default severe rule, critical."""
+    """Default rules: flagged for 2 minutes of event time in a row, the asset gets a warning."""
     p = plant()
-    points = p.run(10, faulty=[CNC_A], score=0.9)
-    assert [(x.tags["rule"], x.tags["severity"], x.ts) for x in points] == [
-        ("anomaly", "warning", _at(3)),
-        ("anomaly_severe", "critical", _at(10)),
+    p.run(10)
+    assert p.run(120, faulty=[CNC_A]) == []  # flagged from 11 s to 130 s: 1m59s
+    points = p.run(1, faulty=[CNC_A])
+    assert [(x.tags["rule"], x.tags["severity"], x.fields["state"], x.ts) for x in points] == [
+        ("anomaly", "warning", "firing", _at(131)),
     ]
+    assert "behaves abnormally for 2m:" in points[0].fields["message"]
+
+
+def test_a_flag_shorter_than_two_minutes_raises_nothing_by_default(
+    plant: Callable[..., Plant],
+) -> None:
+    """Default rules: a strong flag that lasts 100 s (a state change settling) raises no alert."""
+    p = plant()
+    p.run(10)
+    p.run(100, faulty=[CNC_A], score=0.9)
+    p.run(400)
+    assert (p.points, p.told(), p.engine.open_alerts()) == ([], [], [])
+
+
+def test_one_unflagged_reading_restarts_the_default_two_minutes(
+    plant: Callable[..., Plant],
+) -> None:
+    """Default rules: 100 s flagged, one normal reading, 2 minutes flagged: it fires only then."""
+    p = plant()
+    p.run(100, faulty=[CNC_A], score=0.9)
+    p.run(1)  # the break, at 101 s
+    assert p.run(120, faulty=[CNC_A], score=0.9) == []  # 102 s to 221 s
+    points = p.run(1, faulty=[CNC_A], score=0.9)
+    assert [(x.tags["rule"], x.ts) for x in points] == [
+        ("anomaly", _at(222)),
+        ("anomaly_severe", _at(222)),
+    ]
+
+
+def test_strong_fault_held_two_minutes_raises_a_critical_alert(
+    plant: Callable[..., Plant],
+) -> None:
+    """Scores of 0.8 and more held for 2 minutes fire the default severe rule, critical."""
+    p = plant()
+    points = p.run(121, faulty=[CNC_A], score=0.9)
+    assert [(x.tags["rule"], x.tags["severity"], x.ts) for x in points] == [
+        ("anomaly", "warning", _at(121)),
+        ("anomaly_severe", "critical", _at(121)),
+    ]
+
+
+def test_a_weaker_score_for_two_minutes_raises_the_warning_alone(
+    plant: Callable[..., Plant],
+) -> None:
+    """Default rules: flagged at 0.6 for 2 minutes is a warning; critical needs 0.8."""
+    p = plant()
+    points = p.run(200, faulty=[CNC_A], score=0.6)
+    assert [(x.tags["rule"], x.ts) for x in points] == [("anomaly", _at(121))]
 
 
 def test_limit_rule_fires_after_its_duration_in_event_time(plant: Callable[..., Plant]) -> None:
@@ -120,7 +177,7 @@ def test_limit_rule_fires_after_its_duration_in_event_time(plant: Callable[..., 
 
 def test_flapping_from_healthy_raises_nothing(plant: Callable[..., Plant]) -> None:
     """A score hovering at the threshold (flagged every other reading) never fires."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     for _ in range(50):
         p.run(1, faulty=[CNC_A])
         p.run(1)
@@ -129,7 +186,9 @@ def test_flapping_from_healthy_raises_nothing(plant: Callable[..., Plant]) -> No
 
 def test_flapping_while_firing_does_not_flood(plant: Callable[..., Plant]) -> None:
     """Once firing, alternating readings neither resolve nor re-fire the alert."""
-    p = plant(route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h")
+    p = plant(
+        rules=quick_rules(), route="receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 1h"
+    )
     p.run(3, faulty=[CNC_A])
     for _ in range(50):
         p.run(1)
@@ -157,7 +216,7 @@ def _silence(p: Plant, seconds: float, *matchers: str) -> Silence:
 
 def test_silenced_fault_notifies_nobody(plant: Callable[..., Plant]) -> None:
     """While a silence covers the asset, its alert fires and is recorded, but not sent."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(5)
     _silence(p, 600)
     points = p.run(60, faulty=[CNC_A])
@@ -180,7 +239,7 @@ def test_still_failing_asset_notifies_after_its_silence_expires(
     plant: Callable[..., Plant],
 ) -> None:
     """When the silence ends (wall clock), the next tick sends the alert still firing."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(5)
     _silence(p, 60)
     p.run(20, faulty=[CNC_A])
@@ -199,7 +258,7 @@ def test_silence_that_selects_a_rule_does_not_mean_maintenance(
     plant: Callable[..., Plant],
 ) -> None:
     """A silence of one rule mutes it but leaves the asset's health to its alerts."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(5)
     _silence(p, 600, "site=plant-a", "rule=anomaly")
     p.run(5, faulty=[CNC_A])
@@ -209,7 +268,7 @@ def test_silence_that_selects_a_rule_does_not_mean_maintenance(
 
 def test_acknowledgement_stops_the_repeats(plant: Callable[..., Plant]) -> None:
     """An acknowledged alert keeps firing without being repeated."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
     p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.run(120, faulty=[CNC_A])
@@ -377,9 +436,9 @@ def test_replay_at_any_speed_raises_the_same_alerts(plant: Callable[..., Plant])
 
 def test_replay_in_bigger_batches_raises_the_same_alerts(plant: Callable[..., Plant]) -> None:
     """A fast replay arrives in bigger batches: the alerts and notifications are the same."""
-    original = plant(name="original.db")
+    original = plant(rules=quick_rules(), name="original.db")
     _outage_and_fault(original, wall_every=1.0)
-    replay = plant(name="replay.db")
+    replay = plant(rules=quick_rules(), name="replay.db")
     batches = original.batches
     for start in range(0, len(batches), 50):
         replay.wall.now += 0.5
@@ -422,7 +481,7 @@ def test_restart_with_a_firing_alert_neither_refires_nor_forgets_it(
 
 def test_restart_keeps_the_repeat_schedule(plant: Callable[..., Plant]) -> None:
     """Repeats after a restart keep the interval counted before it."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
     p.run(10, faulty=[CNC_A])
     p.restart()
@@ -434,7 +493,7 @@ def test_restart_keeps_the_repeat_schedule(plant: Callable[..., Plant]) -> None:
 
 def test_restart_keeps_acknowledgements(plant: Callable[..., Plant]) -> None:
     """An acknowledged alert stays acknowledged (no repeats) after a restart."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
     p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.restart()
@@ -445,7 +504,7 @@ def test_restart_keeps_acknowledgements(plant: Callable[..., Plant]) -> None:
 
 def test_restart_keeps_silences(plant: Callable[..., Plant]) -> None:
     """A silence added before a restart still holds notifications back after it."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(5)
     silence = _silence(p, 600)
     p.restart()
@@ -484,7 +543,7 @@ def test_failing_cnc_gets_advice_naming_healthy_cncs_at_other_sites(
     plant: Callable[..., Plant],
 ) -> None:
     """Advice lists the healthy CNCs of the other sites, best first, not failing or offline."""
-    p = plant(assets=REROUTE_FLEET)
+    p = plant(rules=quick_rules(), assets=REROUTE_FLEET)
     _failing_cnc_with_one_offline(p)
     (advice,) = p.advice(CNC_A)
     assert advice.retain
@@ -503,7 +562,7 @@ def test_failing_cnc_gets_advice_naming_healthy_cncs_at_other_sites(
 
 def test_offline_asset_gets_advice_too(plant: Callable[..., Plant]) -> None:
     """An asset that goes offline is advised on, with status offline."""
-    p = plant(assets=REROUTE_FLEET)
+    p = plant(rules=quick_rules(), assets=REROUTE_FLEET)
     _failing_cnc_with_one_offline(p)
     first = p.advice(("plant-c", "cnc-4"))[0].json()
     assert first["status"] == "offline"
@@ -523,7 +582,7 @@ def test_less_loaded_candidate_comes_first_among_equally_healthy(
     plant: Callable[..., Plant],
 ) -> None:
     """Between candidates of the same health, the one reporting less load ranks first."""
-    p = plant()
+    p = plant(rules=quick_rules())
     loads = {CNC_B: {"utilization": 0.9}, CNC_C: {"utilization": 0.2}}
     p.run(5, metrics=loads)
     p.run(10, faulty=[CNC_A], score=0.9, metrics=loads)
@@ -533,7 +592,7 @@ def test_less_loaded_candidate_comes_first_among_equally_healthy(
 
 def test_candidates_are_ranked_by_their_current_health(plant: Callable[..., Plant]) -> None:
     """The candidate scoring best now comes first, whatever it scored when first seen."""
-    p = plant()
+    p = plant(rules=quick_rules())
     p.run(5)
     p.run(20, scores={CNC_B: 0.45, CNC_C: 0.05})
     p.run(10, faulty=[CNC_A], score=0.9, scores={CNC_B: 0.45, CNC_C: 0.05})
@@ -549,7 +608,7 @@ def test_candidates_are_ranked_by_their_current_health(plant: Callable[..., Plan
 
 def test_health_is_published_on_change_not_every_reading(plant: Callable[..., Plant]) -> None:
     """A hundred readings of a healthy asset publish its health once; a fault once more."""
-    p = plant()
+    p = plant(rules=quick_rules())
     p.run(100)
     p.run(3, faulty=[CNC_A])
     p.run(50, faulty=[CNC_A])
@@ -560,7 +619,7 @@ def test_health_is_published_on_change_not_every_reading(plant: Callable[..., Pl
 
 def test_health_message_says_why(plant: Callable[..., Plant]) -> None:
     """A warning's health carries the alert's message, its time and its open alerts."""
-    p = plant()
+    p = plant(rules=quick_rules())
     p.run(3, faulty=[CNC_A])
     health = p.health(CNC_A)[-1]
     alert = p.open_alert("anomaly", CNC_A)
@@ -596,7 +655,7 @@ def test_alert_points_are_written_on_firing_and_resolved_only(
 
 def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Plant]) -> None:
     """Tags site, asset, rule, severity; fields state, value, message, the alert id, flapping."""
-    p = plant()
+    p = plant(rules=quick_rules())
     (point,) = p.run(3, faulty=[CNC_A])
     alert = p.open_alert("anomaly", CNC_A)
     assert point.tags == {
@@ -619,7 +678,7 @@ def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Pla
 
 def test_redelivered_readings_change_nothing(plant: Callable[..., Plant]) -> None:
     """Readings at or before an asset's last timestamp are ignored: no state, no output."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(10)
     p.run(2, faulty=[CNC_A])  # pending: one more flagged reading would fire
     before = (len(p.publisher.messages), p.told(), [a.to_state() for a in p.engine.open_alerts()])
@@ -651,7 +710,7 @@ def test_an_asset_whose_clock_runs_behind_is_not_taken_for_offline(
 
 def test_a_repeat_says_how_long_the_alert_has_been_firing(plant: Callable[..., Plant]) -> None:
     """The repeated notification's message is rendered anew, not the one of the first."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(65, faulty=[CNC_A])
     messages = [a["message"] for n in p.outbox() if n.receiver == "mqtt" for a in n.alerts]
     assert len(messages) == 3  # at 3 s, then 30 s and 60 s later

@@ -2,8 +2,8 @@
 
 Commands go through `alerts.commands.handle`, as the pipeline's command subscription sends
 them, to an engine on a real alerts.db (`plantkit.Plant`) and a real models.db feedback log.
-A fault on cnc-1 at plant-a fires the default ``anomaly`` warning at 3 s of event time; its
-condition began with the first faulty reading, at 1 s.
+A fault on cnc-1 at plant-a fires the ``anomaly`` warning of `plantkit.quick_rules` at 3 s of
+event time; its condition began with the first faulty reading, at 1 s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from plantkit import CNC_A, CNC_B, FAST_ROUTE, WALL0, Plant, at, prompt_rules
+from plantkit import CNC_A, CNC_B, FAST_ROUTE, WALL0, Plant, at, prompt_rules, quick_rules
 
 from alerts import commands, state
 from alerts.feedback import FeedbackDesk
@@ -96,7 +96,7 @@ def models(tmp_path: Path) -> Iterator[FeedbackLog]:
 @pytest.fixture
 def firing(plant: Callable[..., Plant], models: FeedbackLog) -> Desk:
     """A plant whose cnc-1 fires the anomaly warning (told once), and a desk for it."""
-    p = plant(route=FAST_ROUTE)
+    p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
     assert p.told() == FIRED
     return Desk(p, models)

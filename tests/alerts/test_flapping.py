@@ -1,7 +1,9 @@
 """Flap damping (`alerts.flapping`): an alert that keeps firing and resolving becomes one.
 
 The pure tracker first, then the engine (`plantkit.Plant`, one CNC reporting once a second
-of event time) with a rule whose only defence is flap damping: it fires on 3 flagged
+of event time): a score hovering at the threshold, under rules that fire on 3 flagged readings
+in a row (`plantkit.quick_rules`) and under the default rules, which wait for 2 minutes of
+flags without a break; then a rule whose only defence is flap damping: it fires on 3 flagged
 readings and resolves on 10 normal ones, with no minimum firing duration and no score
 hysteresis, so a fault that comes and goes every 30 s fires and resolves every 30 s.
 """
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from plantkit import CNC_A, SECOND, T0, Plant
+from plantkit import CNC_A, SECOND, T0, Plant, quick_rules
 
 from alerts.flapping import CHATTER_WINDOW_NS, Flapping, FlapTracker, judge
 
@@ -115,17 +117,42 @@ def test_the_horizon_is_at_least_the_chattering_minute() -> None:
 # --- in the engine --------------------------------------------------------------------------
 
 
-def test_a_score_hovering_at_the_threshold_yields_one_notification(
-    plant: Callable[..., Plant],
-) -> None:
-    """Default rules: an hour of scores at 0.45-0.53 (flagged from 0.5) is one alert, told once."""
-    p = plant(route=QUIET_ROUTE, assets=(CNC_A,))
+def _hover(p: Plant, seconds: int) -> None:
+    """Scores at 0.45-0.53, flagged from 0.5 (the threshold): 3 readings in 8 flagged."""
     rng = random.Random(11)
-    for _ in range(3600):
+    for _ in range(seconds):
         score = 0.45 + 0.08 * rng.random()
         flagged = [CNC_A] if score >= 0.5 else []
         p.run(1, faulty=flagged, score=score, scores={CNC_A: score}, wall_every=0.01)
+
+
+def test_a_score_hovering_at_the_threshold_yields_one_notification(
+    plant: Callable[..., Plant],
+) -> None:
+    """Firing on 3 flagged readings: an hour of scores at the threshold is one alert, told once."""
+    p = plant(rules=quick_rules(), route=QUIET_ROUTE, assets=(CNC_A,))
+    _hover(p, 3600)
     assert [state for state, _, _ in _states(p)] == ["firing"]
+    assert _sent(p) == [("firing", False)]
+
+
+def test_a_score_hovering_at_the_threshold_raises_nothing_by_default(
+    plant: Callable[..., Plant],
+) -> None:
+    """Default rules: an hour of scores at the threshold never flags 2 minutes in a row."""
+    p = plant(route=QUIET_ROUTE, assets=(CNC_A,))
+    _hover(p, 3600)
+    assert (p.points, _sent(p), p.engine.open_alerts()) == ([], [], [])
+
+
+def test_a_fault_then_an_hour_at_the_threshold_yields_one_notification_by_default(
+    plant: Callable[..., Plant],
+) -> None:
+    """Default rules: 2 minutes flagged fire the warning; an hour at the threshold after is it."""
+    p = plant(route=QUIET_ROUTE, assets=(CNC_A,))
+    p.run(121, faulty=[CNC_A], wall_every=0.01)  # fires at 121 s
+    _hover(p, 3600)
+    assert _states(p) == [("firing", 121, False)]
     assert _sent(p) == [("firing", False)]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from plantkit import CNC_A, Plant
+from plantkit import CNC_A, Plant, quick_rules
 
 # A limit with nothing to calm it: fires on one hot reading, resolves on one cool one.
 BARE_LIMIT = """
@@ -48,7 +48,7 @@ def test_firings_under_three_a_minute_are_not_chattering(plant: Callable[..., Pl
 
 def test_an_alert_firing_for_more_than_a_day_is_stale(plant: Callable[..., Plant]) -> None:
     """A warning that fired and stays firing counts as stale once it is 24 h old."""
-    p = plant(assets=(CNC_A,))
+    p = plant(rules=quick_rules(), assets=(CNC_A,))
     p.run(3, faulty=[CNC_A], every=600)  # a reading every 10 minutes: fires at 30 min
     p.run(144, faulty=[CNC_A], every=600)  # 24 h after firing, not more
     assert _sample(p, "meshwatch_alerts_stale") == 0.0
@@ -68,7 +68,7 @@ def test_a_flapping_alert_is_counted_while_held(plant: Callable[..., Plant]) -> 
 
 def test_a_shelved_alert_is_counted_until_unshelved(plant: Callable[..., Plant]) -> None:
     """The shelved gauge counts shelves in force."""
-    p = plant(assets=(CNC_A,))
+    p = plant(rules=quick_rules(), assets=(CNC_A,))
     p.run(3, faulty=[CNC_A])
     alert = p.open_alert("anomaly", CNC_A)
     p.engine.shelve(alert.id, "ana", 3600.0)
@@ -83,7 +83,9 @@ def test_a_shelved_alert_counts_as_muted_at_each_flush_of_its_group(
     plant: Callable[..., Plant],
 ) -> None:
     """Muted, cause shelved, once per flush it is held out of: 30 in 30 s of 1 s flushes."""
-    p = plant(route="receivers: [mqtt]\ngroup_interval: 1s\nrepeat_interval: 10s")
+    p = plant(
+        rules=quick_rules(), route="receivers: [mqtt]\ngroup_interval: 1s\nrepeat_interval: 10s"
+    )
     p.run(3, faulty=[CNC_A])
     p.engine.shelve(p.open_alert("anomaly", CNC_A).id, "ana", 3600.0)
     p.run(30, faulty=[CNC_A])

@@ -267,6 +267,12 @@ def test_default_anomaly_rules_keep_firing_five_minutes_with_hysteresis() -> Non
     assert (severe.keep_firing_for, severe.resolve_below, severe.min_score) == (300.0, 0.7, 0.8)
 
 
+def test_default_anomaly_rules_wait_for_two_minutes_of_flags() -> None:
+    """The defaults' on-delay (ISA-18.2): 2 minutes of event time flagged, however many readings."""
+    anomaly, severe = (r for r in default_rules() if isinstance(r, AnomalyRule))
+    assert [(r.for_, r.for_readings) for r in (anomaly, severe)] == [(120.0, 1), (120.0, 1)]
+
+
 # --- deadman rules --------------------------------------------------------------------------
 
 

@@ -1,10 +1,10 @@
 """Shelving (`alerts.shelves`): one firing alert set aside for a time, by someone, for a reason.
 
 The shelf itself first, then the engine (`plantkit.Plant`): a fault on cnc-1 at plant-a fires
-the default ``anomaly`` warning at 3 s of event time. The ``firing`` plant's route repeats a
-firing alert every 30 s, so a shelf's effect on the repeats shows within a minute or two;
-the ``unrepeated`` plant's never repeats within a test, so an announcement after a shelf is
-the shelf's doing, not a repeat's.
+the ``anomaly`` warning of `plantkit.quick_rules` at 3 s of event time. The ``firing``
+plant's route repeats a firing alert every 30 s, so a shelf's effect on the repeats shows
+within a minute or two; the ``unrepeated`` plant's never repeats within a test, so an
+announcement after a shelf is the shelf's doing, not a repeat's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import closing
 
 import pytest
-from plantkit import CNC_A, FAST_ROUTE, WALL0, Plant, prompt_rules
+from plantkit import CNC_A, FAST_ROUTE, WALL0, Plant, prompt_rules, quick_rules
 
 from alerts.errors import CommandError
 from alerts.shelves import MAX_SHELF, Shelf, Shelves
@@ -41,13 +41,13 @@ def _firing(p: Plant) -> Plant:
 @pytest.fixture
 def firing(plant: Callable[..., Plant]) -> Plant:
     """A plant whose cnc-1 fires the anomaly warning (told once); repeats every 30 s."""
-    return _firing(plant(route=FAST_ROUTE))
+    return _firing(plant(rules=quick_rules(), route=FAST_ROUTE))
 
 
 @pytest.fixture
 def unrepeated(plant: Callable[..., Plant]) -> Plant:
     """A plant whose cnc-1 fires the anomaly warning (told once); no repeats."""
-    return _firing(plant(route=NO_REPEATS))
+    return _firing(plant(rules=quick_rules(), route=NO_REPEATS))
 
 
 # --- the shelf ------------------------------------------------------------------------------

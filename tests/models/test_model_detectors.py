@@ -54,6 +54,17 @@ _OCSVM_LOCKS = (
     "one_class_svm's StandardScaler never forgets: a slow level shift soon crosses the "
     "threshold on every reading, which is then never learned (permanent alarm)"
 )
+_LONE_STEP_WAITS = (
+    "operating_states treats a step in one metric as possibly the first of a change of state: "
+    "it waits `grace` (40) readings for the others to follow before judging, so a lone "
+    "reading is no evidence (issue 11: fewer alarms at state changes)"
+)
+_FOLLOWS_ONLY_SLOW_DRIFT = (
+    "operating_states follows drift at 1/600 per reading and stops learning once readings "
+    "score a third of the threshold (issue 11: slow faults must still fire): every metric "
+    "moving 4 sigma in 3,000 readings is judged, as a slow fault is; slower drift is "
+    "followed (test_operating_states_follows_ambient_drift)"
+)
 _RAMP_LEARNED = (
     "readings of a slow ramp that stay under the threshold are learned, so the detector's "
     "normal follows the fault and the held fault is no longer flagged"
@@ -91,7 +102,13 @@ def test_healthy_readings_score_low(spec: str) -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    spec_params({"half_space_trees": _HST_BLIND, "one_class_svm": _OCSVM_ONE_SIDED}),
+    spec_params(
+        {
+            "half_space_trees": _HST_BLIND,
+            "one_class_svm": _OCSVM_ONE_SIDED,
+            "operating_states": _LONE_STEP_WAITS,
+        }
+    ),
 )
 def test_gross_outlier_crosses_threshold_in_any_direction(spec: str) -> None:
     """A single reading 30 sigma off on any metric, either way, scores over the threshold."""
@@ -201,6 +218,7 @@ def test_bad_detector_parameter_names_the_profile(spec: str) -> None:
                 "control_chart": _FIXED_BASELINE,
                 "one_class_svm": _OCSVM_LOCKS,
                 "ensemble": _FIXED_BASELINE,
+                "operating_states": _FOLLOWS_ONLY_SLOW_DRIFT,
             },
             "level",
         ),

@@ -27,14 +27,17 @@ def _normal(rng: random.Random, **extra: float) -> dict[str, float]:
 
 
 def test_a_metric_first_sent_during_warm_up_is_modelled() -> None:
-    """A metric that appears halfway through the warm-up gets a baseline and is watched."""
+    """A metric that appears halfway through the warm-up gets a baseline and is watched.
+
+    (Its step is judged once the default model's grace of 40 readings has passed.)
+    """
     rng = random.Random(1)
     model = AssetModel(ProfileSettings(name="p", warmup=200))
     for i in range(100):
         model.process(ts(i), _normal(rng))
     for i in range(100, 300):
         model.process(ts(i), _normal(rng, pressure=5 + rng.gauss(0, 0.05)))
-    verdicts = [model.process(ts(300 + i), _normal(rng, pressure=7.0)) for i in range(30)]
+    verdicts = [model.process(ts(300 + i), _normal(rng, pressure=7.0)) for i in range(60)]
     assert verdicts[-1].anomalous
     assert verdicts[-1].top_metric == "pressure"
 
@@ -151,11 +154,19 @@ def test_a_large_checkpoint_is_spread_over_batches(store: CheckpointStore) -> No
     assert saved == [2_000, 4_000, 5_000]
 
 
-@pytest.mark.parametrize("cycle", [120, 300, 600])
-def test_a_fault_inside_the_load_driven_range_is_caught(cycle: int) -> None:
-    """A duty-cycled machine: +15 % temperature that leaves the load is flagged, not before."""
+_SMOOTH_LOAD = (
+    "operating_states: with the load swinging smoothly (no step) every 2 or 10 minutes, the "
+    "memory holds one state "
+    "and the relations only explain, never accuse (relations that accused doubled the false "
+    "alarms on the simulated fleets): a fault inside a smoothly load-driven range is missed. "
+    "Open in issue 11's closing note; the control chart catches it (the test below)"
+)
+
+
+def _load_driven_fault(profile: ProfileSettings, cycle: int) -> tuple[int, int | None]:
+    """Healthy readings flagged, and how soon a +15 % temperature leaving the load is."""
     rng = random.Random(cycle)
-    model = AssetModel(ProfileSettings(name="default"))
+    model = AssetModel(profile)
     flagged_healthy, first = 0, None
     for i in range(1200):
         load = 0.5 + 0.5 * math.sin(2 * math.pi * i / cycle)
@@ -169,5 +180,28 @@ def test_a_fault_inside_the_load_driven_range_is_caught(cycle: int) -> None:
         elif verdict.anomalous and first is None:
             first = i - 900
             assert verdict.top_metric == "temp"
+    return flagged_healthy, first
+
+
+@pytest.mark.parametrize(
+    "cycle",
+    [
+        pytest.param(120, marks=pytest.mark.xfail(strict=True, reason=_SMOOTH_LOAD)),
+        300,
+        pytest.param(600, marks=pytest.mark.xfail(strict=True, reason=_SMOOTH_LOAD)),
+    ],
+)
+def test_a_fault_inside_the_load_driven_range_is_caught(cycle: int) -> None:
+    """A duty-cycled machine: +15 % temperature that leaves the load is flagged, not before."""
+    flagged_healthy, first = _load_driven_fault(ProfileSettings(name="default"), cycle)
+    assert flagged_healthy == 0
+    assert first is not None and first < 60
+
+
+@pytest.mark.parametrize("cycle", [120, 300, 600])
+def test_the_control_chart_catches_a_fault_inside_the_load_driven_range(cycle: int) -> None:
+    """With the control chart, the +15 % temperature is flagged within 60 readings."""
+    chart = ProfileSettings(name="chart", detectors=(DetectorSpec(type="control_chart"),))
+    flagged_healthy, first = _load_driven_fault(chart, cycle)
     assert flagged_healthy == 0
     assert first is not None and first < 60

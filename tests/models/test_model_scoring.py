@@ -82,13 +82,17 @@ def test_warming_up_field_marks_the_first_warmup_readings() -> None:
 
 
 def test_fault_is_flagged_on_its_asset_only() -> None:
-    """A fault on one asset of three is flagged there and nowhere else."""
+    """A fault on one asset of three is flagged there and nowhere else.
+
+    The fault lasts 60 readings: the default model gives a step in one metric 40 readings
+    to be followed by the others (a change of state) before judging it.
+    """
     processor = _processor()
     processor.process(_healthy(["m1", "m2", "m3"], 0, WARMUP + 40, seed=77))
     rng = random.Random(78)
     batch = [
         reading(a, i, deviated(rng, "spindle_temp_c", 12) if a == "m2" else healthy(rng))
-        for i in range(WARMUP + 40, WARMUP + 60)
+        for i in range(WARMUP + 40, WARMUP + 100)
         for a in ("m1", "m2", "m3")
     ]
     points = processor.process(batch)
@@ -113,7 +117,7 @@ def test_restart_continues_without_a_new_warm_up(checkpoint_path: Path) -> None:
     before = _healthy(assets, 0, WARMUP + 20, seed=81)
     after = _healthy(assets, WARMUP + 20, 30, seed=82)
     rng = random.Random(83)
-    after += [reading("m2", WARMUP + 50 + i, deviated(rng, "vibration_rms", 12)) for i in range(5)]
+    after += [reading("m2", WARMUP + 50 + i, deviated(rng, "vibration_rms", 12)) for i in range(60)]
 
     uninterrupted = _processor()
     uninterrupted.process(before)

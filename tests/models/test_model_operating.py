@@ -1,0 +1,181 @@
+"""The operating-state model (the default detector): states, loads, relations, teaching.
+
+Machines here are small seeded physics: a load that switches between states and drives the
+metrics, some of them through a lag, with sensor noise. The default profile (warm-up 400)
+judges them through `AssetModel`, as the pipeline does.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from collections.abc import Callable, Iterator
+
+from modelkit import ts
+
+from models.asset import AssetModel
+from models.base import Verdict
+from models.operating import OperatingStates
+from models.settings import ProfileSettings
+
+Reading = dict[str, float]
+
+
+def _mill(rng: random.Random, loads: Callable[[int], float]) -> Iterator[Reading]:
+    """A mill whose current and vibration follow the load; the spindle warms with a lag."""
+    temp = 20.0 + 40.0 * loads(0)
+    for i in range(1_000_000):
+        load = loads(i)
+        temp += (20.0 + 40.0 * load - temp) / 300.0  # a 300-reading thermal lag
+        yield {
+            "current": 1.5 + 18.0 * load + rng.gauss(0, 0.25),
+            "vibration": 0.25 + 1.8 * load + rng.gauss(0, 0.04),
+            "spindle_temp": temp + rng.gauss(0, 0.3),
+        }
+
+
+def _printer(rng: random.Random, printing: Callable[[int], bool]) -> Iterator[Reading]:
+    """A printer: the nozzle heats (a 20-reading lag) and the extruder draws current to print."""
+    nozzle = 215.0 if printing(0) else 22.0
+    for i in range(1_000_000):
+        on = printing(i)
+        nozzle += ((215.0 if on else 22.0) - nozzle) / 20.0
+        yield {
+            "nozzle": nozzle + rng.gauss(0, 0.6),
+            "extruder": (0.7 if on else 0.05) + rng.gauss(0, 0.02),
+        }
+
+
+def _run(model: AssetModel, readings: Iterator[Reading], start: int, n: int) -> list[Verdict]:
+    return [model.process(ts(start + i), next(readings)) for i in range(n)]
+
+
+def _default() -> AssetModel:
+    return AssetModel(ProfileSettings(name="default"))
+
+
+def test_a_load_never_seen_raises_no_alarm() -> None:
+    """Jobs at two loads in the warm-up, then a third load: nothing is flagged."""
+    loads = [0.6, 0.9]
+    mill = _mill(random.Random(1), lambda i: loads[(i // 100) % 2] if i < 400 else 0.75)
+    model = _default()
+    _run(model, mill, 0, 400)
+    verdicts = _run(model, mill, 400, 2000)
+    assert not any(v.anomalous for v in verdicts)
+
+
+def test_a_first_change_of_state_after_warm_up_raises_no_alarm() -> None:
+    """Running all through the warm-up, then idle (the spindle cools for minutes): no flag."""
+    mill = _mill(random.Random(2), lambda i: 0.85 if i < 700 else 0.05)
+    model = _default()
+    verdicts = _run(model, mill, 0, 2500)
+    assert not any(v.anomalous for v in verdicts)
+
+
+def test_states_seen_before_raise_no_alarm() -> None:
+    """A printer that prints and idles in turns keeps doing so: no flag in 3,000 readings."""
+    printer = _printer(random.Random(3), lambda i: (i // 250) % 2 == 0)
+    model = _default()
+    verdicts = _run(model, printer, 0, 3400)
+    assert not any(v.anomalous for v in verdicts[400:])
+
+
+def _printer_with_hot_idle_nozzle(seed: int) -> tuple[AssetModel, list[Verdict]]:
+    """A printer that learned printing and idling, then idles with its nozzle at 215 °C."""
+    rng = random.Random(seed)
+    printer = _printer(rng, lambda i: (i // 250) % 2 == 0)
+    model = _default()
+    _run(model, printer, 0, 1300)  # 50 readings into an idle spell (1,250 to 1,500)
+    hot = []
+    for i in range(120):
+        reading = next(printer)
+        reading["nozzle"] = 215.0 + rng.gauss(0, 0.6)
+        hot.append(model.process(ts(1300 + i), reading))
+    return model, hot
+
+
+def test_a_relation_that_breaks_inside_the_normal_range_is_flagged() -> None:
+    """The nozzle hot while the printer idles (215 °C is its printing temperature): flagged."""
+    _, hot = _printer_with_hot_idle_nozzle(4)
+    assert hot[-1].anomalous
+    assert hot[-1].top_metric == "nozzle"
+
+
+def test_current_rising_while_flow_and_pressure_hold_is_flagged() -> None:
+    """A pump whose current rises 15 % while flow and pressure hold: flagged, current named."""
+    rng = random.Random(5)
+    model = _default()
+
+    def pump(i: int, extra: float = 0.0) -> Reading:
+        speed = (0.7, 0.9)[(i // 150) % 2]
+        return {
+            "flow": 30.0 * speed + rng.gauss(0, 0.2),
+            "pressure": 2.0 + 3.0 * speed**2 + rng.gauss(0, 0.03),
+            "current": (8.0 + 10.0 * speed**3) * (1.0 + extra) + rng.gauss(0, 0.1),
+        }
+
+    for i in range(1275):  # half-way through a spell at 0.7 of full speed
+        model.process(ts(i), pump(i))
+    verdicts = [model.process(ts(1275 + i), pump(1275, extra=0.15)) for i in range(120)]
+    assert verdicts[-1].anomalous
+    assert verdicts[-1].top_metric == "current"
+
+
+def test_a_normal_verdict_stops_the_same_pattern_from_flagging() -> None:
+    """Taught that the hot idle nozzle is normal, the model no longer flags the same pattern."""
+    model, hot = _printer_with_hot_idle_nozzle(6)
+    assert hot[-1].anomalous
+    taught = model.accept(ts(1300), ts(1420))
+    assert taught > 0
+    rng = random.Random(7)
+    again = [
+        model.process(
+            ts(1420 + i),
+            {"nozzle": 215.0 + rng.gauss(0, 0.6), "extruder": 0.05 + rng.gauss(0, 0.02)},
+        )
+        for i in range(120)
+    ]
+    assert not any(v.anomalous for v in again)
+
+
+def test_a_model_stays_small() -> None:
+    """Eight metrics through warm-up and 20,000 readings of changing states: under 32 KiB."""
+    rng = random.Random(8)
+    model = _default()
+    for i in range(20_400):
+        load = (0.05, 0.3, 0.7, 0.95)[(i // 700) % 4]
+        reading = {f"m{k}": (k + 1) * load + rng.gauss(0, 0.01 * (k + 1)) for k in range(8)}
+        model.process(ts(i), reading)
+    assert len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) < 32 * 1024
+
+
+def test_a_restored_model_goes_on_exactly_as_the_original() -> None:
+    """A checkpoint taken mid-stream scores the rest of the stream as the original does."""
+    mill = _mill(random.Random(9), lambda i: (0.2, 0.8)[(i // 300) % 2])
+    model = _default()
+    _run(model, mill, 0, 1000)
+    restored = pickle.loads(pickle.dumps(model))
+    rest = [next(mill) for _ in range(500)]
+    original = [model.process(ts(1000 + i), r) for i, r in enumerate(rest)]
+    again = [restored.process(ts(1000 + i), r) for i, r in enumerate(rest)]
+    assert original == again
+
+
+def test_bad_parameters_are_refused() -> None:
+    """A rate outside (0, 1] or a non-positive threshold floor is a ValueError naming it."""
+    for kwargs in ({"lam": 0.0}, {"lam_slow": 1.5}, {"c": 0.0}):
+        try:
+            OperatingStates(**kwargs)  # type: ignore[arg-type]
+        except ValueError as exc:
+            assert next(iter(kwargs)) in str(exc)
+        else:
+            raise AssertionError(f"{kwargs} was accepted")
+
+
+def test_scores_are_calibrated_to_the_threshold() -> None:
+    """Healthy readings score low; every score stays in [0, 1)."""
+    mill = _mill(random.Random(10), lambda i: 0.5 + 0.3 * math.sin(i / 50.0))
+    verdicts = _run(_default(), mill, 0, 1400)[400:]
+    assert all(0.0 <= v.score < 1.0 for v in verdicts)
+    assert sorted(v.score for v in verdicts)[len(verdicts) // 2] < 0.3
