@@ -3,8 +3,8 @@
 Each detector type gets a profile with that single detector and its default parameters
 (river's defaults for HalfSpaceTrees and OneClassSVM), and otherwise the defaults of
 `models.settings.ProfileSettings` (warm-up 400, quantile 0.99). The shipped ``default``
-profile is the one the goals apply to; when it equals one of these (today: the control chart
-alone) that case carries it, otherwise it is measured as a case of its own.
+profile is the one the goals apply to; when it equals one of these (today: the operating-state
+model alone) that case carries it, otherwise it is measured as a case of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import get_args
 
 from models.settings import DetectorSpec, DetectorType, ProfileSettings, default_profiles
 
-#: Detector types in the order the table lists them (the control chart, the default, first).
+#: Detector types in the order the table lists them (the default first).
 DETECTOR_TYPES: tuple[DetectorType, ...] = (
+    "operating_states",
     "control_chart",
     "mahalanobis",
     "zscore",
