@@ -40,6 +40,9 @@ from models.base import Features
 from models.memory import StateMemory, Vector
 from models.relations import Relations
 
+# A metric's scale is at least this share of its largest magnitude (sensors without noise in
+# the warm-up, quantised or off: rpm 0 while idle).
+_FLOOR = 1e-2
 # MAD to standard deviation for normal data.
 _MAD_TO_SD = 1.4826
 # White noise: a second difference has sqrt(6) times its standard deviation.
@@ -211,7 +214,7 @@ class OperatingStates(base.AnomalyDetector):
         self.sensor = noise > 1e-3 * self.span
         self.smooth = ~self.sensor & (x.min(axis=0) != x.max(axis=0))
         self.can_stick = noise > 0
-        self.scale = np.maximum(noise, 1e-2 * self.span + 1e-9)
+        self.scale = np.maximum(noise, _FLOOR * self.span + 1e-9)
         self.sl_ratio = math.sqrt(self.lam / (2.0 - self.lam))
         self.wander = _wander(x, self.lam, self.wander_horizon, self.step_k * self.scale)
         absolute = np.abs(second)
@@ -290,8 +293,8 @@ class OperatingStates(base.AnomalyDetector):
                 v = x[j] = prev[j]
             if abs(v) > span[j]:  # a magnitude never seen: its scale floor grows
                 span[j] = abs(v)
-                if 1e-2 * span[j] > scale[j]:
-                    scale[j] = 1e-2 * span[j]
+                if _FLOOR * span[j] > scale[j]:
+                    scale[j] = _FLOOR * span[j]
                     self._sl[j] = self._sl_array[j] = scale[j] * self.sl_ratio
             jump = step_k * scale[j]
             step_age[j] = 0 if abs(v - level[j]) > jump else step_age[j] + 1
@@ -538,7 +541,7 @@ class OperatingStates(base.AnomalyDetector):
             self.span = np.maximum(self.span, memory.span())
             self.sensor |= noise > 1e-3 * self.span
             self.can_stick |= self.sensor
-        self.scale = np.maximum(noise, 1e-2 * self.span + 1e-9)
+        self.scale = np.maximum(noise, _FLOOR * self.span + 1e-9)
         self.relations.refresh(self.scale * self.sl_ratio)
         self._lists()
 
