@@ -21,6 +21,7 @@ COPY ingest /src/ingest
 COPY models /src/models
 COPY alerts /src/alerts
 COPY simulators /src/simulators
+COPY common /src/common
 RUN pip install --no-deps . \
     && rm -rf /src
 

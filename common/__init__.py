@@ -1,0 +1,2 @@
+"""Parts every layer may use: the MQTT transport and the parsers of durations, timestamps and
+metric names. A leaf: it imports nothing of meshwatch, ingest, models, alerts or simulators."""
