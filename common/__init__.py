@@ -1,2 +1,4 @@
-"""Parts every layer may use: the MQTT transport and the parsers of durations, timestamps and
-metric names. A leaf: it imports nothing of meshwatch, ingest, models, alerts or simulators."""
+"""Parts every layer may use: the MQTT transport and the parsers of durations and timestamps.
+
+A leaf: it imports nothing of meshwatch, ingest, models, alerts or simulators.
+"""
