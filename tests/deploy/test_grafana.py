@@ -1,4 +1,4 @@
-"""Grafana: the provisioned data source and dashboard query only DESIGN.md's storage schema."""
+"""Grafana: the provisioned data source and dashboard query only the storage schema."""
 
 from __future__ import annotations
 
@@ -12,19 +12,17 @@ ROOT = Path(__file__).parents[2]
 GRAFANA = ROOT / "deploy/grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards/meshwatch.json").read_text(encoding="utf-8"))
 
-# DESIGN.md, "Storage schema": tags and fields per measurement (telemetry: any metric name).
-SCHEMA = {
+# docs/design.md §5: tags and fields per measurement (telemetry: any metric name).
+SCHEMA: dict[str, tuple[set[str], set[str] | None]] = {
     "telemetry": ({"site", "asset", "kind"}, None),
     "anomaly": (
         {"site", "asset", "detector"},
         {"score", "threshold", "anomalous", "top_metric", "warming_up"},
     ),
-    "alert": ({"site", "asset", "rule", "severity"}, {"state", "value", "message"}),
-}
-# Beyond DESIGN.md, documented in the README: the alert record's id, and the health map's
-# history (one record per change of an asset's health).
-ADDED = {
-    "alert": (set(), {"id"}),
+    "alert": (
+        {"site", "asset", "rule", "severity"},
+        {"state", "value", "message", "id", "flapping"},
+    ),
     "health": ({"site", "asset"}, {"status", "score", "reason"}),
 }
 FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
@@ -37,10 +35,8 @@ def _queries() -> list[str]:
 
 
 def test_schema_table_in_design_md_is_the_one_checked_here() -> None:
-    design = ROOT.parent / "shared/DESIGN.md"
-    if not design.is_file():
-        design = Path("/work/shared/DESIGN.md")
-    text = design.read_text(encoding="utf-8")
+    """docs/design.md's schema table names exactly the tags and fields checked here."""
+    text = (ROOT / "docs/design.md").read_text(encoding="utf-8")
     for measurement, (tags, fields) in SCHEMA.items():
         row = re.search(rf"^\| `{measurement}` \|(.*)$", text, re.MULTILINE)
         assert row, measurement
@@ -50,19 +46,9 @@ def test_schema_table_in_design_md_is_the_one_checked_here() -> None:
             assert set(re.findall(r"`(\w+)`", field_cell)) == fields, measurement
 
 
-def _schema() -> dict[str, tuple[set[str], set[str] | None]]:
-    """DESIGN.md's schema with the README's additions."""
-    merged: dict[str, tuple[set[str], set[str] | None]] = {}
-    for m in {*SCHEMA, *ADDED}:
-        tags, fields = SCHEMA.get(m, (set(), set()))
-        more_tags, more_fields = ADDED.get(m, (set(), set()))
-        merged[m] = (tags | more_tags, None if fields is None else fields | more_fields)
-    return merged
-
-
 def test_every_query_names_only_schema_measurements_fields_and_tags() -> None:
     """Each Flux query names the stored measurements, their fields and their tags only."""
-    schema = _schema()
+    schema = SCHEMA
     queries = _queries()
     assert len(queries) >= 8
     for query in queries:
