@@ -23,7 +23,7 @@ from alerts.base import Receiver
 from alerts.errors import DeliveryError
 from alerts.metrics import AlertMetrics
 from alerts.outbox import UNREADABLE, create_tables, decode
-from ingest.backoff import backoff
+from common.backoff import backoff
 from ingest.logthrottle import ThrottledLog
 from ingest.sqlite import connect, transaction
 

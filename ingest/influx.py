@@ -17,7 +17,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from ingest.backoff import backoff
+from common.backoff import backoff
 from ingest.base import Batch
 from ingest.errors import StoreError
 from ingest.lineprotocol import batch_lines

@@ -12,6 +12,7 @@ from typing import Literal
 from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from common.mqtt import Broker, Tls
 from ingest.errors import TopicTemplateError
 from ingest.topic import TopicTemplate
 
@@ -83,6 +84,12 @@ class MqttSettings(_Section):
                     "(plant/{site}/{asset}/telemetry) or change mqtt.prefix"
                 )
         return self
+
+    def broker(self) -> Broker:
+        """The broker these settings connect to: address, credentials and TLS files."""
+        password = self.password.get_secret_value() if self.password else None
+        tls = Tls(self.ca_file, self.cert_file, self.key_file) if self.tls else None
+        return Broker(self.host, self.port, self.username, password, tls)
 
 
 class InfluxSettings(_Section):

@@ -20,11 +20,11 @@ from typing import cast
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from common import mqtt as transport
+from common.backoff import backoff
 from ingest import mqttclient
-from ingest.backoff import backoff
 from ingest.deadletters import DeadLetter
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog
@@ -94,9 +94,12 @@ class Subscriber:
         self.subscribed = False
         self._log = ThrottledLog(log, interval=_LOG_INTERVAL)
         self.client = mqttclient.build_client(mqtt_settings, self.status_topic)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
+        transport.bind(
+            self.client,
+            connected=self._on_connect,
+            subscribed=self._on_subscribe,
+            disconnected=self._on_disconnect,
+        )
         self.client.on_message = self._on_message
         if ingest_settings.publish_deadletters:
             pipeline.on_rejected = self._republish
@@ -108,14 +111,7 @@ class Subscriber:
 
     # ---- paho callbacks (run inside client.loop, on this thread) ----
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, flags: mqtt.ConnectFlags, reason_code: ReasonCode) -> None:
         s = self.settings
         if reason_code.is_failure:
             self._log.error(
@@ -126,7 +122,6 @@ class Subscriber:
                 reason_code,
             )
             return
-        mqttclient.set_nodelay(client)
         self._session += 1
         self._connected_at = time.monotonic()
         self.connected = True
@@ -142,7 +137,8 @@ class Subscriber:
         # On 3.1.1 a present session keeps the subscription, and subscribing again would
         # replay retained telemetry; MQTT 5 avoids that with retain handling.
         if s.protocol == "5" or not flags.session_present:
-            result, _ = mqttclient.subscribe(client, self.subscription, s.protocol)
+            subscription = transport.Subscription.durable(self.subscription)
+            result = transport.subscribe(self.client, [subscription], s.protocol)
             if result != _SUCCESS:
                 log.error(
                     "subscribe to %s failed: %s", self.subscription, mqtt.error_string(result)
@@ -151,33 +147,19 @@ class Subscriber:
             self.subscribed = True
         self._publish(self.status_topic, mqttclient.status_payload(s.client_id, "online"), True)
 
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        refused = [rc for rc in reason_codes if rc.is_failure]
-        self.subscribed = not refused
-        if refused:
+    def _on_subscribe(self, mid: int, reason_codes: list[ReasonCode]) -> None:
+        refused = transport.refusal(reason_codes)
+        self.subscribed = refused is None
+        if refused is not None:
             log.error(
                 "broker refused the subscription to %s: %s (check the ACL)",
                 self.subscription,
-                refused[0],
+                refused,
             )
         elif reason_codes and reason_codes[0].value < 1:
             log.warning("broker granted only QoS 0 on %s: readings may be lost", self.subscription)
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, reason_code: ReasonCode) -> None:
         if reason_code.is_failure:
             log.warning("disconnected from the broker: %s", reason_code)
         else:
@@ -316,7 +298,7 @@ class Subscriber:
         if not mids:
             return
         try:
-            if not mqttclient.send_pubacks(self.client, mids, timeout=_GOODBYE_SECONDS):
+            if not transport.send_pubacks(self.client, mids, timeout=_GOODBYE_SECONDS):
                 for mid in mids:
                     rc = self.client.ack(mid, 1)
                     if rc != _SUCCESS:
@@ -337,7 +319,7 @@ class Subscriber:
             if self._ever_connected:
                 rc = self.client.reconnect()
             else:
-                rc = mqttclient.connect(self.client, s)
+                rc = transport.connect(self.client, s.broker(), mqttclient.session_of(s))
                 self._ever_connected = True
         except (OSError, ssl.SSLError) as exc:
             self._log.warning("connect-error", "cannot connect to %s:%d: %s", s.host, s.port, exc)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from alerts import commands
 from alerts.base import Receiver
+from alerts.connection import MqttPublisher
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
@@ -33,7 +34,6 @@ from alerts.settings import Alerting, ReceiverSpec, load
 from alerts.state import AlertState
 from ingest.errors import StoreError
 from meshwatch.errors import ConfigError
-from meshwatch.publisher import MqttPublisher
 from meshwatch.settings import Settings
 from models.feedback import FeedbackLog
 

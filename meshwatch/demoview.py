@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from common import mqtt as transport
 from meshwatch.tables import styled
 
 #: Alerts shown in the live view (the newest); all of them are kept for the summary.
@@ -37,7 +38,9 @@ class FleetWatcher:
         ``"5"`` or ``"3.1.1"`` (the demo's amqtt speaks only that).
     """
 
-    def __init__(self, host: str, port: int, prefix: str, protocol: str = "5") -> None:
+    def __init__(
+        self, host: str, port: int, prefix: str, protocol: transport.Protocol = "5"
+    ) -> None:
         self.prefix = prefix
         self.health: dict[tuple[str, str], dict[str, Any]] = {}
         self.advice: dict[tuple[str, str], dict[str, Any]] = {}
@@ -45,24 +48,26 @@ class FleetWatcher:
         self._recent: deque[dict[str, Any]] = deque(maxlen=_SHOWN_ALERTS)
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"meshwatch-demo-{uuid.uuid4().hex[:8]}",
-            protocol=MQTTProtocolVersion.MQTTv5
-            if protocol == "5"
-            else MQTTProtocolVersion.MQTTv311,
+        self._protocol: transport.Protocol = protocol
+        broker = transport.Broker(host, port)
+        session = transport.Session(f"meshwatch-demo-{uuid.uuid4().hex[:8]}", protocol)
+        self._client = transport.new_client(broker, session)
+        transport.bind(
+            self._client,
+            connected=self._on_connect,
+            subscribed=lambda mid, reason_codes: self._ready.set(),
         )
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = lambda *args: self._ready.set()
         self._client.on_message = self._on_message
-        self._client.connect(host, port)
+        transport.connect(self._client, broker, session)
         self._client.loop_start()
         if not self._ready.wait(10):
             self.close()
             raise TimeoutError(f"no SUBACK from the broker at {host}:{port} within 10 s")
 
-    def _on_connect(self, client: mqtt.Client, *args: object) -> None:
-        client.subscribe([(f"{self.prefix}/{t}/#", 1) for t in ("health", "alerts", "reroute")])
+    def _on_connect(self, flags: mqtt.ConnectFlags, reason_code: ReasonCode) -> None:
+        topics = [f"{self.prefix}/{t}/#" for t in ("health", "alerts", "reroute")]
+        subscriptions = [transport.Subscription(topic) for topic in topics]
+        transport.subscribe(self._client, subscriptions, self._protocol)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")

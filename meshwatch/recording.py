@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from common.mqtt import Tls
 from ingest.settings import MqttSettings
 from ingest.topic import TopicTemplate
 from meshwatch.clicontext import settings_of
@@ -25,7 +26,6 @@ from simulators.recording import (
     Recorded,
     Recording,
     RecordingError,
-    Tls,
     read_recording,
 )
 from simulators.replayer import replay as replay_messages

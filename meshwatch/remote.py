@@ -25,16 +25,15 @@ from typing import Any, Literal
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import RulesError
 from alerts.health import AssetHealth
 from alerts.matchers import Matcher
 from alerts.state import AlertState
+from common import mqtt as transport
 from ingest.settings import MqttSettings
 from meshwatch.errors import MeshwatchError
-from meshwatch.publisher import new_client, release
 
 # The health map is complete once no retained message has come for this long (s): mosquitto
 # sends a subscription's retained messages back to back, well within it on a local network.
@@ -199,10 +198,12 @@ class _Connection:
         self._subscribed: list[ReasonCode] | None = None
         self._acks: dict[int, _Ack] = {}
         client_id = f"meshwatch-cli-{uuid.uuid4().hex[:_CLIENT_ID_HEX]}"
-        self.client = new_client(settings, client_id, persistent=False)
-        self.client.on_connect = self._connected
-        self.client.on_subscribe = self._suback
-        self.client.on_publish = self._puback
+        self._broker = settings.broker()
+        self._session = transport.Session(client_id, settings.protocol, settings.keepalive)
+        self.client = transport.new_client(self._broker, self._session)
+        transport.bind(
+            self.client, connected=self._connected, subscribed=self._suback, published=self._puback
+        )
         self.client.on_message = self._message
 
     def __enter__(self) -> _Connection:
@@ -215,12 +216,11 @@ class _Connection:
 
     def _open(self) -> None:
         """Connect and wait for the CONNACK, or raise `RemoteError` saying why not."""
-        s = self.settings
-        where = f"the MQTT broker at {s.host}:{s.port}"
+        where = f"the MQTT broker at {self._broker.describe()}"
         self.client.connect_timeout = max(_TICK, self.deadline - time.monotonic())
         try:
             # MQTT 5 connects with a clean start and no session expiry: nothing stays behind.
-            self.client.connect(s.host, s.port, s.keepalive)
+            transport.connect(self.client, self._broker, self._session)
         except ssl.SSLError as exc:
             raise RemoteError(f"cannot connect to {where} over TLS: {exc}") from None
         except OSError as exc:
@@ -245,18 +245,20 @@ class _Connection:
     def close(self) -> None:
         """Disconnect (paho writes the DISCONNECT at once: no loop thread runs)."""
         self.client.disconnect()
-        release(self.client)
+        transport.release(self.client)
 
     def subscribe(self, topic: str) -> None:
         """Subscribe at QoS 1 and wait for the SUBACK."""
-        result, _ = self.client.subscribe(topic, qos=1)
+        result = transport.subscribe(
+            self.client, [transport.Subscription(topic)], self.settings.protocol
+        )
         self._check(result, f"subscribe to {topic}")
         if not self.run_until(lambda: self._subscribed is not None):
             raise RemoteError(f"the broker did not confirm the subscription to {topic} in time")
         assert self._subscribed is not None
-        refused = [rc for rc in self._subscribed if rc.is_failure]
-        if refused:
-            raise RemoteError(f"the broker refused the subscription to {topic}: {refused[0]}")
+        refused = transport.refusal(self._subscribed)
+        if refused is not None:
+            raise RemoteError(f"the broker refused the subscription to {topic}: {refused}")
 
     def publish(self, topic: str, payload: bytes) -> _Ack:
         """Publish at QoS 1; the returned `_Ack` fills in when the PUBACK arrives."""
@@ -289,34 +291,13 @@ class _Connection:
 
     # ---- paho callbacks (inside run_until) ----
 
-    def _connected(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _connected(self, flags: mqtt.ConnectFlags, reason_code: ReasonCode) -> None:
         self._connack = reason_code
 
-    def _suback(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
+    def _suback(self, mid: int, reason_codes: list[ReasonCode]) -> None:
         self._subscribed = reason_codes
 
-    def _puback(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _puback(self, mid: int, reason_code: ReasonCode) -> None:
         ack = self._acks.get(mid)
         if ack is not None:
             ack.done = True

@@ -21,16 +21,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
+from paho.mqtt.reasoncodes import ReasonCode
 
-from simulators.recording import (
-    Broker,
-    BrokerError,
-    Recorded,
-    RecordingWriter,
-    Tls,
-    set_nodelay,
-)
+from common.mqtt import Broker, Session, Subscription, Tls, bind, connect, new_client, subscribe
+from simulators.recording import BrokerError, Recorded, RecordingWriter
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +38,14 @@ class _Session:
     """The subscriber's state, shared between paho's thread and the caller's."""
 
     def __init__(
-        self, writer: RecordingWriter, topic_filter: str, qos: int, count: int | None
+        self,
+        client: mqtt.Client,
+        writer: RecordingWriter,
+        topic_filter: str,
+        qos: int,
+        count: int | None,
     ) -> None:
+        self.client = client
         self.writer = writer
         self.topic_filter = topic_filter
         self.qos = qos
@@ -55,22 +55,17 @@ class _Session:
         self.subscribed = threading.Event()
         self.error: str | None = None
 
-    def on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
+    def on_connect(self, flags: mqtt.ConnectFlags, reason: ReasonCode) -> None:
         if reason.is_failure:
             self.fail(f"the broker refused the connection: {reason}")
             return
-        set_nodelay(client)
         # Subscribe on every connect, or a reconnect silently stops the flow (DESIGN.md).
-        options = SubscribeOptions(qos=self.qos, retainAsPublished=True)
-        rc, _ = client.subscribe(self.topic_filter, options=options)
+        subscription = Subscription(self.topic_filter, self.qos, retain_as_published=True)
+        rc = subscribe(self.client, [subscription], "5")
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.fail(f"subscribe to {self.topic_filter!r} failed: {mqtt.error_string(rc)}")
 
-    def on_subscribe(
-        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
-    ) -> None:
+    def on_subscribe(self, mid: int, reasons: list[ReasonCode]) -> None:
         if any(r.is_failure for r in reasons):
             self.fail(f"the broker refused the subscription to {self.topic_filter!r}: {reasons}")
             return
@@ -143,13 +138,13 @@ def record(
     """
     broker = Broker.of(host, port, username, password, tls)
     with RecordingWriter(out) as writer:
-        session = _Session(writer, topic_filter, qos, count)
-        client = broker.client(client_id)
-        client.on_connect = session.on_connect
-        client.on_subscribe = session.on_subscribe
+        options = Session(client_id)
+        client = new_client(broker, options)
+        session = _Session(client, writer, topic_filter, qos, count)
+        bind(client, connected=session.on_connect, subscribed=session.on_subscribe)
         client.on_message = session.on_message
         try:
-            client.connect(broker.host, broker.port, clean_start=True)
+            connect(client, broker, options)
         except OSError as exc:
             raise BrokerError(
                 f"cannot connect to the broker at {broker.describe()}: {exc}"

@@ -19,8 +19,7 @@ Errors (under `simulators.errors.SimulatorError`)::
     ├── RecordingError (also a ValueError)  a bad recording or dataset file: file, line, problem
     └── BrokerError (simulators.errors)     the broker is away, refused us, or did not ack
 
-This module also holds the broker connection options shared by the recorder and the replayer
-(`Broker`).
+The recorder and the replayer connect with `common.mqtt` (`Broker`, `Tls`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import socket
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,19 +35,15 @@ from types import TracebackType
 from typing import IO, Any
 
 import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from simulators.errors import BrokerError, SimulatorError
 
 __all__ = [
-    "Broker",
     "BrokerError",
     "Recorded",
     "Recording",
     "RecordingError",
     "RecordingWriter",
-    "Tls",
     "parse_line",
     "read_recording",
 ]
@@ -311,62 +305,3 @@ class RecordingWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Tls:
-    """TLS for the broker connection: the CA to verify it, and a client certificate if needed.
-
-    With no files the system's CAs verify the broker and no client certificate is sent.
-    """
-
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    """Where and how to connect: host, port, optional credentials and TLS."""
-
-    host: str = "localhost"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: Tls | None = None
-
-    @classmethod
-    def of(
-        cls,
-        host: str,
-        port: int,
-        username: str | None = None,
-        password: str | None = None,
-        tls: Tls | bool = False,
-    ) -> Broker:
-        """The options as the recorder and replayer take them (``tls=True``: system CAs)."""
-        return cls(host, port, username, password, Tls() if tls is True else tls or None)
-
-    def client(self, client_id: str = "") -> mqtt.Client:
-        """A paho 2.x MQTT 5 client with these credentials and TLS, not yet connected."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-        )
-        if self.username is not None:
-            client.username_pw_set(self.username, self.password)
-        if self.tls is not None:
-            files = (self.tls.ca_file, self.tls.cert_file, self.tls.key_file)
-            ca, cert, key = (str(f) if f else None for f in files)
-            client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
-        return client
-
-    def describe(self) -> str:
-        """``host:port``, for messages."""
-        return f"{self.host}:{self.port}"
-
-
-def set_nodelay(client: mqtt.Client) -> None:
-    """TCP_NODELAY on a connected client's socket (QoS 1 560 -> 7,000 msg/s, DESIGN.md)."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

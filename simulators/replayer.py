@@ -35,7 +35,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from simulators.recording import Broker, BrokerError, Recorded, Tls, set_nodelay
+from common.mqtt import Broker, Session, Tls, new_client, set_nodelay
+from simulators.recording import BrokerError, Recorded
 
 # Unacknowledged messages at most; paho's in-flight window and mosquitto's
 # max_inflight_messages in our configuration (DESIGN.md: inflight 1000 reached 50k msg/s).
@@ -247,7 +248,7 @@ def _connect(broker: Broker, client_id: str, window: _Window) -> mqtt.Client:
             set_nodelay(client)
         connected.set()
 
-    client = broker.client(client_id)
+    client = new_client(broker, Session(client_id))
     client.max_inflight_messages_set(_WINDOW)
     client.max_queued_messages_set(0)  # unbounded: the window bounds it
     client.on_connect = on_connect

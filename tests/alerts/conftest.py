@@ -32,6 +32,7 @@ from plantkit import FLEET, AnyRule, Plant, route_of, rules_of
 from support import wait_for
 
 from alerts.base import Alert, Severity, State
+from alerts.connection import MqttPublisher
 from alerts.settings import AlertsSettings, load
 from ingest.settings import MqttSettings
 from meshwatch.localservers import (
@@ -41,7 +42,6 @@ from meshwatch.localservers import (
     free_port,
     make_test_certificates,
 )
-from meshwatch.publisher import MqttPublisher
 
 # The one account the test SMTP servers accept (`SmtpServer.username`, `.password`).
 SMTP_USER = "meshwatch"

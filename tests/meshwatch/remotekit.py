@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import wait_for
 
+from common.mqtt import release
 from ingest.settings import MqttSettings
 from meshwatch.localservers import Mosquitto
-from meshwatch.publisher import release
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
 

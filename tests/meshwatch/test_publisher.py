@@ -14,10 +14,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from remotekit import ClientContext
 from support import publish, wait_for
 
+from alerts.connection import MqttPublisher
 from alerts.errors import DeliveryError
 from ingest.settings import MqttSettings
 from meshwatch.localservers import Mosquitto, free_port, make_test_certificates
-from meshwatch.publisher import MqttPublisher
 
 
 def _settings(broker: Mosquitto, prefix: str) -> MqttSettings:
@@ -144,7 +144,7 @@ def test_publish_to_a_topic_paho_refuses_logs_instead_of_raising(
 ) -> None:
     """A wildcard in the topic: publish logs an error naming the topic and returns."""
     publisher = MqttPublisher(MqttSettings(host="127.0.0.1", port=free_port()))
-    with caplog.at_level(logging.ERROR, logger="meshwatch.publisher"):
+    with caplog.at_level(logging.ERROR, logger="alerts.connection"):
         publisher.publish("meshwatch/health/#", b"{}")
     publisher.close()
     assert [r.getMessage() for r in caplog.records] == [
@@ -284,7 +284,7 @@ def test_a_handler_that_raises_is_logged_and_delivery_goes_on(
     )
     publisher.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="meshwatch.publisher"):
+        with caplog.at_level(logging.ERROR, logger="alerts.connection"):
             recorder.wait_subscribed(publisher)
             topic = f"{unique_topic}/cmd/ack"
             publish(mosquitto, [(topic, b"boom"), (topic, b"after")])

@@ -31,17 +31,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import DeliveryError
+from common import mqtt as transport
 from ingest import mqttclient
 from ingest.logthrottle import ThrottledLog
 from ingest.settings import MqttSettings
@@ -58,53 +56,6 @@ _GOODBYE_SECONDS = 2.0
 # Repeated warnings (reconnects, full queue) are logged at most once per this many seconds,
 # as the subscriber's are.
 _LOG_INTERVAL = 10.0
-# PUBACK reason codes after which the same publish may succeed later (MQTT 5 §3.4.2.1):
-# unspecified error, implementation specific error, packet identifier in use, quota exceeded.
-# The others (not authorized, topic name invalid, payload format invalid) never will.
-_RETRYABLE_PUBACK = frozenset({0x80, 0x83, 0x91, 0x97})
-
-
-def new_client(settings: MqttSettings, client_id: str, *, persistent: bool) -> mqtt.Client:
-    """A paho 2.x client with the broker's credentials and TLS, automatic acks and no will.
-
-    Parameters
-    ----------
-    settings
-        Credentials, TLS files and protocol version.
-    client_id
-        The MQTT client id.
-    persistent
-        Keep the session while disconnected (3.1.1 ``clean_session=False``; on MQTT 5 the
-        caller connects with ``clean_start=False`` and a session expiry instead).
-
-    Notes
-    -----
-    ``ingest.mqttclient.build_client`` is the subscriber's: it turns paho's reconnect off (the
-    subscriber reconnects in its own loop), asks for manual acks and sets the subscriber's
-    will. This connection lets paho's thread reconnect, so it builds its own client.
-    """
-    v5 = settings.protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-        # MQTT 5 sets clean_start when connecting; paho refuses clean_session with it.
-        clean_session=None if v5 else not persistent,
-    )
-    mqttclient.authenticate(client, settings)
-    return client
-
-
-def release(client: mqtt.Client) -> None:
-    """Close a finished client's sockets now, the socket pair of its loop included.
-
-    paho closes the socket pair that ``loop()`` and ``loop_start()`` open only in
-    ``__del__``; a client kept in a reference cycle (callbacks bound to its owner, a traceback)
-    is then finalized by the garbage collector, possibly after its sockets (a
-    ``ResourceWarning``). ``reinitialise()`` is paho's public way to close them: it resets the
-    client to a new, unconnected one, without callbacks.
-    """
-    client.reinitialise()
 
 
 class MqttPublisher:
@@ -152,22 +103,31 @@ class MqttPublisher:
         # for a PUBACK there (that thread is the one that would read it).
         self._loop_thread: int | None = None
         # PUBACKs with a failure reason code, by message id; read by publish_confirmed.
-        self._refused: dict[int, ReasonCode] = {}
-        client = new_client(settings, self.client_id, persistent=True)
+        self._pubacks = transport.Pubacks()
+        self._broker = settings.broker()
+        self._session = transport.Session(
+            self.client_id,
+            settings.protocol,
+            settings.keepalive,
+            persistent=True,
+            session_expiry=settings.session_expiry,
+        )
+        client = transport.new_client(self._broker, self._session)
         will = mqttclient.status_payload(self.client_id, "offline")
         client.will_set(self.status_topic, will, qos=1, retain=True)
         client.max_queued_messages_set(_MAX_QUEUED)
-        # paho waits whole seconds between reconnects (doubling up to the maximum).
-        low = max(1, math.ceil(settings.reconnect_min))
-        client.reconnect_delay_set(low, max(low, math.ceil(settings.reconnect_max)))
+        transport.set_reconnect_backoff(client, settings.reconnect_min, settings.reconnect_max)
         # No paho logger: what it reports at ERROR is an exception in a callback (ours catch
         # their own) and, after each clean disconnect, a spurious "Client is not connected"
         # from its thread's last turn. Connection trouble is logged by the callbacks below.
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_publish = self._on_publish
+        transport.bind(
+            client,
+            connected=self._on_connect,
+            subscribed=self._on_subscribe,
+            published=self._on_publish,
+            disconnected=self._on_disconnect,
+            connect_failed=self._on_connect_fail,
+        )
         client.on_message = self._on_message
         self._client = client
 
@@ -185,17 +145,7 @@ class MqttPublisher:
             if self._started or self._closed:
                 return
             self._started = True
-        s = self.settings
-        if s.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = s.session_expiry
-            # clean_start=False every time: mosquitto 2.0.11 persists only such sessions
-            # (see ingest.mqttclient.connect).
-            self._client.connect_async(
-                s.host, s.port, s.keepalive, clean_start=False, properties=properties
-            )
-        else:
-            self._client.connect_async(s.host, s.port, s.keepalive)
+        transport.connect(self._client, self._broker, self._session, background=True)
         self._client.loop_start()
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
@@ -249,32 +199,16 @@ class MqttPublisher:
                 retryable=True,
             )
         try:
-            info = self._client.publish(topic, payload, qos=1)
-        except (ValueError, TypeError) as exc:
-            raise DeliveryError(f"cannot publish to {topic}: {exc}", retryable=False) from None
-        if info.rc != _SUCCESS:
-            # NO_CONN: the connection dropped just now; paho keeps the message and sends it
-            # after the reconnect, so the retry this asks for may deliver it twice.
-            raise DeliveryError(
-                f"publish to {topic} failed: {mqtt.error_string(info.rc)}", retryable=True
+            transport.publish_confirmed(
+                self._client,
+                self._pubacks,
+                topic,
+                payload,
+                timeout=timeout,
+                broker=self._broker.describe(),
             )
-        try:
-            info.wait_for_publish(timeout)
-            published = info.is_published()
-        except (RuntimeError, ValueError) as exc:  # paho's way of saying the publish failed
-            raise DeliveryError(f"publish to {topic} failed: {exc}", retryable=True) from None
-        if not published:
-            raise DeliveryError(
-                f"no PUBACK from the MQTT broker {self.settings.host}:{self.settings.port} "
-                f"for {topic} within {timeout:g} s",
-                retryable=True,
-            )
-        refused = self._refused.pop(info.mid, None)
-        if refused is not None:
-            raise DeliveryError(
-                f"the MQTT broker refused the publish to {topic}: {refused} (check the ACL)",
-                retryable=refused.value in _RETRYABLE_PUBACK,
-            )
+        except transport.PublishError as exc:
+            raise DeliveryError(str(exc), retryable=exc.retryable) from None
 
     def close(self) -> None:
         """Say offline, disconnect and stop paho's thread; a second call does nothing."""
@@ -292,18 +226,11 @@ class MqttPublisher:
         self._client.disconnect()
         self._client.loop_stop()
         if threading.get_ident() != self._loop_thread:  # paho's thread ends after this call
-            release(self._client)
+            transport.release(self._client)
 
     # ---- paho callbacks (on paho's thread) ----
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, flags: mqtt.ConnectFlags, reason_code: ReasonCode) -> None:
         self._loop_thread = threading.get_ident()
         s = self.settings
         if reason_code.is_failure:
@@ -317,7 +244,6 @@ class MqttPublisher:
                 reason_code,
             )
             return
-        mqttclient.set_nodelay(client)
         log.info(
             "alerts connected to %s:%d as %s (session present: %s)",
             s.host,
@@ -327,7 +253,8 @@ class MqttPublisher:
         )
         for subscription in self.subscriptions:
             # Every time, on 3.1.1 too: the list may have changed since the session began.
-            result, _ = mqttclient.subscribe(client, subscription, s.protocol)
+            durable = transport.Subscription.durable(subscription)
+            result = transport.subscribe(self._client, [durable], s.protocol)
             if result != _SUCCESS:
                 log.error("subscribe to %s failed: %s", subscription, mqtt.error_string(result))
         self.publish(
@@ -339,7 +266,7 @@ class MqttPublisher:
             except Exception:
                 log.exception("the on_connect handler of the alerts connection failed")
 
-    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+    def _on_connect_fail(self) -> None:
         self._log.warning(
             "connect",
             "no connection to the MQTT broker %s:%d for the alerts; retrying with backoff",
@@ -347,14 +274,7 @@ class MqttPublisher:
             self.settings.port,
         )
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, reason_code: ReasonCode) -> None:
         if self._closed:
             log.info("alerts connection closed")
         else:
@@ -362,40 +282,24 @@ class MqttPublisher:
                 "disconnect", "alerts connection to the broker lost (%s); reconnecting", reason_code
             )
 
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        refused = [rc for rc in reason_codes if rc.is_failure]
-        if refused:
+    def _on_subscribe(self, mid: int, reason_codes: list[ReasonCode]) -> None:
+        refused = transport.refusal(reason_codes)
+        if refused is not None:
             log.error(
                 "broker refused a subscription of the alerts connection (%s): %s "
                 "(check the ACL); commands will not arrive",
                 ", ".join(self.subscriptions),
-                refused[0],
+                refused,
             )
 
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        # Runs under paho's message lock, before the message counts as published: plain dict
-        # operations only, no lock of ours (publish_confirmed holds none while calling paho).
+    def _on_publish(self, mid: int, reason_code: ReasonCode) -> None:
+        # Runs under paho's message lock, before the message counts as published: no lock
+        # of ours (publish_confirmed holds none while calling paho).
+        self._pubacks.record(mid, reason_code)
         if reason_code.is_failure:
-            self._refused[mid] = reason_code
             self._log.warning(
                 "refused publish", "the broker refused a publish (mid %d): %s", mid, reason_code
             )
-        else:
-            self._refused.pop(mid, None)  # a stale refusal of an earlier use of this id
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if self._handle_message is None:
