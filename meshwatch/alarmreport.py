@@ -29,9 +29,9 @@ from typing import Any
 
 from rich.table import Table
 
-from alerts.durations import format_duration
 from alerts.flapping import CHATTER_FIRINGS, CHATTER_WINDOW_NS
 from alerts.metrics import STALE_NS
+from common.durations import format_duration
 from ingest.timestamps import format_rfc3339
 from meshwatch.detection import Episode, Fault, Score, score
 

@@ -20,10 +20,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from alerts.durations import parse_duration
 from alerts.errors import CommandError
 from alerts.labels import Verdict, read_labels
 from alerts.shelves import check_duration
+from common.durations import parse_duration
 from ingest.deadletters import DeadLetters
 from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_rfc3339

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from alerts.durations import format_duration as human
+from common.durations import format_duration as human
 from meshwatch.alarmreport import AlarmReport, alarm_report, report_table
 from meshwatch.app import App, build
 from meshwatch.demoview import FleetWatcher, render

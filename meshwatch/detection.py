@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.table import Table
 
-from alerts.durations import format_duration
+from common.durations import format_duration
 from ingest.timestamps import format_rfc3339, parse_rfc3339
 from simulators.groundtruth import read_labels
 
