@@ -17,8 +17,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from common.timestamps import format_rfc3339
 from ingest.settings import MqttSettings
-from ingest.timestamps import format_rfc3339
 
 # A PUBACK with reason "success" and no properties, the same in MQTT 3.1.1 and 5: type 0x40,
 # remaining length 2, the packet identifier.

@@ -32,7 +32,7 @@ from rich.table import Table
 from alerts.flapping import CHATTER_FIRINGS, CHATTER_WINDOW_NS
 from alerts.metrics import STALE_NS
 from common.durations import format_duration
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 from meshwatch.detection import Episode, Fault, Score, score
 
 _NS = 1_000_000_000

@@ -19,7 +19,7 @@ from typing import Any
 from rich.table import Table
 
 from common.durations import format_duration
-from ingest.timestamps import format_rfc3339, parse_rfc3339
+from common.timestamps import format_rfc3339, parse_rfc3339
 from simulators.groundtruth import read_labels
 
 #: An alert this long after a fault ended still counts as its detection: a deadman fires

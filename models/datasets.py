@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
-from ingest.timestamps import parse_epoch
+from common.timestamps import parse_epoch
 from models.errors import DatasetError
 
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")

@@ -34,12 +34,13 @@ import csv
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import orjson
 
+from common.timestamps import format_rfc3339
 from simulators.recording import Recorded, RecordingError
 
 DEFAULT_TOPIC = "plant/{site}/{asset}/telemetry"
@@ -88,18 +89,6 @@ def default_ids(path: Path, fmt: str) -> tuple[str, str]:
     stem = path.name.removesuffix(".csv")
     asset = f"{path.parent.name}-{stem}" if path.parent.name else stem
     return fmt, metric_name(asset)
-
-
-def rfc3339(ns: int) -> str:
-    """Nanoseconds since the epoch as RFC 3339 in UTC with milliseconds.
-
-    Examples
-    --------
-    >>> rfc3339(1583748873_000_000_000)
-    '2020-03-09T10:14:33.000Z'
-    """
-    moment = _EPOCH + timedelta(microseconds=ns // 1000)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> int:
@@ -236,7 +225,7 @@ def csv_messages(
     rows.sort(key=lambda row: row[0])  # stable: rows with equal times keep their order
     messages = []
     for ns, metrics in rows:
-        doc: dict[str, object] = {"ts": rfc3339(ns)}
+        doc: dict[str, object] = {"ts": format_rfc3339(ns)}
         if kind is not None:
             doc["kind"] = kind
         doc["metrics"] = metrics

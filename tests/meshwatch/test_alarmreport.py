@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 from meshwatch.alarmreport import (
     DAY_NS,
     HOUR_NS,

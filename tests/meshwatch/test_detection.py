@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 from meshwatch.detection import GRACE_NS, Episode, Fault, episodes, read_faults, score
 from simulators.groundtruth import GroundTruth, write_labels
 
