@@ -8,7 +8,7 @@ status 2 (`MeshwatchError`, printed by ``meshwatch.cli.main``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -28,6 +28,7 @@ from simulators.recording import (
     Tls,
     read_recording,
 )
+from simulators.replayer import BackToBack
 from simulators.replayer import replay as replay_messages
 
 
@@ -189,7 +190,7 @@ def replay(
             streams.append(rows)
         total = None if counts else dataset_rows
         summary = replay_messages(
-            _Chain(streams),
+            BackToBack(streams),
             mqtt.host,
             mqtt.port,
             speed=speed,
@@ -209,32 +210,6 @@ def replay(
     for error in skipped[:10]:
         click.echo(f"skipped: {error}", err=True)
     click.echo(f"replayed {summary}")
-
-
-class _Chain:
-    """Several streams one after the other, re-iterable (for ``--loop``).
-
-    Each stream is shifted in time to start where the previous ended, so files from
-    different days replay back to back.
-    """
-
-    def __init__(self, streams: list[Iterable[Recorded]]) -> None:
-        self.streams = streams
-
-    def __iter__(self) -> Iterator[Recorded]:
-        end: float | None = None
-        for stream in self.streams:
-            shift: float | None = None
-            for message in stream:
-                if shift is None:
-                    shift = 0.0 if end is None else end - message.t
-                t = message.t + shift
-                if shift:
-                    message = Recorded(
-                        t, message.topic, message.qos, message.retain, message.payload
-                    )
-                end = t
-                yield message
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
