@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -82,16 +83,8 @@ def skab_messages(
     on_bad
         Called with each bad row's error, which is then skipped; without it one raises.
     """
-    site = site if site is not None else default_ids(path, "skab")[0]
-    return _messages(
-        path,
-        site,
-        asset,
-        kind,
-        topic,
-        lambda bad: read_skab_rows(path, labelled=False, on_bad=bad),
-        on_bad,
-    )
+    read = partial(read_skab_rows, path, labelled=False)
+    return _messages(path, "skab", read, site, asset, kind, topic, on_bad)
 
 
 def csv_messages(
@@ -130,36 +123,27 @@ def csv_messages(
     >>> message.payload
     b'{"ts":"2020-03-09T10:14:33.000Z","metrics":{"temp__C_":61.5}}'
     """
-    site = site if site is not None else default_ids(path, "csv")[0]
     not_metrics = () if label_column is None else (label_column,)
-    return _messages(
-        path,
-        site,
-        asset,
-        kind,
-        topic,
-        lambda bad: read_rows(
-            path,
-            timestamp_column=timestamp_column,
-            delimiter=delimiter,
-            ignore=not_metrics,
-            on_bad=bad,
-        ),
-        on_bad,
+    read = partial(
+        read_rows, path, timestamp_column=timestamp_column, delimiter=delimiter, ignore=not_metrics
     )
+    return _messages(path, "csv", read, site, asset, kind, topic, on_bad)
 
 
 def _messages(
     path: Path,
-    site: str,
+    fmt: str,
+    read: Callable[..., list[Row]],
+    site: str | None,
     asset: str | None,
     kind: str | None,
     topic: str,
-    read: Callable[[Callable[[DatasetError], None] | None], list[Row]],
     on_bad: OnBad | None,
 ) -> list[Recorded]:
-    """The rows that ``read`` gives as messages on the topic of ``site`` and ``asset``."""
-    asset = asset if asset is not None else default_ids(path, "csv")[1]
+    """The rows that ``read(on_bad=...)`` gives, as messages on the topic of site and asset."""
+    default_site, default_asset = default_ids(path, fmt)
+    site = site if site is not None else default_site
+    asset = asset if asset is not None else default_asset
     for name, value in (("site", site), ("asset", asset)):
         if not _ID.fullmatch(value):
             raise RecordingError(path, f"{name} {value!r} is not an ID ([A-Za-z0-9_.-]{{1,64}})")
@@ -168,7 +152,7 @@ def _messages(
     topic_name = topic.replace("{site}", site).replace("{asset}", asset)
     report = None if on_bad is None else (lambda error: on_bad(_recording_error(error)))
     try:
-        rows = read(report)
+        rows = read(on_bad=report)
     except DatasetError as exc:
         raise _recording_error(exc) from None
     messages = []

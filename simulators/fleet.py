@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from common.durations import parse_duration
+from common.yamlpath import key_path, line_of
 from simulators.errors import FleetError
 from simulators.kinds import RANGES, ROLES, Kind
 
@@ -239,8 +240,8 @@ def load_fleet(path: Path) -> FleetSpec:
         if nested and first["type"] == "value_error":
             loc += _parse_key(nested.group(1))
             message = nested.group(2)
-        key = _format_key(loc)
-        line = _line_of(root, loc)
+        key = key_path(loc)
+        line = line_of(root, loc) or 1
         raise FleetError(
             f"{path}: line {line} ({key or 'top level'}): {message}",
             path=str(path),
@@ -256,26 +257,3 @@ def _parse_key(key: str) -> list[str | int]:
         if index:
             parts.append(int(index))
     return parts
-
-
-def _format_key(loc: list[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _line_of(node: yaml.Node | None, loc: list[str | int]) -> int:
-    """The 1-based line of the deepest node on ``loc`` that the document has."""
-    if node is None:
-        return 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1
