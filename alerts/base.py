@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 
 #: Labels of an alert or an asset: ``site``, ``asset``, ``kind``, ``rule``, ``severity``.
 Labels = Mapping[str, str]

@@ -39,13 +39,13 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.durations import Duration
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
 from alerts.feedback import FeedbackDesk
 from alerts.labels import Verdict
 from alerts.shelves import check_duration
 from alerts.silences import Silence
+from common.durations import Duration
 from ingest.topic import ID_RULE
 
 #: The commands the pipeline answers, by topic suffix under ``{prefix}/cmd/``.

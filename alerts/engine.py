@@ -24,7 +24,6 @@ from alerts.base import SITE_WIDE, Alert, Observation, Publisher, Stage, State
 from alerts.broadcast import Broadcaster
 from alerts.clock import FleetClock
 from alerts.dispatch import Dispatcher, MuteStage
-from alerts.durations import format_duration
 from alerts.errors import CommandError
 from alerts.flapping import FlapKey, Flapping, FlapTracker, horizon, note
 from alerts.fleet import AnyRule, TrackedAsset, gone_silent, sites_down
@@ -38,6 +37,7 @@ from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.shelves import Shelf, Shelves, ShelveStage
 from alerts.silences import Silence, Silences
 from alerts.state import KEEP_RESOLVED_SECONDS, AlertState, Changes
+from common.durations import format_duration
 from ingest.base import Point
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.durations import Duration, format_duration
+from common.durations import Duration, format_duration
 
 #: (rule, site, asset): whose firings a history holds.
 FlapKey = tuple[str, str, str]

@@ -20,7 +20,7 @@ from alerts.base import Alert, Severity, State
 from alerts.fleet import TrackedAsset
 from alerts.shelves import Shelves
 from alerts.silences import Silence
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 
 Status = Literal["ok", "warning", "critical", "offline", "maintenance"]
 #: The statuses whose work should move elsewhere (reroute advice).

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS labels (

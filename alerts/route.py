@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.base import Labels
-from alerts.durations import Duration
 from alerts.errors import RulesError
 from alerts.matchers import LABELS, Matcher, match_all, parse_all
+from common.durations import Duration
 
 #: Alertmanager's spelling of "group by every label": one group per alert.
 EVERY_LABEL = "..."

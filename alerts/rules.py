@@ -26,11 +26,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from alerts.base import Labels, Observation, Severity
-from alerts.durations import Duration
 from alerts.errors import RulesError
 from alerts.flapping import Flapping
 from alerts.matchers import Matcher, match_all, parse_all
 from alerts.templates import MessageTemplate
+from common.durations import Duration
 from ingest.topic import ID_PATTERN
 
 #: The comparisons a limit rule may use.

@@ -27,6 +27,7 @@ from alerts.receivers import (
 from alerts.reroute import RerouteSettings
 from alerts.route import Route, RouteSpec, default_route
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule, Rule, default_rules
+from common.yamlpath import key_path, line_of
 from ingest.topic import ID_RULE
 
 #: Receivers that exist with no configuration: the fleet and the log hear of every alert.
@@ -197,38 +198,21 @@ def _read(path: Path, model: type[_File]) -> tuple[_File, yaml.Node | None]:
 
 
 _File = TypeVar("_File", RulesFile, RoutesFile)
+# Fields whose YAML key is a Python keyword.
+_YAML_KEYS = {"for_": "for", "continue_": "continue"}
 
 
 def _at(root: yaml.Node | None, loc: Sequence[int | str]) -> str:
     """``line N (rules[1].name)``, or the key path alone when the line is unknown."""
-    number = _line(root, loc)
+    number = line_of(root, loc, _YAML_KEYS)
     place = _place(loc)
     return f"line {number} ({place})" if number is not None else place
+
+
+def _place(loc: Sequence[int | str]) -> str:
+    return key_path(loc) or "top level"
 
 
 def _is_union_tag(part: int | str) -> bool:
     # pydantic names the branch of a tagged union in the location: rules.0.limit.for
     return part in ("anomaly", "limit", "deadman") or str(part).startswith("function-")
-
-
-def _place(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "top level"
-
-
-def _line(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """The line of the deepest node of `loc` that exists in the YAML document."""
-    found = node
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(found, yaml.MappingNode):
-            key = "for" if part == "for_" else ("continue" if part == "continue_" else part)
-            child = next((v for k, v in found.value if k.value == key), None)
-        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int):
-            child = found.value[part] if part < len(found.value) else None
-        if child is None:
-            break
-        found = child
-    return found.start_mark.line + 1 if found is not None else None

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.base import Alert
-from alerts.durations import format_duration
 from alerts.errors import CommandError
 from alerts.metrics import AlertMetrics
-from ingest.timestamps import format_rfc3339
+from common.durations import format_duration
+from common.timestamps import format_rfc3339
 
 #: The longest shelf, in seconds. ISA-18.2 asks for a time limit on shelving; a day covers
 #: a shift and its handover, and an alert firing longer than that is stale (a defect of its

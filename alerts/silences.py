@@ -17,7 +17,7 @@ from typing import Any, Literal
 from alerts.base import Labels
 from alerts.errors import CommandError, RulesError
 from alerts.matchers import Matcher, match_all, parse_all
-from ingest.timestamps import format_rfc3339
+from common.timestamps import format_rfc3339
 
 SilenceStatus = Literal["pending", "active", "expired"]
 _ASSET_LABELS = frozenset({"site", "asset", "kind"})

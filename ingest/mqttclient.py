@@ -13,8 +13,8 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from common.mqtt import Session, new_client
+from common.timestamps import format_rfc3339
 from ingest.settings import MqttSettings
-from ingest.timestamps import format_rfc3339
 
 
 def session_of(settings: MqttSettings) -> Session:

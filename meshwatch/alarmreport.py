@@ -1,6 +1,6 @@
 """The alarm report: a run's alerts as the people who answer them would live with them.
 
-Pure functions over a run's alert episodes (`meshwatch.detection.episodes`) and the
+Pure functions over a run's alert episodes (`alerts.detection.episodes`) and the
 simulator's ground truth, in event time, held against the alarm-management figures:
 
 - **False alarms per machine-hour**: false-alarm episodes over machines x hours of the run.
@@ -12,7 +12,7 @@ simulator's ground truth, in event time, held against the alarm-management figur
 - **Chattering alarms**: one rule on one asset firing 3 or more times within a minute
   (each firing after the first means it cleared in between), ISA-18.2's rule of thumb.
 - **Stale alarms**: firing for more than 24 hours (until it cleared, or until the run ended).
-- **Faults caught**, and their delay after onset (`meshwatch.detection.score`).
+- **Faults caught**, and their delay after onset (`alerts.detection.score`).
 
 A run shorter than 24 hours cannot show a stale alarm; the episodes still firing at its end
 are counted beside it.
@@ -29,11 +29,11 @@ from typing import Any
 
 from rich.table import Table
 
-from alerts.durations import format_duration
+from alerts.detection import Episode, Fault, Score, score
 from alerts.flapping import CHATTER_FIRINGS, CHATTER_WINDOW_NS
 from alerts.metrics import STALE_NS
-from ingest.timestamps import format_rfc3339
-from meshwatch.detection import Episode, Fault, Score, score
+from common.durations import format_duration
+from common.timestamps import format_rfc3339
 
 _NS = 1_000_000_000
 MINUTE_NS = 60 * _NS

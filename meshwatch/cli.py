@@ -20,13 +20,13 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from alerts.durations import parse_duration
 from alerts.errors import CommandError
 from alerts.labels import Verdict, read_labels
 from alerts.shelves import check_duration
+from common.durations import parse_duration
+from common.timestamps import TimestampError, parse_rfc3339
 from ingest.deadletters import DeadLetters
-from ingest.errors import Reason, RejectedMessage
-from ingest.timestamps import parse_rfc3339
+from ingest.errors import Reason
 from ingest.topic import ID_RULE
 from meshwatch import app, remote, tables
 from meshwatch.clicontext import settings_of as _settings
@@ -321,7 +321,7 @@ def _rfc3339(ctx: click.Context, param: click.Parameter, value: str | None) -> s
         return None
     try:
         parse_rfc3339(value)
-    except RejectedMessage:
+    except TimestampError:
         raise click.BadParameter(
             f"{value!r} is not an RFC 3339 time (e.g. 2026-11-25T14:00:00Z)"
         ) from None

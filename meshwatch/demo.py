@@ -25,13 +25,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from alerts.durations import format_duration as human
+from common.durations import format_duration as human
 from meshwatch.alarmreport import AlarmReport, alarm_report, report_table
 from meshwatch.app import App, build
 from meshwatch.demoview import FleetWatcher, render
-from meshwatch.detection import faults_table, read_faults
 from meshwatch.localservers import MissingBinaryError, Mosquitto, find_binary, inprocess
 from meshwatch.localservers.inprocess import InProcessBroker
+from meshwatch.runevaluation import faults_table, read_faults
 from meshwatch.settings import Settings
 from simulators.fleet import load_fleet
 from simulators.publisher import RunSummary

@@ -33,8 +33,8 @@ from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.settings import load
 from alerts.state import AlertState
+from common.timestamps import format_rfc3339
 from ingest.base import Point, Reading
-from ingest.timestamps import format_rfc3339
 from meshwatch.settings import Settings
 from models.checkpoints import CheckpointStore
 from models.profiles import ProfileSelector

@@ -7,13 +7,13 @@ status 2 (`MeshwatchError`, printed by ``meshwatch.cli.main``).
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
+from common.durations import DurationError, parse_duration
 from common.mqtt import Tls
 from ingest.settings import MqttSettings
 from ingest.topic import TopicTemplate
@@ -28,32 +28,16 @@ from simulators.recording import (
     RecordingError,
     read_recording,
 )
+from simulators.replayer import BackToBack
 from simulators.replayer import replay as replay_messages
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """``30s``, ``10m``, ``1.5h``, ``2d`` or a number of seconds, as seconds.
-
-    Examples
-    --------
-    >>> parse_duration("30s"), parse_duration("10m"), parse_duration("2")
-    (30.0, 600.0, 2.0)
-    """
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration (e.g. 30s, 10m, 2h)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return parse_duration(value)
-    except ValueError as exc:
+        return parse_duration(value, positive=True)
+    except DurationError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -206,7 +190,7 @@ def replay(
             streams.append(rows)
         total = None if counts else dataset_rows
         summary = replay_messages(
-            _Chain(streams),
+            BackToBack(streams),
             mqtt.host,
             mqtt.port,
             speed=speed,
@@ -226,32 +210,6 @@ def replay(
     for error in skipped[:10]:
         click.echo(f"skipped: {error}", err=True)
     click.echo(f"replayed {summary}")
-
-
-class _Chain:
-    """Several streams one after the other, re-iterable (for ``--loop``).
-
-    Each stream is shifted in time to start where the previous ended, so files from
-    different days replay back to back.
-    """
-
-    def __init__(self, streams: list[Iterable[Recorded]]) -> None:
-        self.streams = streams
-
-    def __iter__(self) -> Iterator[Recorded]:
-        end: float | None = None
-        for stream in self.streams:
-            shift: float | None = None
-            for message in stream:
-                if shift is None:
-                    shift = 0.0 if end is None else end - message.t
-                t = message.t + shift
-                if shift:
-                    message = Recorded(
-                        t, message.topic, message.qos, message.retain, message.payload
-                    )
-                end = t
-                yield message
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:

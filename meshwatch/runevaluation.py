@@ -10,21 +10,25 @@ minutes against EEMUA 191 and ISA-18.2, chattering and stale alarms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.table import Table
 
+from alerts.detection import Fault, Finding
+from common.durations import format_duration
+from common.timestamps import format_rfc3339
 from ingest.base import Reading
 from ingest.decode import Decoder
 from ingest.errors import RejectedMessage
 from ingest.topic import TopicTemplate
 from meshwatch.alarmreport import AlarmReport, alarm_report, report_json, report_table
-from meshwatch.detection import faults_table, read_faults
 from meshwatch.offline import OfflinePipeline
 from meshwatch.settings import Settings
+from simulators.groundtruth import read_labels
 from simulators.recording import read_recording
 
 
@@ -40,6 +44,14 @@ class RunResult:
     def false_alarms_per_asset_day(self) -> float:
         """False alarms per asset-day (kept for the scripts that read it: 24 x per hour)."""
         return 24 * self.report.false_alarms_per_machine_hour
+
+
+def read_faults(labels: Path) -> list[Fault]:
+    """The faults of a simulator's labels file (`SimulatorError` names a bad line)."""
+    return [
+        Fault(g.site, g.asset, g.fault, g.start, g.end if g.end is not None else g.start)
+        for g in read_labels(labels)
+    ]
 
 
 def evaluate_run(recording: Path, labels: Path, settings: Settings) -> RunResult:
@@ -97,3 +109,21 @@ def report(result: RunResult, console: Console, *, as_json: bool) -> None:
         f"{result.readings:,} readings from {result.report.machines:,} assets, "
         f"{result.rejected:,} messages rejected"
     )
+
+
+def faults_table(findings: Sequence[Finding]) -> Table:
+    """One row per injected fault: detected or not, by which rule, how long after onset."""
+    table = Table(title="injected faults")
+    for column in ("site", "asset", "fault", "onset", "detected", "by rule", "after onset"):
+        table.add_column(column)
+    for f in findings:
+        table.add_row(
+            f.fault.site,
+            f.fault.asset,
+            f.fault.fault,
+            format_rfc3339(f.fault.start)[:19],
+            "yes" if f.detected else "[red]no[/red]",
+            f.rule or "-",
+            "-" if f.delay is None else format_duration(f.delay / 1e9),
+        )
+    return table

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
+from common.durations import DurationError, parse_duration
 from meshwatch.clicontext import settings_of
 from simulators.errors import BrokerError, SimulatorError
 from simulators.faults import parse_fault_option
-from simulators.fleet import (
-    FaultSpec,
-    FleetSpec,
-    fleet_path,
-    load_fleet,
-    parse_duration,
-    with_faults,
-)
+from simulators.fleet import FaultSpec, FleetSpec, fleet_path, load_fleet, with_faults
 from simulators.publisher import run
 
 
@@ -85,11 +79,11 @@ def simulate(
         spec, path = _fleet(fleet)
         extra: list[FaultSpec] = [parse_fault_option(text) for text in faults]
         spec = with_faults(spec, extra)
-        seconds = None if duration is None else parse_duration(duration)
+        seconds = None if duration is None else parse_duration(duration, positive=True)
+    except DurationError as exc:
+        raise BadInput(f"bad --duration: {exc}") from None
     except (SimulatorError, ValueError) as exc:
-        raise BadInput(str(exc).replace("not a duration", "bad --duration")) from None
-    if seconds is not None and seconds <= 0:
-        raise BadInput(f"bad --duration {duration!r}: it must be positive")
+        raise BadInput(str(exc)) from None
     settings = settings_of(ctx)
     mqtt = settings.mqtt
     labels = labels_path or Path(f"{path.stem}-labels.jsonl")

@@ -15,8 +15,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ingest.errors import RejectedMessage
-from ingest.timestamps import parse_rfc3339
+from common.timestamps import TimestampError, parse_rfc3339
 
 #: The health statuses of DESIGN.md, in the order the footer counts them.
 STATUSES = ("ok", "warning", "critical", "offline", "maintenance")
@@ -137,7 +136,7 @@ def _parse(text: object) -> datetime | None:
         return None
     try:
         ns = parse_rfc3339(text)
-    except RejectedMessage:
+    except TimestampError:
         return None
     return datetime.fromtimestamp(ns // 1_000_000_000, UTC)
 

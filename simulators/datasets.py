@@ -6,19 +6,9 @@ One file is one asset's stream. Each row becomes one DESIGN.md telemetry message
                                      "metrics": {"Accelerometer1RMS": 0.0265878, ...}}
 
 with the row's time as the message's time (`Recorded.t`), so a replay keeps the data's
-spacing. The columns follow ``meshwatch evaluate``'s conventions (``models/datasets.py``; this
-is a re-implementation, simulators import nothing of the pipeline):
-
-- SKAB: ``;``-separated, ``datetime`` column, metric columns, then ``anomaly`` and
-  ``changepoint`` labels (absent from ``anomaly-free.csv``). Other columns are unknown and an
-  error, so a file that is not SKAB is not replayed as SKAB.
-- Generic CSV: a timestamp column (RFC 3339 / ISO 8601, UTC when no zone is given, or Unix
-  epoch seconds, ms, µs or ns by magnitude), an optional 0/1 label column, every other column a
-  metric.
-- Labels and changepoints are not metrics. A metric's name is its column name with every
-  character outside ``[A-Za-z0-9_.-]`` replaced by ``_`` (``Volume Flow RateRMS`` becomes
-  ``Volume_Flow_RateRMS``). An empty cell leaves that metric out of the row's reading.
-- Rows are put in time order (stably) when the file is not.
+spacing. The files are read by `common.datasets`, as ``meshwatch evaluate`` reads them: see
+there for the SKAB and generic CSV columns. A generic CSV's label column is not a metric and
+is not read.
 
 Site and asset default from the file name (`default_ids`): the asset is
 ``<parent directory>-<file stem>`` (``valve1/0.csv`` gives ``valve1-0``), the site the
@@ -30,49 +20,28 @@ A bad file raises `RecordingError` naming the file, the line and the problem; wi
 
 from __future__ import annotations
 
-import csv
-import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import IO
 
 import orjson
 
+from common.datasets import (
+    SKAB_TIMESTAMP,
+    DatasetError,
+    Row,
+    metric_name,
+    read_rows,
+    read_skab_rows,
+)
+from common.timestamps import format_rfc3339
 from simulators.recording import Recorded, RecordingError
 
 DEFAULT_TOPIC = "plant/{site}/{asset}/telemetry"
-SKAB_TIMESTAMP = "datetime"
-SKAB_LABELS = ("anomaly", "changepoint")
-SKAB_METRICS = (
-    "Accelerometer1RMS",
-    "Accelerometer2RMS",
-    "Current",
-    "Pressure",
-    "Temperature",
-    "Thermocouple",
-    "Voltage",
-    "Volume Flow RateRMS",
-)
-# DESIGN.md: a reading carries 1 to 64 metrics, IDs are at most 64 characters.
-_MAX_METRICS = 64
-_NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 OnBad = Callable[[RecordingError], None]
-
-
-def metric_name(column: str) -> str:
-    """A column name as a valid metric name (the rule of ``meshwatch evaluate``).
-
-    Examples
-    --------
-    >>> metric_name("Volume Flow RateRMS"), metric_name("temp (°C)")
-    ('Volume_Flow_RateRMS', 'temp___C_')
-    """
-    return _NOT_ID.sub("_", column.strip())[:64] or "_"
 
 
 def default_ids(path: Path, fmt: str) -> tuple[str, str]:
@@ -88,49 +57,6 @@ def default_ids(path: Path, fmt: str) -> tuple[str, str]:
     stem = path.name.removesuffix(".csv")
     asset = f"{path.parent.name}-{stem}" if path.parent.name else stem
     return fmt, metric_name(asset)
-
-
-def rfc3339(ns: int) -> str:
-    """Nanoseconds since the epoch as RFC 3339 in UTC with milliseconds.
-
-    Examples
-    --------
-    >>> rfc3339(1583748873_000_000_000)
-    '2020-03-09T10:14:33.000Z'
-    """
-    moment = _EPOCH + timedelta(microseconds=ns // 1000)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> int:
-    """A timestamp cell as nanoseconds since the epoch; `ValueError` when it is none.
-
-    Examples
-    --------
-    >>> parse_time("2020-03-09 10:14:33"), parse_time("1583748873.5")
-    (1583748873000000000, 1583748873500000000)
-    >>> parse_time("1583748873500")  # ms, by magnitude
-    1583748873500000000
-    """
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:  # DESIGN.md's rule: seconds; above 1e11 ms, above 1e14 µs, above 1e17 ns
-        if not math.isfinite(number):
-            raise ValueError(f"timestamp {text!r} is not a time")
-        if number > 1e17:
-            return round(number)
-        scale = 1e3 if number > 1e14 else 1e6 if number > 1e11 else 1e9
-        return round(number * scale / 1e3) * 1000  # microseconds: below, a double is noise
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"timestamp {text!r} is not RFC 3339 or an epoch number") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def skab_messages(
@@ -157,19 +83,8 @@ def skab_messages(
     on_bad
         Called with each bad row's error, which is then skipped; without it one raises.
     """
-    return csv_messages(
-        path,
-        site=site if site is not None else default_ids(path, "skab")[0],
-        asset=asset,
-        kind=kind,
-        topic=topic,
-        timestamp_column=SKAB_TIMESTAMP,
-        label_column=None,
-        ignore=SKAB_LABELS,
-        delimiter=";",
-        known=(SKAB_TIMESTAMP, *SKAB_METRICS, *SKAB_LABELS),
-        on_bad=on_bad,
-    )
+    read = partial(read_skab_rows, path, labelled=False)
+    return _messages(path, "skab", read, site, asset, kind, topic, on_bad)
 
 
 def csv_messages(
@@ -182,8 +97,6 @@ def csv_messages(
     timestamp_column: str = "timestamp",
     label_column: str | None = "label",
     delimiter: str = ",",
-    ignore: Sequence[str] = (),
-    known: Sequence[str] | None = None,
     on_bad: OnBad | None = None,
 ) -> list[Recorded]:
     r"""The rows of a generic labelled CSV as telemetry messages, in time order.
@@ -198,10 +111,6 @@ def csv_messages(
         The 0/1 label column, left out of the metrics; it may be absent.
     delimiter
         The field separator.
-    ignore
-        Further columns that are not metrics (when present).
-    known
-        When given, the only columns the header may have: any other is an error.
 
     Examples
     --------
@@ -214,7 +123,25 @@ def csv_messages(
     >>> message.payload
     b'{"ts":"2020-03-09T10:14:33.000Z","metrics":{"temp__C_":61.5}}'
     """
-    default_site, default_asset = default_ids(path, "csv")
+    not_metrics = () if label_column is None else (label_column,)
+    read = partial(
+        read_rows, path, timestamp_column=timestamp_column, delimiter=delimiter, ignore=not_metrics
+    )
+    return _messages(path, "csv", read, site, asset, kind, topic, on_bad)
+
+
+def _messages(
+    path: Path,
+    fmt: str,
+    read: Callable[..., list[Row]],
+    site: str | None,
+    asset: str | None,
+    kind: str | None,
+    topic: str,
+    on_bad: OnBad | None,
+) -> list[Recorded]:
+    """The rows that ``read(on_bad=...)`` gives, as messages on the topic of site and asset."""
+    default_site, default_asset = default_ids(path, fmt)
     site = site if site is not None else default_site
     asset = asset if asset is not None else default_asset
     for name, value in (("site", site), ("asset", asset)):
@@ -223,111 +150,24 @@ def csv_messages(
     if "{site}" not in topic or "{asset}" not in topic:
         raise RecordingError(path, f"topic template {topic!r} needs {{site}} and {{asset}}")
     topic_name = topic.replace("{site}", site).replace("{asset}", asset)
+    report = None if on_bad is None else (lambda error: on_bad(_recording_error(error)))
     try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise RecordingError(path, exc.strerror or str(exc)) from None
-    with handle:
-        rows = list(
-            _rows(path, handle, delimiter, timestamp_column, label_column, ignore, known, on_bad)
-        )
-    if not rows:
-        raise RecordingError(path, "no data rows")
-    rows.sort(key=lambda row: row[0])  # stable: rows with equal times keep their order
+        rows = read(on_bad=report)
+    except DatasetError as exc:
+        raise _recording_error(exc) from None
     messages = []
-    for ns, metrics in rows:
-        doc: dict[str, object] = {"ts": rfc3339(ns)}
+    for row in rows:
+        doc: dict[str, object] = {"ts": format_rfc3339(row.ns)}
         if kind is not None:
             doc["kind"] = kind
-        doc["metrics"] = metrics
-        messages.append(Recorded(ns // 1000 / 1e6, topic_name, 1, False, orjson.dumps(doc)))
+        doc["metrics"] = row.metrics
+        messages.append(Recorded(row.ns // 1000 / 1e6, topic_name, 1, False, orjson.dumps(doc)))
     return messages
 
 
-def _rows(
-    path: Path,
-    handle: IO[str],
-    delimiter: str,
-    timestamp_column: str,
-    label_column: str | None,
-    ignore: Sequence[str],
-    known: Sequence[str] | None,
-    on_bad: OnBad | None,
-) -> Iterator[tuple[int, dict[str, float]]]:
-    reader = csv.reader(handle, delimiter=delimiter)
-    line = 1
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise RecordingError(path, "empty file")
-        metrics = _metric_columns(path, header, timestamp_column, label_column, ignore, known)
-        t_at = header.index(timestamp_column)
-        for line, record in enumerate(reader, start=2):
-            if not record:
-                continue
-            try:
-                yield _row(record, header, t_at, metrics)
-            except ValueError as exc:
-                error = RecordingError(path, str(exc), line)
-                if on_bad is None:
-                    raise error from None
-                on_bad(error)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise RecordingError(path, f"not a CSV file: {exc}", line) from None
-
-
-def _metric_columns(
-    path: Path,
-    header: list[str],
-    timestamp_column: str,
-    label_column: str | None,
-    ignore: Sequence[str],
-    known: Sequence[str] | None,
-) -> list[tuple[int, str]]:
-    if known is not None:
-        unknown = [c for c in header if c not in known]
-        if unknown:
-            raise RecordingError(
-                path, f"unknown column {unknown[0]!r} (expected: {', '.join(known)})", 1
-            )
-    if timestamp_column not in header:
-        raise RecordingError(
-            path, f"no column {timestamp_column!r} (columns: {', '.join(header)})", 1
-        )
-    not_metrics = {timestamp_column, label_column, *ignore}
-    metrics = [(i, metric_name(c)) for i, c in enumerate(header) if c not in not_metrics]
-    names = [name for _, name in metrics]
-    for name in names:
-        if names.count(name) > 1:
-            raise RecordingError(path, f"two columns give the metric name {name!r}", 1)
-    if not 1 <= len(metrics) <= _MAX_METRICS:
-        raise RecordingError(
-            path, f"{len(metrics)} metric columns: a reading has 1 to {_MAX_METRICS}", 1
-        )
-    return metrics
-
-
-def _row(
-    record: list[str], header: list[str], t_at: int, metrics: list[tuple[int, str]]
-) -> tuple[int, dict[str, float]]:
-    if len(record) != len(header):
-        raise ValueError(f"{len(record)} fields, the header has {len(header)} (unknown columns?)")
-    ns = parse_time(record[t_at])
-    values = {}
-    for i, name in metrics:
-        text = record[i].strip()
-        if not text:
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"column {header[i]!r}: {text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"column {header[i]!r}: {text!r} is not a finite number")
-        values[name] = value
-    if not values:
-        raise ValueError("no metric values")
-    return ns, values
+def _recording_error(error: DatasetError) -> RecordingError:
+    """The common reader's error as the simulators' own, with the same message."""
+    return RecordingError(error.path, error.problem, error.line)
 
 
 def detect_format(path: Path) -> str:

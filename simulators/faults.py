@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from simulators.errors import FaultOptionError
-from simulators.fleet import FaultSpec, parse_duration
+from simulators.fleet import FaultSpec
 from simulators.kinds import MAIN_METRIC, RANGES, ROLES
 
 _NS = 1_000_000_000
@@ -173,4 +173,4 @@ def _add(metrics: dict[str, float], name: str | None, delta: float) -> None:
         metrics[name] = round(metrics[name] + delta, 4)
 
 
-__all__ = ["ActiveFault", "parse_duration", "parse_fault_option"]
+__all__ = ["ActiveFault", "parse_fault_option"]

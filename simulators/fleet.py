@@ -24,6 +24,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.durations import parse_duration
+from common.yamlpath import key_path, line_of
 from simulators.errors import FleetError
 from simulators.kinds import RANGES, ROLES, Kind
 
@@ -35,7 +37,6 @@ __all__ = [
     "Kind",
     "SiteSpec",
     "load_fleet",
-    "parse_duration",
     "shipped",
     "with_faults",
 ]
@@ -52,41 +53,12 @@ FaultType = Literal[
 ]
 
 _ID = r"^[A-Za-z0-9_.-]{1,64}$"  # DESIGN.md: site and asset IDs
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 # Which role a fault acts on needs; None: any kind will do.
 _NEEDS_ROLE: dict[str, str] = {
     "overheating": "temperature",
     "motor_fault": "current",
     "pressure_leak": "pressure",
 }
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a text like ``"90s"``, ``"20m"``, ``"1h30m"``, ``"2h"``.
-
-    Examples
-    --------
-    >>> parse_duration("1h30m"), parse_duration("20m"), parse_duration(12), parse_duration("2.5")
-    (5400.0, 1200.0, 12.0, 2.5)
-    >>> parse_duration("soon")
-    Traceback (most recent call last):
-    ...
-    ValueError: not a duration: 'soon' (use seconds or e.g. 90s, 20m, 1h30m)
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 90s, 20m, 1h30m)")
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().replace(" ", "")
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 90s, 20m, 1h30m)")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 class _Spec(BaseModel):
@@ -268,8 +240,8 @@ def load_fleet(path: Path) -> FleetSpec:
         if nested and first["type"] == "value_error":
             loc += _parse_key(nested.group(1))
             message = nested.group(2)
-        key = _format_key(loc)
-        line = _line_of(root, loc)
+        key = key_path(loc)
+        line = line_of(root, loc) or 1
         raise FleetError(
             f"{path}: line {line} ({key or 'top level'}): {message}",
             path=str(path),
@@ -285,26 +257,3 @@ def _parse_key(key: str) -> list[str | int]:
         if index:
             parts.append(int(index))
     return parts
-
-
-def _format_key(loc: list[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _line_of(node: yaml.Node | None, loc: list[str | int]) -> int:
-    """The 1-based line of the deepest node on ``loc`` that the document has."""
-    if node is None:
-        return 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1

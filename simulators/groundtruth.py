@@ -10,43 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+from common.timestamps import format_rfc3339, parse_rfc3339
 from simulators.errors import SimulatorError
-
-_NS = 1_000_000_000
-_MS = 1_000_000
-
-
-def format_ts(t_ns: int) -> str:
-    """RFC 3339 in UTC with milliseconds and a ``Z`` (the DESIGN.md payload's ``ts``).
-
-    Examples
-    --------
-    >>> format_ts(1_767_225_600_125_000_000)
-    '2026-01-01T00:00:00.125Z'
-    """
-    seconds, rest = divmod(t_ns, _NS)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{rest // _MS:03d}Z"
-
-
-def parse_ts(text: str) -> int:
-    """Nanoseconds since the epoch from an RFC 3339 time (precision to the microsecond).
-
-    Examples
-    --------
-    >>> parse_ts("2026-01-01T00:00:00.125Z")
-    1767225600125000000
-    """
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"time without a zone: {text!r} (end it with Z)")
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +56,8 @@ def write_labels(path: Path, labels: Sequence[GroundTruth], run_end: int) -> Non
             "site": label.site,
             "asset": label.asset,
             "fault": label.fault,
-            "start": format_ts(label.start),
-            "end": format_ts(end),
+            "start": format_rfc3339(label.start),
+            "end": format_rfc3339(end),
         }
         lines.append(orjson.dumps(doc) + b"\n")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,8 +84,8 @@ def read_labels(path: Path) -> list[GroundTruth]:
                     site=str(doc["site"]),
                     asset=str(doc["asset"]),
                     fault=str(doc["fault"]),
-                    start=parse_ts(doc["start"]),
-                    end=None if end is None else parse_ts(end),
+                    start=parse_rfc3339(doc["start"]),
+                    end=None if end is None else parse_rfc3339(end),
                 )
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -61,6 +61,39 @@ class ReplaySummary:
         return f"{self.messages} messages in {self.seconds:.2f} s ({self.rate:,.0f} messages/s)"
 
 
+class BackToBack:
+    """Several streams one after the other, re-iterable (for ``loop``).
+
+    Each stream is shifted in time to start where the previous ended, so files from
+    different days replay back to back.
+
+    Examples
+    --------
+    >>> day1 = [Recorded(100.0, "a", 1, False, b"1"), Recorded(101.0, "a", 1, False, b"2")]
+    >>> day2 = [Recorded(900.0, "b", 1, False, b"3")]
+    >>> [(m.t, m.topic) for m in BackToBack([day1, day2])]
+    [(100.0, 'a'), (101.0, 'a'), (101.0, 'b')]
+    """
+
+    def __init__(self, streams: list[Iterable[Recorded]]) -> None:
+        self.streams = streams
+
+    def __iter__(self) -> Iterator[Recorded]:
+        end: float | None = None
+        for stream in self.streams:
+            shift: float | None = None
+            for message in stream:
+                if shift is None:
+                    shift = 0.0 if end is None else end - message.t
+                t = message.t + shift
+                if shift:
+                    message = Recorded(
+                        t, message.topic, message.qos, message.retain, message.payload
+                    )
+                end = t
+                yield message
+
+
 class _Window:
     """Counts unacknowledged messages; `acquire` blocks while `_WINDOW` are out."""
 

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.timestamps import format_rfc3339
 from simulators.faults import ActiveFault
 from simulators.fleet import FaultSpec, FleetSpec, with_faults
-from simulators.groundtruth import GroundTruth, format_ts
+from simulators.groundtruth import GroundTruth
 from simulators.kinds import AssetPhysics
 
 _NS = 1_000_000_000
@@ -44,7 +45,7 @@ class SimReading:
         {'ts': '2026-01-01T00:00:00.000Z', 'kind': 'cnc-mill', 'seq': 3, 'metrics': {'x': 1.0}}
         """
         return {
-            "ts": format_ts(self.ts),
+            "ts": format_rfc3339(self.ts),
             "kind": self.kind,
             "seq": self.seq,
             "metrics": self.metrics,

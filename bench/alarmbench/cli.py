@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from meshwatch.alarmreport import HOUR_NS, alarm_report, report_table
-from meshwatch.detection import faults_table
 from meshwatch.offline import Judged
+from meshwatch.runevaluation import faults_table
 
 from . import fleet as fleets
 from .report import extrapolate, goals, goals_table, timing_table, write_json

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alerts.detection import Fault
 from ingest.base import Reading
-from meshwatch.detection import Fault
 from simulators.fleet import FleetSpec, fleet_path, load_fleet
 from simulators.groundtruth import GroundTruth
 from simulators.simulation import Simulation

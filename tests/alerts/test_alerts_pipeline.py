@@ -25,8 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import BASE_TS, PipelineProcess, pipeline_env, publish, wait_for
 
 from alerts.receivers import sign
+from common.timestamps import parse_rfc3339
 from ingest.embedded import EmbeddedStore
-from ingest.timestamps import parse_rfc3339
 from meshwatch.localservers import Mosquitto
 
 pytestmark = pytest.mark.integration

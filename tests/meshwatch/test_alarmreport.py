@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from ingest.timestamps import format_rfc3339
+from alerts.detection import Episode, Fault
+from common.timestamps import format_rfc3339
 from meshwatch.alarmreport import (
     DAY_NS,
     HOUR_NS,
@@ -19,7 +20,6 @@ from meshwatch.alarmreport import (
     stale,
     ten_minute_rate,
 )
-from meshwatch.detection import Episode, Fault
 
 S = 1_000_000_000
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z

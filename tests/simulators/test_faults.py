@@ -176,7 +176,7 @@ def test_fault_option_parses_every_part() -> None:
     ("option", "says"),
     [
         ("lyon/printer-1:melting@10m", "type"),
-        ("lyon/printer-1:overheating@soon", "not a duration"),
+        ("lyon/printer-1:overheating@soon", "invalid duration"),
         ("lyon/printer-1:overheating@10m*2", "severity"),
         ("printer-1:overheating@10m", "use SITE/ASSET:TYPE@ONSET"),
     ],

@@ -52,7 +52,7 @@ def test_record_command_writes_count_messages(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--out", "x.jsonl.gz", "--duration", "soon"], "'soon' is not a duration"),
+        (["--out", "x.jsonl.gz", "--duration", "soon"], "invalid duration 'soon'"),
         (["--out", "x.csv", "--count", "1"], "does not end in .jsonl.gz"),
         (["--out", "x.jsonl.gz", "--count", "0"], "--count"),
     ],

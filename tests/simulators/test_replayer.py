@@ -17,7 +17,7 @@ from meshwatch.localservers import Mosquitto, free_port
 from simulators.errors import BrokerError
 from simulators.recorder import record
 from simulators.recording import Recorded, read_recording
-from simulators.replayer import replay
+from simulators.replayer import BackToBack, replay
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +167,14 @@ def test_unreachable_broker_is_a_broker_error() -> None:
     port = free_port()
     with pytest.raises(BrokerError, match=f"127.0.0.1:{port}"):
         replay([], "127.0.0.1", port, progress=False)
+
+
+def test_back_to_back_streams_are_shifted_the_same_on_every_pass() -> None:
+    """Each stream starts where the previous ended, and a second pass gives the same again."""
+    first = [Recorded(10.0, "a", 1, False, b"1"), Recorded(12.5, "a", 0, True, b"2")]
+    second = [Recorded(500.0, "b", 1, False, b"3"), Recorded(501.0, "b", 1, False, b"4")]
+    chained = BackToBack([first, second])
+    expected = [(10.0, b"1"), (12.5, b"2"), (12.5, b"3"), (13.5, b"4")]
+    assert [(m.t, m.payload) for m in chained] == expected
+    assert [(m.t, m.payload) for m in chained] == expected
+    assert [m.retain for m in chained] == [False, True, False, False]

@@ -1,4 +1,4 @@
-"""How well the alerts caught a simulated run's faults (the demo's summary, ``evaluate``).
+"""How well the alerts caught a run's faults: scoring against ground truth (demo, ``evaluate``).
 
 Pure functions over the simulator's ground truth and the alert messages the pipeline sent
 (``meshwatch/alerts/{site}/{asset}``, `alerts.base.Alert.to_json`), in event time. The
@@ -6,21 +6,17 @@ messages are first folded into episodes, one per alert id: when it fired (``star
 and when it cleared (``resolved_at``, None while it still fires). A fault is detected by the
 first episode on its asset that fired between its start and a grace period after its end;
 its delay is that episode's firing time minus the fault's start. An episode on an asset
-outside every fault of that asset (plus the grace) is a false alarm.
+outside every fault of that asset (plus the grace) is a false alarm. Reading the simulator's
+labels file and printing the findings are the wiring's (`meshwatch.runevaluation`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from alerts.durations import format_duration
-from ingest.timestamps import format_rfc3339, parse_rfc3339
-from simulators.groundtruth import read_labels
+from common.timestamps import parse_rfc3339
 
 #: An alert this long after a fault ended still counts as its detection: a deadman fires
 #: ``for`` after the silence began, and hysteresis keeps a fault's alert a while.
@@ -36,14 +32,6 @@ class Fault:
     fault: str
     start: int
     end: int
-
-
-def read_faults(labels: Path) -> list[Fault]:
-    """The faults of a simulator's labels file (`SimulatorError` names a bad line)."""
-    return [
-        Fault(g.site, g.asset, g.fault, g.start, g.end if g.end is not None else g.start)
-        for g in read_labels(labels)
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,21 +171,3 @@ def _covers(fault: Fault, episode: Episode) -> bool:
     if episode.site != fault.site or episode.asset not in (fault.asset, "*"):
         return False
     return fault.start <= episode.fired <= fault.end + GRACE_NS
-
-
-def faults_table(findings: Sequence[Finding]) -> Table:
-    """One row per injected fault: detected or not, by which rule, how long after onset."""
-    table = Table(title="injected faults")
-    for column in ("site", "asset", "fault", "onset", "detected", "by rule", "after onset"):
-        table.add_column(column)
-    for f in findings:
-        table.add_row(
-            f.fault.site,
-            f.fault.asset,
-            f.fault.fault,
-            format_rfc3339(f.fault.start)[:19],
-            "yes" if f.detected else "[red]no[/red]",
-            f.rule or "-",
-            "-" if f.delay is None else format_duration(f.delay / 1e9),
-        )
-    return table

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ingest.timestamps import format_rfc3339
-from meshwatch.detection import GRACE_NS, Episode, Fault, episodes, read_faults, score
+from alerts.detection import GRACE_NS, Episode, Fault, episodes, score
+from common.timestamps import format_rfc3339
+from meshwatch.runevaluation import read_faults
 from simulators.groundtruth import GroundTruth, write_labels
 
 MIN = 60 * 1_000_000_000
