@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import orjson
 
+from common.datasets import DatasetError
 from simulators.errors import BrokerError, SimulatorError
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
 _KEPT_PROBLEMS = 10
 
 
-class RecordingError(SimulatorError, ValueError):
+class RecordingError(SimulatorError, DatasetError):
     """A bad recording or dataset file; the message names the file, the line and the problem.
 
     Attributes
@@ -69,13 +70,6 @@ class RecordingError(SimulatorError, ValueError):
     >>> str(RecordingError("run.jsonl.gz", "bad JSON: unexpected character", 3))
     'run.jsonl.gz: line 3: bad JSON: unexpected character'
     """
-
-    def __init__(self, path: str | Path, problem: str, line: int | None = None) -> None:
-        self.path = str(path)
-        self.line = line
-        self.problem = problem
-        where = f"{self.path}: line {line}" if line is not None else self.path
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
