@@ -32,9 +32,9 @@ lint: install typecheck
 
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --strict bench/ingest_bench.py bench/ingestbench bench/scoring_bench.py bench/modelbench \
-		bench/alerts_bench.py bench/alertbench bench/simulators_bench.py bench/simbench \
-		bench/alarms_bench.py bench/alarmbench
+	$(BIN)/mypy --strict bench/benchcommon bench/ingest_bench.py bench/ingestbench \
+		bench/models_bench.py bench/modelsbench bench/alerts_bench.py bench/alertsbench \
+		bench/simulators_bench.py bench/simulatorsbench bench/alarms_bench.py bench/alarmsbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -49,7 +49,7 @@ demo: install
 # alarms_bench.py judges the large fleet over 25 simulated hours: about 2 hours on 2 cores.
 bench: install tools
 	-$(PY) bench/ingest_bench.py
-	-$(PY) bench/scoring_bench.py
+	-$(PY) bench/models_bench.py
 	-$(PY) bench/simulators_bench.py
 	-$(PY) bench/alarms_bench.py
 	$(PY) bench/alerts_bench.py

@@ -1,7 +1,7 @@
 """Cost of alerting: rules and routing per reading, and webhook notifications per second.
 
 Run ``.venv/bin/python bench/alerts_bench.py``; ``--quick`` for a smoke run. The code lives in
-the ``alertbench`` package beside this script, whose docstring describes the method;
+the ``alertsbench`` package beside this script, whose docstring describes the method;
 ``bench/README.md`` says how to read the tables.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from alertbench.cli import main
+from alertsbench.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

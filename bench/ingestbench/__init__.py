@@ -23,17 +23,11 @@ The entry point is ``bench/ingest_bench.py`` (``make bench``); see ``bench/READM
 read the table. The package is named ``ingestbench``, not ``ingest``, because ``bench/`` is on
 ``sys.path`` when the script runs and must not shadow the real ``ingest`` package.
 
-Modules, in the order a run uses them:
+What it shares with the other benchmarks (the result types, workloads, MQTT sessions,
+publisher, store checks and the ``meshwatch run`` driver) lives in ``benchcommon``. Its own
+modules:
 
-- ``base``: `Drain` and `PublishResult` (the results), `Bench` (the broker and work dir every
-  measurement shares) and the `Subscriber` protocol.
-- ``workloads``: the messages of a workload and the readings each asset should end up with.
-- ``sessions``: MQTT 5 clients with TCP_NODELAY, and persistent sessions (create, count what
-  is left, delete).
-- ``publisher``: publishes a backlog at QoS 1 and waits for every PUBACK.
 - ``bare``: the bare paho subscriber, both the child process and its measurement.
-- ``store``: reads meshwatch's SQLite store from outside: the row-count poll and the checks.
-- ``meshwatch_run``: drives ``meshwatch run`` as a subprocess and measures its drain.
 - ``report``: the results table, the goals and the JSON file.
 - ``cli``: the command line and the run loop.
 """

@@ -18,13 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
-from .base import BARE, Bench, Drain, cpu_delta
-from .publisher import publish_backlog
-from .sessions import (
+from benchcommon.base import Bench, Drain, cpu_delta
+from benchcommon.publisher import publish_backlog
+from benchcommon.sessions import (
     RECEIVE_MAXIMUM,
     SESSION_EXPIRY_S,
     connect,
@@ -32,8 +28,13 @@ from .sessions import (
     leftover_and_drop,
     new_client,
 )
-from .workloads import TOPIC_FILTER, Workload
+from benchcommon.workloads import TOPIC_FILTER, Workload
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
+#: The subscriber name of the bare subscriber, as the table prints it and the goals look it up.
+BARE = "bare paho"
 BARE_CLIENT_ID = "bench-bare"
 #: The script the child runs: the benchmark's own entry point, with ``--bare-child``.
 _ENTRY = Path(__file__).resolve().parent.parent / "ingest_bench.py"

@@ -10,14 +10,16 @@ import argparse
 import time
 from pathlib import Path
 
+from benchcommon.base import MESHWATCH, Bench, Drain, Subscriber
+from benchcommon.meshwatch_run import MeshwatchRun
+from benchcommon.report import fmt, wide_console
+from benchcommon.runs import add_run_options, require_positive, work_dir
+from benchcommon.workloads import make_workload
+
 from meshwatch.localservers import Mosquitto, free_port
 
 from .bare import BarePaho, bare_child
-from .base import MESHWATCH, Bench, Drain, Subscriber
-from .meshwatch_run import MeshwatchRun
-from .report import fmt, report, wide_console, write_json
-from .runs import add_run_options, require_positive, work_dir
-from .workloads import make_workload
+from .report import report, write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,17 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit status 0 if all goals passed and the stores were exact.
+    """Run the benchmark on `argv` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 if every goal passed and every check held, 1 otherwise.
+    Exit status 0 if every goal passed and every check held, 1 otherwise.
     """
     args = parse_args(argv)
     if args.bare_child:

@@ -6,37 +6,19 @@ the last), so that Python start-up is factored out for both subscribers.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
+from benchcommon.base import MESHWATCH, Drain
+from benchcommon.report import Column, add_columns, drain_status, fmt, save_json
 from rich.console import Console
 from rich.table import Table
 
-from .base import BARE, MESHWATCH, Drain
+from .bare import BARE
 
 #: Goals from the issue.
 GOAL_SINGLE_RATIO = 0.8
 GOAL_BATCHED_READINGS_PER_S = 50_000.0
-
-
-def wide_console() -> Console:
-    """A console for the tables: 160 columns when piped (`make bench`), not squeezed to 80."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
-def drain_status(d: Drain) -> str:
-    """How a meshwatch drain ended: its failure, its failed checks, or exact."""
-    if d.status != "ok":
-        return f"[red]{d.status}[/]"
-    return "[green]exact[/]" if not d.checks else "[red]" + "; ".join(d.checks) + "[/]"
-
-
-def fmt(value: float | None, spec: str) -> str:
-    """Format ``value`` with ``spec``, or a dash if there is none."""
-    return "—" if value is None else format(value, spec)
 
 
 def _ratio(mesh: Drain, bare: Drain) -> float | None:
@@ -60,15 +42,14 @@ def report(console: Console, drains: list[Drain]) -> bool:
         True if all goals passed and every meshwatch run stored exactly what was published.
     """
     table = Table(title="Draining a QoS 1 backlog (subscriber offline while publishing)")
-    columns = (
+    columns: tuple[Column, ...] = (
         ("workload", "left"), ("subscriber", "left"), ("msgs", "right"),
         ("readings", "right"), ("publish\nmsg/s", "right"), ("start→\ndone s", "right"),
         ("readings/s\nfrom start", "right"), ("first→\nlast s", "right"),
         ("readings/s\nfirst→last", "right"), ("sub\nCPU s", "right"),
         ("broker\nCPU s", "right"), ("status / checks", "left"),
     )  # fmt: skip
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    add_columns(table, columns)
     for d in drains:
         status = "ok" if d.subscriber == BARE and d.status == "ok" else drain_status(d)
         table.add_row(
@@ -141,32 +122,7 @@ def write_json(path: Path, drains: list[Drain]) -> None:
     drains : list of Drain
         The results.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            [
-                {**asdict(d), "total_rate": d.total_rate, "steady_rate": d.steady_rate}
-                for d in drains
-            ],
-            indent=2,
-        )
+    save_json(
+        path,
+        [{**asdict(d), "total_rate": d.total_rate, "steady_rate": d.steady_rate} for d in drains],
     )
-
-
-def print_goals(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
-    """A benchmark's goals as a table: goal, measured (by its ``spec``), target, PASS/MISS.
-
-    Each row's ``spec`` (a format spec for ``measured``) is taken out of it, so the rows
-    can go on to the JSON report.
-    """
-    table = Table(title=title)
-    for name in ("goal", "measured", "target", "result"):
-        table.add_column(name, justify="right" if name == "measured" else "left")
-    for row in rows:
-        table.add_row(
-            row["goal"],
-            format(row["measured"], row.pop("spec")),
-            row["target"],
-            "[green]PASS[/]" if row["passed"] else "[red]MISS[/]",
-        )
-    console.print(table)

@@ -116,6 +116,7 @@ def test_ungrouped_alerts_are_one_post_each_with_numbered_ids(webhook, http_serv
 def test_each_post_is_signed_over_its_own_body(webhook, http_server, make_alert):
     """Every POST of a notification carries the signature of its own body."""
     deliver(webhook, [make_alert(), make_alert()])
+    assert len(http_server.requests) == 2
     for request in http_server.requests:
         assert request.headers["x-meshwatch-signature"] == sign(SECRET.encode(), request.body)
 

@@ -94,7 +94,9 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     }
-    for sources in re.findall(r"^COPY\s+(.+)\s+\S+$", DOCKERFILE, re.MULTILINE):
+    copies = re.findall(r"^COPY\s+(.+)\s+\S+$", DOCKERFILE, re.MULTILINE)
+    assert copies, "the Dockerfile copies nothing"
+    for sources in copies:
         for source in sources.split():
             assert source.rstrip("/") in allowed, source
             assert (ROOT / source).exists(), source

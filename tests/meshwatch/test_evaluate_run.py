@@ -78,7 +78,9 @@ def test_a_recorded_run_is_judged_against_its_ground_truth(judged: Any) -> None:
     ]
     silent = judged["faults"][-1]
     assert (silent["detected"], silent["rule"]) == (True, "offline")
-    assert 0 <= silent["delay_s"] <= 600
+    # The offline rule's "for: 5m" counts from the asset's last reading, within a second
+    # (its reporting interval) before the onset.
+    assert silent["delay_s"] == pytest.approx(300, abs=1)
     assert judged["detected"] == sum(f["detected"] for f in judged["faults"])
     assert judged["readings"] > 80_000
     assert judged["rejected"] == 0
@@ -100,7 +102,7 @@ def test_the_json_carries_the_alarm_report(judged: Any) -> None:
     assert report["alarms"]["worst_per_10_min"] >= report["alarms"]["mean_per_10_min"] > 0
     assert report["eemua_per_10_min"] == 1.0
     assert report["isa_per_day"] == {"acceptable": 150.0, "manageable": 300.0}
-    assert isinstance(report["chattering"], list)
+    assert report["chattering"] == []  # no alert of this recording chatters
     assert report["stale"] == report["stale_false_alarms"] == 0  # 2 hours cannot show one
 
 

@@ -226,3 +226,44 @@ def test_changed_profile_gives_a_fresh_model(
     after.close()
     assert (model.learned, model.warming_up) == (0, True)
     assert "set aside" in caplog.text
+
+
+def test_a_reloaded_asset_keeps_its_profile_when_readings_carry_no_kind(
+    store: CheckpointStore,
+) -> None:
+    """Kind only on the first payload: after a restart the asset keeps the 'mills' profile."""
+    profiles = (
+        ProfileSettings(name="default"),
+        ProfileSettings(name="mills", kinds=("cnc-mill",), warmup=50),
+    )
+    rng = random.Random(5)
+    first = ModelRegistry(ProfileSelector(profiles), store)
+    model = first.get("s", "a", "cnc-mill")
+    for i in range(80):
+        model.process(ts(i), healthy(rng))
+    first.touched("s", "a")
+    first.checkpoint()
+    again = ModelRegistry(ProfileSelector(profiles), store).get("s", "a", None)
+    assert again.profile.name == "mills"
+    assert not again.warming_up
+
+
+def test_a_large_checkpoint_is_spread_over_batches(store: CheckpointStore) -> None:
+    """5,000 models that moved are saved 2,000 per batch, not all in one batch."""
+    now = [0.0]
+    registry = ModelRegistry(
+        ProfileSelector((ProfileSettings(name="default"),)),
+        store,
+        max_models=10_000,
+        checkpoint_interval=60,
+        clock=lambda: now[0],
+    )
+    for n in range(5_000):
+        registry.get("s", f"a{n}", None)
+        registry.touched("s", f"a{n}")
+    now[0] = 61.0
+    saved = []
+    for _ in range(3):
+        registry.maybe_checkpoint()
+        saved.append(store.count())
+    assert saved == [2_000, 4_000, 5_000]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from modelkit import Clock, deviated, healthy, reading
+from modelkit import Clock, deviated, healthy, reading, ts
 
 from ingest.base import Reading
 from models.checkpoints import CheckpointStore
@@ -64,6 +64,7 @@ def test_point_tags_are_site_asset_and_profile() -> None:
 def test_point_fields_follow_the_storage_schema() -> None:
     """Fields are score and threshold (floats in [0, 1]), anomalous, top_metric, warming_up."""
     points = _processor().process(_healthy(["m1"], 0, WARMUP + 20, seed=75))
+    assert len(points) == WARMUP + 20
     for point in points:
         fields = point.fields
         assert set(fields) == {"score", "threshold", "anomalous", "top_metric", "warming_up"}
@@ -134,3 +135,20 @@ def test_restart_continues_without_a_new_warm_up(checkpoint_path: Path) -> None:
     assert not any(p.fields["warming_up"] for p in points)
     assert points == expected
     assert points[-1].fields["anomalous"]
+
+
+def test_one_broken_model_costs_only_its_own_scores(store: CheckpointStore) -> None:
+    """A model that raises leaves that reading unscored and every other reading scored."""
+    processor = ScoringProcessor(
+        ModelRegistry(ProfileSelector((ProfileSettings(name="default"),)), store)
+    )
+    broken = processor.registry.get("s", "bad", None)
+
+    def explode(ts: int, metrics: object) -> None:
+        raise RuntimeError("corrupt model")
+
+    broken.process = explode  # type: ignore[method-assign]
+    readings = [Reading("s", asset, None, ts(0), {"t": 1.0}) for asset in ("a", "bad", "b")]
+    points = processor.process(readings)
+    assert [p.tags["asset"] for p in points] == ["a", "b"]
+    assert processor.failures == 1

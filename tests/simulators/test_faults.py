@@ -17,9 +17,10 @@ from simulators.simulation import SimReading, Simulation
 START = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
 ONSET, DEVELOP = 600, 600  # seconds
+RUN = 1800  # seconds of each stream, one reading a second
 
 
-def _run(kind: str, *faults: FaultSpec, seconds: int = 1800) -> dict[int, SimReading]:
+def _run(kind: str, *faults: FaultSpec, seconds: int = RUN) -> dict[int, SimReading]:
     """One asset for `seconds` at 1 reading/s, by timestamp."""
     site = SiteSpec(name="s", assets=[AssetSpec(id="a", kind=kind)])
     sim = Simulation(FleetSpec(seed=5, sites=[site], faults=list(faults)), START)
@@ -37,9 +38,15 @@ def _fault(kind: str, type_: str, **extra: object) -> tuple[dict[int, SimReading
 def _pairs(
     healthy: dict[int, SimReading], faulty: dict[int, SimReading], metric: str, after: int
 ) -> list[tuple[float, float]]:
-    """(healthy, faulty) values of `metric` at timestamps `after` s or later."""
+    """(healthy, faulty) values of `metric` at timestamps `after` s or later: one a second.
+
+    It checks that the faulty stream has every one of those readings, so that a test looping
+    over the pairs cannot pass on none.
+    """
     cut = START + after * S
-    return [(healthy[t].metrics[metric], faulty[t].metrics[metric]) for t in faulty if t >= cut]
+    pairs = [(healthy[t].metrics[metric], faulty[t].metrics[metric]) for t in faulty if t >= cut]
+    assert len(pairs) == RUN - after
+    return pairs
 
 
 def _mean(values: list[float]) -> float:
@@ -139,7 +146,9 @@ def test_a_fault_with_a_duration_ends() -> None:
     """A fault that lasts 5 minutes leaves the readings healthy again after it."""
     healthy, faulty = _fault("3d-printer", "overheating", duration=300)
     ended = START + (ONSET + 300) * S
-    assert all(faulty[t] == healthy[t] for t in faulty if t >= ended)
+    after = [t for t in faulty if t >= ended]
+    assert len(after) == RUN - (ONSET + 300)
+    assert all(faulty[t] == healthy[t] for t in after)
     assert any(faulty[t] != healthy[t] for t in faulty if t < ended)
 
 

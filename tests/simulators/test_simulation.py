@@ -65,7 +65,9 @@ def test_each_asset_publishes_at_its_rate() -> None:
 
 def test_payloads_follow_the_telemetry_contract() -> None:
     """Each payload has an RFC 3339 ms ``ts``, the kind, ``seq`` and 1..64 finite named metrics."""
-    for reading in Simulation(load_fleet(shipped("small")), START).until(START + 30 * S):
+    readings = Simulation(load_fleet(shipped("small")), START).until(START + 30 * S)
+    assert len(readings) == 12 * 30  # the small fleet's 12 assets, one reading a second
+    for reading in readings:
         payload = reading.payload()
         assert set(payload) == {"ts", "kind", "seq", "metrics"}
         assert RFC3339_MS.match(payload["ts"])

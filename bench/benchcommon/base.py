@@ -13,8 +13,7 @@ from meshwatch.localservers import Mosquitto
 
 from .workloads import Workload
 
-#: Subscriber names, as the table prints them and the goals look them up.
-BARE = "bare paho"
+#: The subscriber name of ``meshwatch run``, as the tables print it and the goals look it up.
 MESHWATCH = "meshwatch run"
 
 

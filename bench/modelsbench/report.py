@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import drain_status, fmt, print_goals
+from benchcommon.report import Column, add_columns, drain_status, fmt, print_goals, save_json
 from rich.console import Console
 from rich.table import Table
 
@@ -43,14 +42,13 @@ def cost_table(console: Console, costs: list[Cost]) -> None:
         f"{c0.warmup} readings; {c0.repeats} models x {c0.readings:,} readings timed; "
         f"resident = tracemalloc over {c0.memory_models} models",
     )
-    columns = (
+    columns: tuple[Column, ...] = (
         ("detector", "left"), ("metrics", "right"), ("µs/reading\nmedian", "right"),
         ("repeats\nmin-max", "right"), ("p50\nµs", "right"), ("p99\nµs", "right"),
         ("warm-up\nms", "right"), ("flagged\n%", "right"), ("pickled\nKiB", "right"),
         ("resident\nKiB", "right"), ("vs default's\ngoals", "left"),
     )  # fmt: skip
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    add_columns(table, columns)
     for c in costs:
         label = f"[bold]{c.case}[/]" if c.default else c.case
         table.add_row(
@@ -74,15 +72,14 @@ def pipeline_tables(console: Console, comparisons: list[Comparison]) -> None:
     if not comparisons:
         return
     table = Table(title="meshwatch run draining the same QoS 1 backlog, scoring off and on")
-    columns = (
+    columns: tuple[Column, ...] = (
         ("workload", "left"), ("scoring", "left"), ("round", "right"), ("msgs", "right"),
         ("readings", "right"), ("publish\nmsg/s", "right"), ("start→\ndone s", "right"),
         ("first→\nlast s", "right"), ("readings/s\nfirst→last", "right"),
         ("sub\nCPU s", "right"), ("anomaly\nrows", "right"), ("flagged", "right"),
         ("status / checks", "left"),
     )  # fmt: skip
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    add_columns(table, columns)
     for comparison in comparisons:
         for run in comparison.runs:
             d = run.drain
@@ -156,7 +153,6 @@ def write_json(
     goal_rows: list[dict[str, Any]],
 ) -> None:
     """Write every result as one JSON object to ``path`` (its directory is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "environment": environment,
         "models": [asdict(c) for c in costs],
@@ -173,4 +169,4 @@ def write_json(
         ],
         "goals": goal_rows,
     }
-    path.write_text(json.dumps(data, indent=2))
+    save_json(path, data)

@@ -1,8 +1,8 @@
 """The whole pipeline with scoring on and off: ``meshwatch run`` draining the same backlog.
 
-This reuses the ingest benchmark (`ingestbench`) as it is: one mosquitto for the whole run,
-its workloads (50 assets at 5 sites, 4 metrics a reading, single-reading messages and
-50-reading batches), its publisher, and its `ingestbench.meshwatch_run.MeshwatchRun`, which
+This reuses the ingest benchmark's machinery (`benchcommon`) as it is: one mosquitto for the
+whole run, its workloads (50 assets at 5 sites, 4 metrics a reading, single-reading messages and
+50-reading batches), its publisher, and its `benchcommon.meshwatch_run.MeshwatchRun`, which
 publishes a workload's backlog at QoS 1 while ``meshwatch run`` is offline, then times the
 drain by polling the store's ``count(*)`` and checks the store. The two runs differ by one
 setting only: ``MESHWATCH_MODELS__ENABLED=false`` for "off", ``true`` for "on"; the very same
@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestbench.base import Bench, Drain
-from ingestbench.meshwatch_run import MeshwatchRun
-from ingestbench.workloads import make_workload
+from benchcommon.base import Bench, Drain
+from benchcommon.meshwatch_run import MeshwatchRun
+from benchcommon.workloads import make_workload
 from rich.console import Console
 
 from meshwatch.localservers import Mosquitto, free_port

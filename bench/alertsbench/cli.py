@@ -7,8 +7,8 @@ import sqlite3
 import time
 from importlib.metadata import version
 
-from ingestbench.report import wide_console
-from ingestbench.runs import add_run_options, environment, require_positive, work_dir
+from benchcommon.report import wide_console
+from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
 
 from . import delivery, evaluation
 from .endpoint import serve
@@ -105,31 +105,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit status 0 if the goal passed and every check held.
+    """Run the benchmark on `argv` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 if the goal passed and every run checked out, 1 otherwise.
+    Exit status 0 if the goal passed and every run checked out, 1 otherwise.
     """
     args = parse_args(argv)
     if args.endpoint_child:
         serve(args.endpoint_secret)
         return 0
     console = wide_console()
-    env = environment(
+    env = logged_environment(
+        console,
         {
             "sqlite": sqlite3.sqlite_version,
             "httpx": version("httpx"),
             "pydantic": version("pydantic"),
-        }
+        },
     )
-    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
     began = time.monotonic()
     fleet = FleetSpec(
         assets=args.assets,
@@ -143,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[evaluation.Run] = []
     deliveries: list[delivery.Delivery] = []
     found: Profile | None = None
-    with work_dir(args.workdir, args.keep, "meshwatch-alertbench-") as workdir:
+    with work_dir(args.workdir, args.keep, "meshwatch-alertsbench-") as workdir:
         console.log(f"work dir {workdir}")
         if args.only in (None, "evaluation"):
             for round_ in range(1, args.rounds + 1):

@@ -59,7 +59,7 @@ def make_cases() -> list[Case]:
     """
     missing = set(get_args(DetectorType)) - set(DETECTOR_TYPES)
     if missing:  # a new detector type: measure it too
-        raise SystemExit(f"modelbench does not know detector type(s) {sorted(missing)}")
+        raise SystemExit(f"modelsbench does not know detector type(s) {sorted(missing)}")
     shipped = next(p for p in default_profiles() if p.name == "default")
     cases: list[Case] = []
     for kind in DETECTOR_TYPES:

@@ -6,8 +6,8 @@ import argparse
 import time
 from importlib.metadata import version
 
-from ingestbench.report import wide_console
-from ingestbench.runs import add_run_options, environment, require_positive, work_dir
+from benchcommon.report import wide_console
+from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
 
 from .cases import make_cases
 from .cost import Cost, measure
@@ -71,22 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit status 0 if the goals passed and every drain was exact.
+    """Run the benchmark on `argv` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 if every goal passed and every pipeline run checked out, 1 otherwise.
+    Exit status 0 if every goal passed and every pipeline run checked out, 1 otherwise.
     """
     args = parse_args(argv)
     console = wide_console()
-    env = environment({"river": version("river"), "numpy": version("numpy")})
-    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
+    env = logged_environment(console, {"river": version("river"), "numpy": version("numpy")})
     began = time.monotonic()
 
     costs: list[Cost] = []
@@ -112,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons: list[Comparison] = []
     if args.only in (None, "pipeline"):
         plan = [("single", args.messages, 1), ("batched", args.batched_messages, args.batch)]
-        with work_dir(args.workdir, args.keep, "meshwatch-modelbench-") as workdir:
+        with work_dir(args.workdir, args.keep, "meshwatch-modelsbench-") as workdir:
             console.log(f"work dir {workdir}")
             comparisons = compare(
                 console, workdir, plan, assets=args.assets, sites=args.sites, rounds=args.rounds

@@ -9,15 +9,15 @@ Two parts, in one run:
    the pickled size of one model, and the memory one model holds (tracemalloc over many).
 2. **The pipeline** (`pipeline`): ``meshwatch run`` draining the same QoS 1 backlog with
    scoring off (``MESHWATCH_MODELS__ENABLED=false``) and on, with the ingest benchmark's
-   broker, workloads, publisher and driver (`ingestbench`), on single-reading messages and
+   broker, workloads, publisher and driver (`benchcommon`), on single-reading messages and
    on 50-reading batches; readings/s of each and the ratio on/off.
 
 The goals of the issue apply to the default profile: at most 30 µs per reading and at most
 32 KiB per asset model.
 
-The entry point is ``bench/scoring_bench.py``; ``bench/README.md`` says how to read the tables. The
-package is not called ``models`` because ``bench/`` is on ``sys.path`` when the script runs
-and would shadow the real ``models`` package.
+The entry point is ``bench/models_bench.py``; ``bench/README.md`` says how to read the tables.
+The package is not called ``models`` because ``bench/`` is on ``sys.path`` when the script
+runs and would shadow the real ``models`` package.
 
 Modules, in the order a run uses them:
 

@@ -1,6 +1,6 @@
 """The baseline: bare paho publishing messages built beforehand, as fast as the broker acks.
 
-One MQTT 5 client (`ingestbench.sessions`: TCP_NODELAY), 1,000 messages in flight (the local
+One MQTT 5 client (`benchcommon.sessions`: TCP_NODELAY), 1,000 messages in flight (the local
 mosquitto's ``max_inflight_messages``, and what the simulator and the replayer set), paho's
 queue unbounded, and at most ``window`` messages unacknowledged, as the simulator (10,000) and
 the replayer (1,000) allow: when the window is full the loop waits until a tenth of it has
@@ -16,7 +16,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from ingestbench.publisher import connected_publisher
+from benchcommon.publisher import connected_publisher
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode

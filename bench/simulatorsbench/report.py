@@ -7,12 +7,11 @@ The pipeline's drain rates are those the ingest benchmark measured for ``meshwat
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import fmt
+from benchcommon.report import add_columns, fmt, save_json
 from rich.console import Console
 from rich.table import Table
 
@@ -29,11 +28,6 @@ PIPELINE_BATCHED = 51_920.0
 GOAL_BATCH = 50
 
 
-def _columns(table: Table, columns: tuple[tuple[str, str], ...]) -> None:
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-
-
 def pipeline_rate(part: str, batch: int) -> tuple[float, str]:
     """The pipeline's drain rate that readings in messages of ``batch`` are held to.
 
@@ -47,7 +41,7 @@ def pipeline_rate(part: str, batch: int) -> tuple[float, str]:
 def runs_table(console: Console, results: list[Result]) -> None:
     """Every measurement, round by round."""
     table = Table(title="Every measurement (subscriber draining the broker all along)")
-    _columns(
+    add_columns(
         table,
         (
             ("part", "left"), ("mode", "left"), ("batch", "right"), ("round", "right"),
@@ -82,7 +76,7 @@ def _bare_of(summaries: list[Summary], s: Summary) -> Summary | None:
 def summary_table(console: Console, summaries: list[Summary]) -> None:
     """Medians over the rounds, each against the bare baseline of its part and batch."""
     table = Table(title="Medians over the rounds; ratio = readings/s ÷ bare paho's")
-    _columns(
+    add_columns(
         table,
         (
             ("part", "left"), ("mode", "left"), ("batch", "right"), ("rounds", "right"),
@@ -137,7 +131,7 @@ def saturation(console: Console, summaries: list[Summary], assets: int) -> list[
         title=f"Can it saturate the pipeline? (the large fleet makes {assets:,} readings a "
         "simulated second; pipeline rates from the ingest benchmark, bench/README.md)"
     )
-    _columns(
+    add_columns(
         table,
         (
             ("part", "left"), ("mode", "left"), ("batch", "right"),
@@ -172,7 +166,6 @@ def write_json(
     verdicts: list[dict[str, Any]],
 ) -> None:
     """Write every result as one JSON object to ``path`` (its directory is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "environment": environment,
         "settings": settings,
@@ -181,4 +174,4 @@ def write_json(
         "summary": [asdict(s) for s in summaries],
         "saturation": verdicts,
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    save_json(path, data)

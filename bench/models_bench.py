@@ -1,7 +1,7 @@
 """Cost of scoring: one asset model per detector type, and ``meshwatch run`` scoring on/off.
 
-Run ``.venv/bin/python bench/scoring_bench.py``; ``--quick`` for a smoke run. The code lives in the
-``modelbench`` package beside this script, whose docstring describes the method;
+Run ``.venv/bin/python bench/models_bench.py``; ``--quick`` for a smoke run. The code lives in the
+``modelsbench`` package beside this script, whose docstring describes the method;
 ``bench/README.md`` says how to read the tables.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from modelbench.cli import main
+from modelsbench.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

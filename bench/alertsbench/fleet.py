@@ -69,7 +69,7 @@ class MetricSpec:
 
 
 #: The five kinds: asset-name prefix and metrics (the fault values cross the limit rules of
-#: `alertbench.config`).
+#: `alertsbench.config`).
 KINDS: tuple[tuple[str, str, tuple[MetricSpec, ...]], ...] = (
     (
         "cnc-mill",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import fmt, print_goals
+from benchcommon.report import add_columns, fmt, print_goals, save_json
 from rich.console import Console
 from rich.table import Table
 
@@ -18,11 +17,6 @@ from .hotspots import Profile
 
 #: The ingest goal of issue 1, batched messages: the whole pipeline at 50,000 readings/s.
 GOAL_READINGS_PER_S = 50_000.0
-
-
-def _columns(table: Table, columns: tuple[tuple[str, str], ...]) -> None:
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
 
 
 def budget_us(pipeline_rate: float) -> float:
@@ -47,7 +41,7 @@ def evaluation_tables(
         f"timed per run in {r0.batches} batches after a warm-up, one call per batch; the "
         "transitions include the untimed recovery, the event seconds until no alert was open",
     )
-    _columns(
+    add_columns(
         table,
         (
             ("case", "left"), ("round", "right"), ("rules", "right"),
@@ -86,7 +80,7 @@ def evaluation_tables(
         title=f"Per reading, median over rounds, against the pipeline's own {budget:.1f} µs "
         f"({pipeline_rate:,.0f} readings/s with scoring)"
     )
-    _columns(
+    add_columns(
         summary,
         (
             ("case", "left"), ("µs/reading\nmedian", "right"), ("rounds\nmin-max", "right"),
@@ -116,7 +110,7 @@ def delivery_tables(
     table = Table(
         title="Webhook notifications to a local endpoint (one signed POST each, answered 204)"
     )
-    _columns(
+    add_columns(
         table,
         (
             ("way", "left"), ("round", "right"), ("notifications", "right"),
@@ -142,7 +136,7 @@ def delivery_tables(
         )
     console.print(table)
     summary = Table(title="Notifications/s, median over rounds")
-    _columns(
+    add_columns(
         summary,
         (
             ("way", "left"), ("notifications/s\nmedian", "right"), ("rounds\nmin-max", "right"),
@@ -209,7 +203,7 @@ def profile_tables(console: Console, profile: Profile | None) -> None:
         ("alerting functions, cumulative", profile.by_cumulative, "cumulative"),
     ):
         table = Table(title=title + name)
-        _columns(
+        add_columns(
             table,
             (
                 ("function", "left"), ("calls", "right"), ("own µs/\nreading", "right"),
@@ -240,7 +234,6 @@ def write_json(
     profile: Profile | None,
 ) -> None:
     """Write every result as one JSON object to ``path`` (its directory is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "environment": environment,
         "fleet": asdict(fleet),
@@ -262,4 +255,4 @@ def write_json(
             "by_cumulative": [asdict(h) for h in profile.by_cumulative],
         },
     }
-    path.write_text(json.dumps(data, indent=2))
+    save_json(path, data)

@@ -6,8 +6,8 @@ import argparse
 import time
 from importlib.metadata import version
 
-from ingestbench.report import wide_console
-from ingestbench.runs import add_run_options, environment, require_positive, work_dir
+from benchcommon.report import wide_console
+from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
 
 from meshwatch.localservers import Mosquitto, free_port
 
@@ -58,23 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit status 0 if every count held and the goal passed.
+    """Run the benchmark on `argv` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 if every subscriber count and summary held and the simulator with batches of
-        `GOAL_BATCH` outpaced the pipeline (when measured), 1 otherwise.
+    Exit status 0 if every subscriber count and summary held and the simulator with batches of
+    `GOAL_BATCH` outpaced the pipeline (when measured), 1 otherwise.
     """
     args = parse_args(argv)
     console = wide_console()
-    env = environment({"paho-mqtt": version("paho-mqtt"), "orjson": version("orjson")})
-    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
+    env = logged_environment(
+        console, {"paho-mqtt": version("paho-mqtt"), "orjson": version("orjson")}
+    )
     began = time.monotonic()
     t0 = time.monotonic()
     everything = Workload.make(large_fleet(), max(args.readings, args.batched_readings))
@@ -105,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append(result)
 
-    with work_dir(args.workdir, args.keep, "meshwatch-simbench-") as workdir:
+    with work_dir(args.workdir, args.keep, "meshwatch-simulatorsbench-") as workdir:
         console.log(f"work dir {workdir}")
         recording = workdir / "replay.jsonl.gz"
         if args.only in (None, "replay"):

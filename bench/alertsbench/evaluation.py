@@ -1,13 +1,13 @@
 """Rule evaluation and routing per reading: `AlertEngine.observe` and `AlertProcessor.process`.
 
 Five cases, each on a fresh engine with its own state file and the same seeded fleet
-(`alertbench.fleet`), batch by batch:
+(`alertsbench.fleet`), batch by batch:
 
 - ``engine, 0 rules``: the engine with no rules and the 10 routes: what it costs to see a
   reading at all (asset bookkeeping, the fleet clock, the per-batch settle and save);
 - ``engine, defaults``: no alerts configuration at all (the 3 default rules, the default
   route), what a fresh install runs;
-- ``engine, 20 rules``: the 20 rules and 10 routes of `alertbench.config`;
+- ``engine, 20 rules``: the 20 rules and 10 routes of `alertsbench.config`;
 - ``engine, 20 rules, reroute off``: the same with ``alerts.reroute.enabled: false``, which
   isolates what the reroute advice costs;
 - ``processor, 20 rules``: the 20-rule engine behind `AlertProcessor.process(readings,
@@ -308,7 +308,7 @@ def measure(
     round_ : int
         The round, for the report and the file name.
     profiler : cProfile.Profile, optional
-        Enabled around each timed call only (`alertbench.hotspots`).
+        Enabled around each timed call only (`alertsbench.hotspots`).
 
     Returns
     -------

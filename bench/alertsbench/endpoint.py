@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ingestbench.base import cpu_seconds
+from benchcommon.base import cpu_seconds
 
 from alerts.receivers.webhook import sign
 

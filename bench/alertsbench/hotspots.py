@@ -50,7 +50,7 @@ def _label(key: tuple[str, int, str]) -> str:
     if filename == "~":
         return name
     parts = Path(filename).parts
-    for anchor in ("alerts", "ingest", "alertbench", "pydantic"):
+    for anchor in ("alerts", "ingest", "alertsbench", "pydantic"):
         if anchor in parts:
             i = len(parts) - 1 - parts[::-1].index(anchor)
             return f"{'/'.join(parts[i:])}:{line} {name}"

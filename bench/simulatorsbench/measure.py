@@ -134,7 +134,7 @@ def simulator(
 ) -> Result:
     """`simulators.publisher.run` as fast as possible, ``count`` = the workload's readings."""
     count = len(workload.readings)
-    with Counter(host, port, f"simbench-sub-{batch}-{round_}") as sub:
+    with Counter(host, port, f"simulatorsbench-sub-{batch}-{round_}") as sub:
         summary = run(
             workload.fleet,
             host=host,
@@ -168,7 +168,7 @@ def baseline(
     round_: int,
 ) -> Result:
     """The bare paho publisher on ``messages`` with ``window``."""
-    with Counter(host, port, f"simbench-sub-bare-{part}-{batch}-{round_}") as sub:
+    with Counter(host, port, f"simulatorsbench-sub-bare-{part}-{batch}-{round_}") as sub:
         seconds = bare.publish(host, port, messages, window)
         returned = time.monotonic()
         result = Result(part, BARE, batch, round_, readings, len(messages), seconds)
@@ -182,7 +182,7 @@ def replayer(
     from_file = isinstance(source, Path)
     mode = REPLAY_FILE if from_file else REPLAY_LIST
     messages = read_recording(source) if isinstance(source, Path) else source
-    with Counter(host, port, f"simbench-sub-replay-{int(from_file)}-{round_}") as sub:
+    with Counter(host, port, f"simulatorsbench-sub-replay-{int(from_file)}-{round_}") as sub:
         summary = replay(messages, host, port, speed=None, progress=False)
         returned = time.monotonic()
         result = Result(

@@ -8,13 +8,13 @@ sites holds its faults to the same share (19 of 20: 95 %, rounded up).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchcommon.report import save_json
 from rich.console import Console
 from rich.table import Table
 
@@ -170,7 +170,6 @@ def write_json(
     wall_s: float,
 ) -> None:
     """Write the run as one JSON object to ``path`` (its directory is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "environment": environment,
         "settings": settings,
@@ -204,4 +203,4 @@ def write_json(
             ],
         },
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    save_json(path, data)

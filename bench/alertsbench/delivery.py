@@ -2,7 +2,7 @@
 
 Each round sends ``count`` notifications, each one firing alert as the dispatcher makes it
 (`Alert.to_json`, ungrouped, so one POST apiece), signed with a secret, to the endpoint of
-`alertbench.endpoint` (another process, answering 204), three ways:
+`alertsbench.endpoint` (another process, answering 204), three ways:
 
 - ``httpx.Client.post``: the floor, one kept-alive `httpx.Client` posting bodies and headers
   made beforehand (no serialising, no signing);

@@ -1,6 +1,6 @@
 """The subscriber that drains the broker while something publishes, and counts what it got.
 
-It is bare paho (MQTT 5, callback API 2, TCP_NODELAY through `ingestbench.sessions`), a clean
+It is bare paho (MQTT 5, callback API 2, TCP_NODELAY through `benchcommon.sessions`), a clean
 session subscribed at QoS 1 to the telemetry topics, with paho acking each message itself
 (``manual_ack=False``). Its network thread (``loop_start``) runs in the benchmark's process:
 its work per message (one callback, one PUBACK) competes with the publisher under test for
@@ -13,7 +13,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from ingestbench.sessions import connect, new_client
+from benchcommon.sessions import connect, new_client
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich.console import Console
+
 
 @contextmanager
 def work_dir(path: Path | None, keep: bool, prefix: str) -> Iterator[Path]:
@@ -58,6 +60,13 @@ def environment(versions: Mapping[str, str]) -> dict[str, str]:
         **versions,
         "commit": commit,
     }
+
+
+def logged_environment(console: Console, versions: Mapping[str, str]) -> dict[str, str]:
+    """`environment` with `versions`, logged on one line before the run starts."""
+    env = environment(versions)
+    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
+    return env
 
 
 def add_run_options(parser: argparse.ArgumentParser, workdir_help: str) -> None:

@@ -11,8 +11,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ingestbench.report import wide_console
-from ingestbench.runs import add_run_options, environment, require_positive, work_dir
+from benchcommon.report import wide_console
+from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -67,22 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit status 0 if every gated goal of the issue passed.
+    """Run the benchmark on `argv` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 if the goals passed, 1 if one missed, 2 if a worker failed.
+    Exit status 0 if the goals passed, 1 if one missed, 2 if a worker failed.
     """
     args = parse_args(argv)
     console = wide_console()
-    env = environment({"river": version("river"), "numpy": version("numpy")})
-    console.log(" · ".join(f"{k} {v}" for k, v in env.items()))
+    env = logged_environment(console, {"river": version("river"), "numpy": version("numpy")})
     whole = fleets.load(args.fleet)
     sites = fleets.chosen_sites(whole, args.sites)
     chosen = fleets.subfleet(whole, sites)
@@ -95,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.config or 'defaults'}"
     )
     began = time.perf_counter()
-    with work_dir(args.workdir, args.keep, "meshwatch-alarmbench-") as workdir:
+    with work_dir(args.workdir, args.keep, "meshwatch-alarmsbench-") as workdir:
         parts = [
             Part(i, args.fleet, names, start, end, args.config, workdir)
             for i, names in enumerate(fleets.parts(sites, args.workers))
@@ -150,7 +141,7 @@ def _run_parts(parts: list[Part], console: Console, span: int) -> list[PartResul
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     processes = [
-        context.Process(target=run, args=(p, messages), name=f"alarmbench-{p.index}", daemon=True)
+        context.Process(target=run, args=(p, messages), name=f"alarmsbench-{p.index}", daemon=True)
         for p in parts
     ]
     for process in processes:

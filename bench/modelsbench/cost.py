@@ -2,7 +2,7 @@
 
 Everything goes through `models.asset.AssetModel.process`, the call the pipeline makes once
 per reading (score, decide, learn when the policy allows), on the readings of
-`modelbench.readings`, with ``ts`` one second apart.
+`modelsbench.readings`, with ``ts`` one second apart.
 
 - **Per reading**: each of ``repeats`` fresh models first learns its warm-up (timed as one
   block: the warm-up cost, which for the control chart includes fitting it), then processes
