@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 from statistics import fmean, median, pvariance
 
 import numpy as np
@@ -392,6 +393,11 @@ class ControlChart(base.AnomalyDetector):
             for j, v in enumerate(self._vector(x)):
                 if v == v:
                     self.chart.mean[j] += self.adapt * (v - self.chart.mean[j])
+
+    def learn_normal(self, rows: Sequence[Features]) -> None:
+        """Learn readings called normal one by one, as `learn_one` would."""
+        for x in rows:
+            self.learn_one(x)
 
     def score_one(self, x: Features) -> float:
         """The calibrated score in [0, 1): 0.5 is the threshold; 0 during warm-up."""
