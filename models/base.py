@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from river.base.typing import FeatureName
+
+from ingest.base import FieldValue, Point
 
 # river's own signature: a reading's features are a dict of hashable names to values.
 Features = dict[FeatureName, Any]
@@ -82,3 +84,29 @@ class Verdict:
     anomalous: bool
     warming_up: bool
     top_metric: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyPoint(Point):
+    """An ``anomaly`` point, stored as its fields, that hands its `Verdict` on to alerting.
+
+    Examples
+    --------
+    >>> point = AnomalyPoint.of(Verdict(0.7, 0.5, True, False, "temp"), {"site": "s1"}, 9)
+    >>> point.measurement, list(point.fields), point.verdict.anomalous
+    ('anomaly', ['score', 'threshold', 'anomalous', 'top_metric', 'warming_up'], True)
+    """
+
+    verdict: Verdict
+
+    @classmethod
+    def of(cls, verdict: Verdict, tags: Mapping[str, str], ts: int) -> AnomalyPoint:
+        """The point of `verdict`, its fields in the order the store has always had them."""
+        fields: dict[str, FieldValue] = {
+            "score": verdict.score,
+            "threshold": verdict.threshold,
+            "anomalous": verdict.anomalous,
+            "top_metric": verdict.top_metric,
+            "warming_up": verdict.warming_up,
+        }
+        return cls("anomaly", tags, fields, ts, verdict)
