@@ -13,10 +13,9 @@ from typing import cast
 
 from models.base import Detector, Features, Verdict
 from models.build import build_detector
-from models.controlchart import ControlChart
 from models.detectors import ZScore
-from models.operating import OperatingStates
 from models.settings import ProfileSettings
+from models.thresholded import SelfThresholded
 
 #: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
 THRESHOLD = 0.5
@@ -66,9 +65,7 @@ class AssetModel:
         ]
         # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
         self.explainer = (
-            None
-            if all(isinstance(d, ControlChart | OperatingStates) for d in self.detectors)
-            else ZScore()
+            None if all(isinstance(d, SelfThresholded) for d in self.detectors) else ZScore()
         )
         self.learned = 0
         self.last_ts = -1
