@@ -1,18 +1,18 @@
 """The alerting step of the pipeline: readings and their scores in, ``alert`` records out.
 
-Plugs into ingest as a `Processor` after the scoring processor, whose ``anomaly`` points it
-reads for each reading's verdict; a reading without one (models off, a model failed) is
-judged by the limit and deadman rules only.
+Plugs into ingest as a `Processor` after the scoring processor, whose ``anomaly`` points
+(`models.base.AnomalyPoint`) it reads for each reading's `Verdict`; a reading without one
+(models off, a model failed) is judged by the limit and deadman rules only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from alerts.base import Observation
 from alerts.engine import AlertEngine
 from ingest.base import Point, Reading
+from models.base import AnomalyPoint, Verdict
 
 
 class AlertProcessor:
@@ -29,13 +29,13 @@ class AlertProcessor:
 
     def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
         """The ``alert`` and ``health`` records this batch caused."""
-        scores = [p for p in derived if p.measurement == "anomaly"]
-        verdicts: Sequence[Mapping[str, Any] | None]
+        scores = [p for p in derived if isinstance(p, AnomalyPoint)]
+        verdicts: Sequence[Verdict | None]
         if _aligned(scores, readings):
             # The scoring processor's points, one per reading and in order: no lookup needed.
-            verdicts = [p.fields for p in scores]
+            verdicts = [p.verdict for p in scores]
         else:  # some readings went unscored (a model failed, models are off)
-            by_key = {(p.tags["site"], p.tags["asset"], p.ts): p.fields for p in scores}
+            by_key = {(p.tags["site"], p.tags["asset"], p.ts): p.verdict for p in scores}
             verdicts = [by_key.get((r.site, r.asset, r.ts)) for r in readings]
         observe = Observation
         observations = [
@@ -47,10 +47,10 @@ class AlertProcessor:
                 r.kind,
                 r.ts,
                 r.metrics,
-                v["score"],
-                v["anomalous"],
-                v["top_metric"] or None,
-                v["warming_up"],
+                v.score,
+                v.anomalous,
+                v.top_metric or None,
+                v.warming_up,
             )
             for r, v in zip(readings, verdicts, strict=True)
         ]

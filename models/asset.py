@@ -9,14 +9,13 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
-from models.base import Features, Verdict
+from models.base import Detector, Features, Verdict
 from models.build import build_detector
-from models.controlchart import ControlChart
 from models.detectors import ZScore
-from models.operating import OperatingStates
 from models.settings import ProfileSettings
+from models.thresholded import SelfThresholded
 
 #: Every detector scores in [0, 1) with its asset's threshold at 0.5 (`models.build`).
 THRESHOLD = 0.5
@@ -61,12 +60,12 @@ class AssetModel:
 
     def __init__(self, profile: ProfileSettings) -> None:
         self.profile = profile
-        self.detectors = [build_detector(spec, profile) for spec in profile.detectors]
+        self.detectors: list[Detector] = [
+            build_detector(spec, profile) for spec in profile.detectors
+        ]
         # Detectors that cannot name the deviating metric get a per-metric z-score explainer.
         self.explainer = (
-            None
-            if all(isinstance(d, ControlChart | OperatingStates) for d in self.detectors)
-            else ZScore()
+            None if all(isinstance(d, SelfThresholded) for d in self.detectors) else ZScore()
         )
         self.learned = 0
         self.last_ts = -1
@@ -90,7 +89,8 @@ class AssetModel:
         if replay and ts in self._recent:
             # A redelivery of a recent reading: the same verdict, so its record is unchanged.
             return self._recent[ts]
-        # Scoring advances the control chart's filters: a replay scores on a copy.
+        # Scoring may change a detector (filters advance: see `Detector`): a replay scores
+        # on a copy.
         detectors = copy.deepcopy(self.detectors) if replay else self.detectors
         best, score = 0, detectors[0].score_one(x)
         for i in range(1, len(detectors)):  # several detectors: the highest score speaks
@@ -124,8 +124,8 @@ class AssetModel:
         """Teach the model that the readings it flagged from `start_ns` to `end_ns` were normal.
 
         Maintenance staff's verdict "false alarm" on an alert: the flagged readings kept since
-        (the last `_QUARANTINE` of them) are learned as normal, by a detector's
-        ``learn_normal(rows)`` when it has one, else one by one. Returns how many were taught.
+        (the last `_QUARANTINE` of them) are learned as normal, by each detector's
+        `learn_normal`. Returns how many were taught.
         """
         rows = [x for ts, x in self._quarantine if start_ns <= ts <= end_ns]
         if not rows:
@@ -135,17 +135,12 @@ class AssetModel:
             maxlen=_QUARANTINE,
         )
         for detector in self.detectors:
-            learn_normal = getattr(detector, "learn_normal", None)
-            if learn_normal is not None:
-                learn_normal(rows)
-            else:
-                for x in rows:
-                    detector.learn_one(x)
+            detector.learn_normal(rows)
         self._hits = []
         return len(rows)
 
-    def _top_metric(self, detector: Any, x: Features) -> str:
-        named = str(getattr(detector, "top_metric", ""))
+    def _top_metric(self, detector: Detector, x: Features) -> str:
+        named = detector.top_metric
         if named or self.explainer is None:
             return named
         return self.explainer.worst(x)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from models.base import Detector
 from models.calibration import Calibrated
 from models.controlchart import ControlChart
 from models.detectors import RIVER_DETECTORS
@@ -12,7 +11,7 @@ from models.operating import OperatingStates
 from models.settings import DetectorSpec, ProfileSettings
 
 
-def build_detector(spec: DetectorSpec, profile: ProfileSettings) -> Any:
+def build_detector(spec: DetectorSpec, profile: ProfileSettings) -> Detector:
     """A fresh detector for `spec`, scoring in [0, 1) with 0.5 at the asset's threshold.
 
     The operating-state model and the control chart calibrate themselves; other river

@@ -13,6 +13,7 @@ would let a slow fault raise its own bar.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
@@ -60,12 +61,16 @@ class Calibrated(base.AnomalyDetector):
         self._center = 0.0
         self._scale = 1.0
         self._tail: list[float] = []
-        self.top_metric = ""
 
     @property
     def ready(self) -> bool:
         """True once the threshold is set and scores count."""
         return self.threshold is not None
+
+    @property
+    def top_metric(self) -> str:
+        """'': a river detector does not say which metric drove its score."""
+        return ""
 
     def learn_one(self, x: Features) -> None:
         """Teach the detector; at the end of the warm-up, fix the threshold."""
@@ -103,3 +108,8 @@ class Calibrated(base.AnomalyDetector):
         # Above the threshold a rational tail (same slope at 0.5) keeps gross outliers apart
         # and below 1, where the logistic would round to 1.0 beyond ~37 scales.
         return 1.0 - 0.5 / (1.0 + z / 2.0)
+
+    def learn_normal(self, rows: Sequence[Features]) -> None:
+        """Learn readings called normal one by one, as `learn_one` would."""
+        for x in rows:
+            self.learn_one(x)

@@ -17,7 +17,8 @@ A Shewhart/EWMA chart per metric, as process engineers run them, made to work un
 * The threshold is the asset's own: the larger of ``c`` and ``margin`` times the highest
   statistic that a model fitted on the first part of the warm-up gives the rest of it.
 
-The score is s² / (s² + thr²): 0.5 is the threshold on every asset, 0.8 is twice it.
+The score is s² / (s² + thr²): 0.5 is the threshold on every asset, 0.8 is twice it
+(`models.thresholded`).
 
 Measured on SKAB (34 files, its protocol): F1 0.786, FAR 10.4 %, MAR 29.4 % (the best
 offline entry, Conv-AE: 0.78 / 13.55 / 28.02; without residuals 0.789 / 9.8 / 29.4); on
@@ -32,14 +33,13 @@ from array import array
 from statistics import fmean, median, pvariance
 
 import numpy as np
-from river import base
 
 from models.base import Features
+from models.thresholded import SelfThresholded
+from models.warmup import MAD_TO_SD
 
 # The median of a squared standard normal, turning a median of squares into a variance.
 _MEDIAN_CHI2_1 = 0.455
-# MAD to standard deviation for normal data.
-_MAD_TO_SD = 1.4826
 
 
 def _filled(column: array[float]) -> list[float]:
@@ -96,7 +96,7 @@ def _scale(series: list[float], burn: int, horizon: int, drift_weight: float, re
     if len(w) < 4:
         return 1e-12 + 1e-6 * abs(ref)
     mid = median(w)
-    spread = (_MAD_TO_SD * median([abs(v - mid) for v in w])) ** 2
+    spread = (MAD_TO_SD * median([abs(v - mid) for v in w])) ** 2
     # Floors at a quarter of the classical estimates: MAD is 0 on quantised sensors.
     spread = max(spread, 0.25 * pvariance(w))
     drift = 0.0
@@ -240,7 +240,7 @@ class _Chart:
         return scale if math.isfinite(scale) else 1e-12 + abs(self.mean[j])
 
 
-class ControlChart(base.AnomalyDetector):
+class ControlChart(SelfThresholded):
     """Drift-aware EWMA control chart with its own per-asset threshold (see the module).
 
     Learns from the first `warmup` readings (buffered, then fitted once), then scores each
@@ -315,29 +315,19 @@ class ControlChart(base.AnomalyDetector):
             raise ValueError(f"split must be between 0 and warmup ({warmup}), got {split}")
         if margin <= 0:
             raise ValueError(f"margin must be positive, got {margin}")
-        self.warmup = warmup
+        super().__init__(warmup, c, margin, guard, stuck_mult, stuck_min)
         self.lam = lam
         self.lam_r = lam_r
         self.horizon = horizon
         self.drift_weight = drift_weight
         self.rough_weight = rough_weight
-        self.c = c
-        self.margin = margin
         self.split = split
         self.adapt = adapt
-        self.guard = guard
         self.burn = burn
-        self.stuck_mult = stuck_mult
-        self.stuck_min = stuck_min
         self.explained_r2 = explained_r2
-        self.names: list[str] = []
         # Warm-up readings by metric, NaN where a reading lacked it; freed after the fit.
         self._columns: dict[str, array[float]] | None = {}
-        self.seen = 0
         self.chart: _Chart | None = None
-        self.threshold = c
-        self.last_score = 0.0
-        self.top_metric = ""
 
     @property
     def ready(self) -> bool:
@@ -348,7 +338,7 @@ class ControlChart(base.AnomalyDetector):
         get, nan = x.get, math.nan
         return [get(name, nan) for name in self.names]
 
-    def _buffer(self, x: Features) -> None:
+    def _keep(self, x: Features) -> None:
         """Keep a warm-up reading; a metric first seen now is NaN in the earlier rows."""
         assert self._columns is not None
         columns, before = self._columns, self.seen - 1
@@ -381,31 +371,20 @@ class ControlChart(base.AnomalyDetector):
         self.threshold = max(self.c, self.margin * highest)
         self.chart = _Chart(rows, *fit)
 
-    def learn_one(self, x: Features) -> None:
-        """Keep a warm-up reading (fitting at the end), or adapt when asked to."""
-        self.seen += 1
-        if self.chart is None:
-            self._buffer(x)
-            if self.seen >= self.warmup:
-                self._fit()
-        elif self.adapt > 0 and self.last_score < self.guard * 0.5:
+    def _learn_scored(self, x: Features) -> None:
+        """Adapt the baselines when asked to."""
+        assert self.chart is not None
+        if self.adapt > 0 and self.last_score < self.guard * 0.5:
             for j, v in enumerate(self._vector(x)):
                 if v == v:
                     self.chart.mean[j] += self.adapt * (v - self.chart.mean[j])
 
-    def score_one(self, x: Features) -> float:
-        """The calibrated score in [0, 1): 0.5 is the threshold; 0 during warm-up."""
-        if self.chart is None:
-            return 0.0
-        s, top = self.chart.step(
+    def _statistic(self, x: Features) -> tuple[float, int]:
+        assert self.chart is not None
+        return self.chart.step(
             self._vector(x),
             self.lam,
             self.lam_r,
             self.rough_weight,
             (self.stuck_mult, self.stuck_min, self.threshold),
         )
-        self.top_metric = self.names[top]
-        # s²/(s²+thr²) as 1/(1+(thr/s)²): below 1 for any finite s.
-        ratio = self.threshold / s if s > 0 else math.inf
-        self.last_score = 1.0 / (1.0 + ratio * ratio) if ratio < 1e150 else 0.0
-        return self.last_score

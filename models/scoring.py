@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ingest.base import FieldValue, Point, Reading
+from ingest.base import Point, Reading
 from ingest.logthrottle import ThrottledLog
+from models.base import AnomalyPoint
 from models.feedback import FeedbackLog
 from models.registry import ModelRegistry
 
@@ -41,7 +42,7 @@ class ScoringProcessor:
         """One anomaly point per reading, in order."""
         if self.feedback is not None and self.feedback.waiting:
             self._apply_feedback(self.feedback)
-        points = []
+        points: list[Point] = []
         registry = self.registry
         key: tuple[str, str] | None = None
         tags: dict[str, str] = {}
@@ -67,14 +68,7 @@ class ScoringProcessor:
                 )
                 self.failures += 1
                 continue
-            fields: dict[str, FieldValue] = {
-                "score": verdict.score,
-                "threshold": verdict.threshold,
-                "anomalous": verdict.anomalous,
-                "top_metric": verdict.top_metric,
-                "warming_up": verdict.warming_up,
-            }
-            points.append(Point("anomaly", tags, fields, r.ts))
+            points.append(AnomalyPoint.of(verdict, tags, r.ts))
         registry.maybe_checkpoint()
         return points
 

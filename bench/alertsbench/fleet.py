@@ -38,7 +38,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from alerts.base import Observation
-from ingest.base import FieldValue, Point, Reading
+from ingest.base import Point, Reading
+from models.base import AnomalyPoint, Verdict
 
 #: Event time of the first reading, ns (2023-11-14, as the ingest benchmark's 1.7e12 ms).
 BASE_TS = 1_700_000_000 * 1_000_000_000
@@ -264,20 +265,15 @@ class Fleet:
 def as_pipeline(batch: list[Observation]) -> tuple[list[Reading], list[Point]]:
     """The same batch as the pipeline hands it to alerting: readings, and scoring's points.
 
-    The ``anomaly`` points are built as `models.scoring.ScoringProcessor` builds them (tags
-    site, asset, detector; fields score, threshold, anomalous, top_metric, warming_up).
+    The ``anomaly`` points are built as `models.scoring.ScoringProcessor` builds them
+    (`models.base.AnomalyPoint`, tags site, asset and detector).
     """
     readings: list[Reading] = []
     points: list[Point] = []
     for o in batch:
         readings.append(Reading(o.site, o.asset, o.kind, o.ts, o.metrics))
-        fields: dict[str, FieldValue] = {
-            "score": o.score if o.score is not None else 0.0,
-            "threshold": 0.5,
-            "anomalous": o.anomalous,
-            "top_metric": o.top_metric or "",
-            "warming_up": o.warming_up,
-        }
+        score = o.score if o.score is not None else 0.0
+        verdict = Verdict(score, 0.5, o.anomalous, o.warming_up, o.top_metric or "")
         tags = {"site": o.site, "asset": o.asset, "detector": "control_chart"}
-        points.append(Point("anomaly", tags, fields, o.ts))
+        points.append(AnomalyPoint.of(verdict, tags, o.ts))
     return readings, points

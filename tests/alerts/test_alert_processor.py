@@ -14,6 +14,7 @@ from alerts.route import Route, RouteSpec
 from alerts.rules import AnomalyRule, LimitRule
 from alerts.state import AlertState
 from ingest.base import Point, Reading
+from models.base import AnomalyPoint, Verdict
 
 T0 = 1_767_225_600_000_000_000
 SECOND = 1_000_000_000
@@ -40,14 +41,8 @@ def _reading(n: int, asset: str = "cnc-1", temp: float = 60.0) -> Reading:
 
 
 def _score(r: Reading, anomalous: bool) -> Point:
-    fields = {
-        "score": 0.9 if anomalous else 0.1,
-        "threshold": 0.5,
-        "anomalous": anomalous,
-        "top_metric": "temp",
-        "warming_up": False,
-    }
-    return Point("anomaly", {"site": r.site, "asset": r.asset, "detector": "default"}, fields, r.ts)
+    verdict = Verdict(0.9 if anomalous else 0.1, 0.5, anomalous, False, "temp")
+    return AnomalyPoint.of(verdict, {"site": r.site, "asset": r.asset, "detector": "default"}, r.ts)
 
 
 def test_scores_of_the_batch_drive_the_anomaly_rule(processor: AlertProcessor) -> None:

@@ -30,6 +30,7 @@ from modelkit import (
 )
 
 from models.asset import AssetModel
+from models.base import Detector
 from models.errors import ProfileError
 from models.settings import DetectorSpec, ProfileSettings
 
@@ -89,6 +90,18 @@ def test_warm_up_never_flags(spec: str) -> None:
     readings = [deviated(rng, "spindle_temp_c", 50 * (i % 3)) for i in range(prof.warmup)]
     verdicts = feed(AssetModel(prof), readings, 0)
     assert all(v.warming_up and not v.anomalous for v in verdicts)
+
+
+@pytest.mark.parametrize("spec", spec_params())
+def test_every_detector_keeps_the_detector_contract(spec: str) -> None:
+    """Each is a `Detector`: not ready (scoring 0) before its warm-up, ready after it."""
+    prof = profile(spec)
+    detectors = AssetModel(prof).detectors
+    assert all(isinstance(d, Detector) for d in detectors)
+    assert [(d.ready, d.score_one(healthy(random.Random(0)))) for d in detectors] == [
+        (False, 0.0)
+    ] * len(detectors)
+    assert all(d.ready and isinstance(d.top_metric, str) for d in trained(prof).detectors)
 
 
 @pytest.mark.parametrize("spec", spec_params())

@@ -1,0 +1,203 @@
+"""What one reading says to the operating-state model: each metric's evidence.
+
+A metric is judged against the remembered state the *other* metrics point to, unless a
+relation it follows explains it; a step of its own waits its grace, a metric settling after
+a change of state is given time; noise grown past the state's, and a sensor stuck at one
+value, are evidence too. These functions advance and read a
+`models.operating.OperatingStates`' state, once per reading.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.settling import EVERY, MOVE_SLOTS, SLOTS, settle, track_changes
+from models.warmup import FLOOR
+
+if TYPE_CHECKING:
+    from models.operating import OperatingStates
+
+# Standard deviation of log(roughness) of white noise under the roughness filter: a noise
+# that doubles is about 3.5 of them.
+_LOG_ROUGH_SD = 0.2
+# Readings between two computations of the slowly changing expectations (the remembered
+# state the others point to, the relations' uncertainty): the smoothed levels move little.
+_CACHE_EVERY = 8
+# A relation judges a metric only where it knows the ground: leverage under this (4 at the
+# centre of the points it was fitted on; 16 is about 3.5 standard deviations out).
+_FAMILIAR = 16.0
+# A relation this many prediction deviations off is broken (for blaming its culprit).
+_BROKEN = 3.0
+
+
+def evidence(model: OperatingStates, x: list[float]) -> list[float]:
+    """Advance the filters with one reading; return each metric's evidence."""
+    d = len(x)
+    lam, lam_slow, lam_rough = model.lam, model.lam_slow, model.lam_rough
+    slope = lam_slow / (1.0 - lam_slow)  # (level - slow level) over the slope
+    step_k, scale, span = model.step_k, model._scale, model._span
+    level, slow, rate, rough = model.level, model.slow, model.rate, model.rough
+    prev, prev2, run, step_age = model.prev, model.prev2, model.run, model.step_age
+    back = model.history[(model.tick // EVERY - MOVE_SLOTS) % SLOTS]
+    smooth, cap = model._smooth, model._rough_cap
+    moved = 0
+    for j in range(d):
+        v = x[j]
+        if v != v:  # a metric missing from this reading holds its last value
+            v = x[j] = prev[j]
+        if abs(v) > span[j]:  # a magnitude never seen: its scale floor grows
+            span[j] = abs(v)
+            if FLOOR * span[j] > scale[j]:
+                scale[j] = FLOOR * span[j]
+                model._sl[j] = model._sl_array[j] = scale[j] * model.sl_ratio
+        jump = step_k * scale[j]
+        step_age[j] = 0 if abs(v - level[j]) > jump else step_age[j] + 1
+        if not smooth[j] and abs(v - back[j]) > jump:
+            moved += 1
+        level[j] += lam * (v - level[j])
+        slow[j] += lam_slow * (level[j] - slow[j])
+        rate[j] = (level[j] - slow[j]) * slope
+        second = abs(v - 2.0 * prev[j] + prev2[j])
+        rough[j] += lam_rough * ((second if second < cap[j] else cap[j]) - rough[j])
+        run[j] = run[j] + 1 if v == prev[j] else 1
+    model.prev2, model.prev = prev, x
+    track_changes(model, moved, back)
+    model._stale += 1
+    if model._stale >= _CACHE_EVERY or model.since_change == 0:
+        _cache(model)
+    z = _level_evidence(model)
+    model._plain = list(z)  # before grace and settling: what top_metric falls back on
+    model.in_grace = False
+    for j in range(d):
+        if step_age[j] < model.grace:  # a step of its own: judged once its neighbours had time
+            z[j] = 0.0
+            model.in_grace = True
+    settle(model)
+    rough_z = _rough_evidence(model)
+    threshold, stuck_limit, can_stick = model.threshold, model._stuck_limit, model._can_stick
+    out = [0.0] * d
+    for j in range(d):
+        if not model._sensor[j]:
+            continue
+        e = 0.0 if model.settling[j] else z[j]
+        if rough_z[j] > e:
+            e = rough_z[j]
+        if can_stick[j] and x[j] != 0.0:
+            # a run at its limit crosses the threshold, not just reaches it
+            stuck = 1.001 * threshold * run[j] / stuck_limit[j]
+            if stuck > e:
+                e = stuck
+        out[j] = e
+    return out
+
+
+def _cache(model: OperatingStates) -> None:
+    """Refresh what changes slowly: expected states and the relations' uncertainty.
+
+    The remembered state each metric is expected in moves with the smoothed levels, and
+    each relation's uncertainty with the operating point: both change little per reading.
+    """
+    model._stale = 0
+    level = np.array(model.level)
+    memory = model.memory
+    if len(memory):
+        sl = model._sl_array
+        expected, others = memory.expected(level, sl)
+        model._expected, model._others = expected.tolist(), others.tolist()
+        k = model._nearest = memory.nearest(level, sl)
+        # the state's noise and level, the reference of the roughness evidence
+        model._state = (
+            (memory.noise[k].tolist(), np.abs(memory.levels[k]).tolist())
+            if memory.counts[k] >= 20
+            else None
+        )
+    assert model.relations is not None
+    model._spread, model._leverage = model.relations.spreads(model.level, model.rate)
+
+
+def _level_evidence(model: OperatingStates) -> list[float]:
+    """Each metric against the state the others are in, unless a relation explains it."""
+    assert model.relations is not None
+    d = len(model.level)
+    level, sl, wander = model.level, model._sl, model._wander
+    z = [math.inf] * d
+    expected = model._expected
+    if expected is not None:
+        # Right after a change of state every metric may stand apart from the states
+        # seen, in proportion to how far the others moved; later only those settling.
+        t = model.since_change
+        for j in range(d):
+            if t < model.fast_window or (t < model.settle and model.settling[j]):
+                allowance = math.sqrt(1.0 + (model.gamma * model._others[j]) ** 2)
+            else:
+                allowance = 1.0
+            unit = sl[j] if sl[j] > wander[j] else wander[j]
+            z[j] = abs(level[j] - expected[j]) / (unit * allowance)
+    relations = model.relations
+    related = relations.zscores(level, model.rate, model._spread)
+    settled = model.since_change >= model.fast_window
+    judged: list[int] = []
+    for j in range(d):
+        r = related[j]
+        if model.accuse and settled and r < math.inf and model._leverage[j] < _FAMILIAR:
+            # On ground its relation knows, a metric is judged by the relation: one that
+            # leaves what it follows is an anomaly even inside its normal range.
+            judged.append(j)
+            z[j] = r
+        elif r < z[j]:  # elsewhere a relation can only explain a metric, not accuse it
+            z[j] = r
+        if z[j] == math.inf:
+            z[j] = 0.0
+    _blame(model, z, judged, related)
+    return z
+
+
+def _blame(model: OperatingStates, z: list[float], judged: list[int], related: list[float]) -> None:
+    """Put a broken relation's evidence on the metric that broke it.
+
+    When one metric leaves the others, the relations that follow it break too: the
+    culprit is the partner of broken relations (or, in a pair that follows each other,
+    the one further from its remembered state), and its followers are cleared.
+    """
+    broken = [j for j in judged if related[j] > _BROKEN]
+    if len(broken) < 2:
+        return
+    relations, expected = model.relations, model._expected
+    assert relations is not None
+    for j in broken:
+        k = relations.partner(j)
+        if k < 0 or k == j:
+            continue
+        if k in broken and relations.partner(k) == j and expected is not None:
+            # a pair that follows each other: the one further from its state is the culprit
+            dj = abs(model.level[j] - expected[j]) / model._sl[j]
+            dk = abs(model.level[k] - expected[k]) / model._sl[k]
+            if dj >= dk:
+                continue
+        z[k] = max(z[k], related[j])
+        z[j] = 0.0
+
+
+def _rough_evidence(model: OperatingStates) -> list[float]:
+    """Noise grown past the state's, additive or in proportion to the level."""
+    state = model._state
+    out = []
+    for j, rough in enumerate(model.rough):
+        reference, at = model._rough_mean[j], model._warm_level[j]
+        if state is not None:
+            reference = max(reference, state[0][j])
+            at = state[1][j]
+        reference = max(reference, 0.05 * model._scale[j])
+        if rough <= reference:
+            out.append(0.0)
+            continue
+        grown = math.log(rough / reference)
+        # noise that scales with the level (speeds, flows, pressures) is normal too
+        ratio = abs(model.level[j]) / at if at > 0 else math.inf
+        if ratio > 1.0:
+            grown -= math.log(ratio) if ratio < math.inf else grown
+        out.append(max(grown, 0.0) / _LOG_ROUGH_SD)
+    return out
