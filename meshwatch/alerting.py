@@ -65,7 +65,7 @@ class AlertsRuntime:
             self.courier.close()
             self.publisher.close()
         finally:
-            self.engine.close()
+            self.processor.close()
             for receiver in self.receivers.values():
                 receiver.close()
 
