@@ -7,7 +7,7 @@ only then published (health map, reroute advice) and handed to the receivers' co
 Commands (silences, acks, shelves, feedback) arrive on another thread; one lock serialises
 them with the batches. Alarm hygiene lives in its own modules: hysteresis and the minimum
 firing duration in `alerts.lifecycle`, flap damping in `alerts.flapping`, shelving in
-`alerts.shelves`, maintenance staff's verdicts in `alerts.feedback`; the engine only wires
+`alerts.shelves`, maintenance staff's verdicts in `alerts.commands.feedback`; the engine only wires
 them to the episodes.
 """
 
@@ -19,16 +19,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from alerts import reroute
 from alerts.base import SITE_WIDE, Alert, Observation, Publisher, Stage, State
-from alerts.broadcast import Broadcaster
 from alerts.clock import FleetClock
 from alerts.dispatch import Dispatcher, MuteStage
 from alerts.durations import format_duration
 from alerts.errors import CommandError
 from alerts.flapping import FlapKey, Flapping, FlapTracker, horizon, note
 from alerts.fleet import AnyRule, TrackedAsset, gone_silent, sites_down
-from alerts.health import AssetHealth, examine
+from alerts.health import reroute
+from alerts.health.broadcast import Broadcaster
+from alerts.health.status import AssetHealth, examine
 from alerts.inhibit import Inhibitor
 from alerts.labels import Label
 from alerts.lifecycle import Episode, advance, alert_id

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import CollectorRegistry
 
-from alerts import commands
 from alerts.base import Receiver
+from alerts.commands import handler
+from alerts.commands.feedback import FeedbackDesk
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
-from alerts.feedback import FeedbackDesk
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
@@ -94,7 +94,7 @@ def build_alerts(
     def on_message(topic: str, payload: bytes) -> None:
         command = topic.rsplit("/", 1)[-1]
         assert engine is not None
-        reply = commands.handle(engine, command, payload, desk)
+        reply = handler.handle(engine, command, payload, desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:
@@ -107,7 +107,7 @@ def build_alerts(
 
     publisher = MqttPublisher(
         settings.mqtt,
-        subscriptions=[f"{prefix}/cmd/{name}" for name in commands.COMMANDS],
+        subscriptions=[f"{prefix}/cmd/{name}" for name in handler.COMMANDS],
         on_message=on_message,
         on_connect=on_connect,
     )

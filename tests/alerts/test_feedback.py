@@ -1,6 +1,6 @@
-"""Feedback from maintenance staff (`alerts.feedback`): verdicts on alerts and model resets.
+"""Feedback from maintenance staff (`alerts.commands.feedback`): verdicts and model resets.
 
-Commands go through `alerts.commands.handle`, as the pipeline's command subscription sends
+Commands go through `alerts.commands.handler.handle`, as the command subscription sends
 them, to an engine on a real alerts.db (`plantkit.Plant`) and a real models.db feedback log.
 A fault on cnc-1 at plant-a fires the ``anomaly`` warning of `plantkit.quick_rules` at 3 s of
 event time; its condition began with the first faulty reading, at 1 s.
@@ -18,8 +18,9 @@ import orjson
 import pytest
 from plantkit import CNC_A, CNC_B, FAST_ROUTE, WALL0, Plant, at, prompt_rules, quick_rules
 
-from alerts import commands, state
-from alerts.feedback import FeedbackDesk
+from alerts import state
+from alerts.commands import handler
+from alerts.commands.feedback import FeedbackDesk
 from alerts.labels import Label, Verdict, read_labels
 from alerts.state import AlertState, Changes
 from ingest.errors import StoreError
@@ -38,7 +39,7 @@ class Desk:
 
     def send(self, command: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return commands.handle(
+        return handler.handle(
             self.plant.engine, command, raw, FeedbackDesk(self.plant.engine, self.models)
         )
 

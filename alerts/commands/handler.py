@@ -39,10 +39,10 @@ from pydantic import (
     model_validator,
 )
 
+from alerts.commands.feedback import FeedbackDesk
 from alerts.durations import Duration
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
-from alerts.feedback import FeedbackDesk
 from alerts.labels import Verdict
 from alerts.shelves import check_duration
 from alerts.silences import Silence
