@@ -40,7 +40,7 @@ class Desk:
     def send(self, command: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         return handler.handle(
-            self.plant.engine, command, raw, FeedbackDesk(self.plant.engine, self.models)
+            self.plant.desk, command, raw, FeedbackDesk(self.plant.engine, self.models)
         )
 
     def verdict(self, verdict: str, alert_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def test_a_label_that_cannot_be_saved_withdraws_the_teaching(
     def full(changes: Changes, now: float) -> None:
         raise StoreError("database or disk is full")
 
-    monkeypatch.setattr(firing.plant.engine.state, "save", full)
+    monkeypatch.setattr(firing.plant.engine.saver.state, "save", full)
     reply = firing.verdict("normal")
     assert (reply["ok"], firing.teachings()) == (False, [])
     assert firing.plant.open_alert("anomaly", CNC_A).state == "firing"
