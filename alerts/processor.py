@@ -64,6 +64,10 @@ class AlertProcessor:
         """The records are stored: save the alert state, then notify and publish."""
         self.engine.commit()
 
+    def close(self) -> None:
+        """Save what is unsaved and close the alert state (the engine's `close`)."""
+        self.engine.close()
+
 
 def _aligned(scores: Sequence[Point], readings: Sequence[Reading]) -> bool:
     """Whether the points are one per reading in order (the scoring processor skips none).

@@ -18,13 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerts.errors import RulesError
+from alerts.health.reroute import RerouteSettings
 from alerts.receivers import (
     EmailSettings,
     LogReceiverSettings,
     MqttReceiverSettings,
     WebhookSettings,
 )
-from alerts.reroute import RerouteSettings
 from alerts.route import Route, RouteSpec, default_route
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule, Rule, default_rules
 from common.yamlpath import key_path, line_of

@@ -90,3 +90,6 @@ class Processor(Protocol):
 
     def committed(self) -> None:
         """Every point returned so far is durable in the store; the acks come next."""
+
+    def close(self) -> None:
+        """Save what must outlive the process and release its files; no batch comes after."""

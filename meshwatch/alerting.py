@@ -2,7 +2,8 @@
 
 Built in data-flow order and handed to each other: the state file, the MQTT publisher (which
 also receives the commands), the receivers, the courier that delivers the outbox, the engine,
-the feedback desk (verdicts and model resets, handed the models' feedback log), and the
+the desks that take the commands (silences, acks and shelves; verdicts and model resets,
+handed the models' feedback log), and the
 processor that plugs the engine into the ingest pipeline.
 """
 
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import CollectorRegistry
 
-from alerts import commands
 from alerts.base import Receiver
+from alerts.commands import handler
+from alerts.commands.desk import AlertDesk
+from alerts.commands.feedback import FeedbackDesk
 from alerts.connection import MqttPublisher
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
-from alerts.feedback import FeedbackDesk
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
@@ -65,7 +67,7 @@ class AlertsRuntime:
             self.courier.close()
             self.publisher.close()
         finally:
-            self.engine.close()
+            self.processor.close()
             for receiver in self.receivers.values():
                 receiver.close()
 
@@ -88,13 +90,13 @@ def build_alerts(
         state = AlertState(settings.data_dir / "alerts.db")
     except StoreError as exc:
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
-    engine: AlertEngine | None = None
-    desk: FeedbackDesk | None = None
+    desk: AlertDesk | None = None
+    feedback_desk: FeedbackDesk | None = None
 
     def on_message(topic: str, payload: bytes) -> None:
         command = topic.rsplit("/", 1)[-1]
-        assert engine is not None
-        reply = commands.handle(engine, command, payload, desk)
+        assert desk is not None
+        reply = handler.handle(desk, command, payload, feedback_desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:
@@ -102,12 +104,12 @@ def build_alerts(
         publisher.publish(f"{prefix}/cmd/result", orjson.dumps(reply))
 
     def on_connect() -> None:
-        if engine is not None:
-            engine.republish()
+        if desk is not None:
+            desk.engine.republish()
 
     publisher = MqttPublisher(
         settings.mqtt,
-        subscriptions=[f"{prefix}/cmd/{name}" for name in commands.COMMANDS],
+        subscriptions=[f"{prefix}/cmd/{name}" for name in handler.COMMANDS],
         on_message=on_message,
         on_connect=on_connect,
     )
@@ -129,7 +131,8 @@ def build_alerts(
         reroute_settings=settings.alerts.reroute,
         on_queued=courier.poke,
     )
-    desk = FeedbackDesk(engine, feedback)
+    desk = AlertDesk(engine)
+    feedback_desk = FeedbackDesk(engine, feedback)
     return AlertsRuntime(engine, AlertProcessor(engine), courier, publisher, receivers)
 
 

@@ -153,7 +153,7 @@ class OfflinePipeline:
             return
         self._closed = True
         try:
-            self.engine.close()
+            self.processor.close()
             self.scoring.close()
         finally:
             if self._own:

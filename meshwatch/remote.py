@@ -28,7 +28,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import RulesError
-from alerts.health import AssetHealth
+from alerts.health.status import AssetHealth
 from alerts.matchers import Matcher
 from alerts.state import AlertState
 from common import mqtt as transport
@@ -113,7 +113,7 @@ def fleet_health(settings: MqttSettings, *, wait: float) -> list[dict[str, Any]]
     return health
 
 
-#: The commands `request` can send (`alerts.commands.COMMANDS`).
+#: The commands `request` can send (`alerts.commands.handler.COMMANDS`).
 Command = Literal["silence", "ack", "shelve", "feedback", "model"]
 
 

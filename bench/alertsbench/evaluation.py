@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from alerts.engine import AlertEngine
+from alerts.health.reroute import RerouteSettings
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
-from alerts.reroute import RerouteSettings
 from alerts.rules import AnomalyRule, LimitRule
 from alerts.settings import Alerting
 from alerts.state import AlertState, Changes

@@ -20,6 +20,7 @@ import orjson
 import yaml
 
 from alerts.base import Alert, Notification, Observation
+from alerts.commands.desk import AlertDesk
 from alerts.engine import AlertEngine
 from alerts.metrics import AlertMetrics
 from alerts.route import Route, RouteSpec
@@ -234,6 +235,11 @@ class Plant:
             top_metric="vibration_rms" if anomalous else None,
         )
 
+    @property
+    def desk(self) -> AlertDesk:
+        """The desk that takes silences, acks and shelves for the current engine."""
+        return AlertDesk(self.engine)
+
     def restart(self) -> None:
         """Close the engine and open a new one on the same alerts.db."""
         self.close()
@@ -241,7 +247,7 @@ class Plant:
 
     def crash(self) -> None:
         """Drop the engine unsaved and open a new one: a SIGKILL after the last commit."""
-        self.engine.state.close()  # what close() would save on the way out is lost
+        self.engine.saver.state.close()  # what close() would save on the way out is lost
         self.engine = self._open()
 
     def close(self) -> None:

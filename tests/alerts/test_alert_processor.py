@@ -28,8 +28,9 @@ def processor(tmp_path: Path) -> Iterator[AlertProcessor]:
     ]
     route = Route.build(RouteSpec(receivers=["log"]))
     engine = AlertEngine(rules, route, AlertState(tmp_path / "alerts.db"), metrics=AlertMetrics())
-    yield AlertProcessor(engine)
-    engine.close()
+    processor = AlertProcessor(engine)
+    yield processor
+    processor.close()
 
 
 def _alerts(points: list[Point]) -> list[Point]:

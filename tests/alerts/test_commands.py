@@ -1,4 +1,4 @@
-"""Tests of the silence, ack and shelve commands (`alerts.commands.handle`) on a real engine."""
+"""Tests of the silence, ack and shelve commands (`alerts.commands.handler`) on a real engine."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import orjson
 import pytest
 from plantkit import quick_rules
 
-from alerts import commands
 from alerts.base import Alert, Observation
+from alerts.commands import handler
+from alerts.commands.desk import AlertDesk
 from alerts.engine import AlertEngine
 from alerts.metrics import AlertMetrics
 from alerts.settings import AlertsSettings, load
@@ -57,7 +58,7 @@ class Pipeline:
 
     def send(self, command: str, payload: dict[str, Any] | bytes) -> dict[str, Any]:
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        return commands.handle(self.engine, command, raw)
+        return handler.handle(AlertDesk(self.engine), command, raw)
 
     @property
     def firing(self) -> Alert:

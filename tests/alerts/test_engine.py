@@ -211,7 +211,7 @@ def _silence(p: Plant, seconds: float, *matchers: str) -> Silence:
         "ana",
         "spindle bearing swap",
     )
-    return p.engine.add_silence(silence)
+    return p.desk.add_silence(silence)
 
 
 def test_silenced_fault_notifies_nobody(plant: Callable[..., Plant]) -> None:
@@ -270,7 +270,7 @@ def test_acknowledgement_stops_the_repeats(plant: Callable[..., Plant]) -> None:
     """An acknowledged alert keeps firing without being repeated."""
     p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
-    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.desk.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.run(120, faulty=[CNC_A])
     assert p.told() == [
         ("mqtt", "anomaly", "cnc-1", "firing"),
@@ -282,7 +282,7 @@ def test_acknowledged_alert_still_sends_its_resolution(plant: Callable[..., Plan
     """Acknowledging stops the repeats, not the news that the asset recovered."""
     p = plant(rules=prompt_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
-    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.desk.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.run(20)
     assert [state for _, _, _, state in p.told()] == ["firing", "firing", "resolved", "resolved"]
 
@@ -495,7 +495,7 @@ def test_restart_keeps_acknowledgements(plant: Callable[..., Plant]) -> None:
     """An acknowledged alert stays acknowledged (no repeats) after a restart."""
     p = plant(rules=quick_rules(), route=FAST_ROUTE)
     p.run(3, faulty=[CNC_A])
-    p.engine.ack(p.open_alert("anomaly", CNC_A).id, "ben")
+    p.desk.ack(p.open_alert("anomaly", CNC_A).id, "ben")
     p.restart()
     p.run(100, faulty=[CNC_A])
     assert len(p.told()) == 2

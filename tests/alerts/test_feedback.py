@@ -1,6 +1,6 @@
-"""Feedback from maintenance staff (`alerts.feedback`): verdicts on alerts and model resets.
+"""Feedback from maintenance staff (`alerts.commands.feedback`): verdicts and model resets.
 
-Commands go through `alerts.commands.handle`, as the pipeline's command subscription sends
+Commands go through `alerts.commands.handler.handle`, as the command subscription sends
 them, to an engine on a real alerts.db (`plantkit.Plant`) and a real models.db feedback log.
 A fault on cnc-1 at plant-a fires the ``anomaly`` warning of `plantkit.quick_rules` at 3 s of
 event time; its condition began with the first faulty reading, at 1 s.
@@ -18,8 +18,9 @@ import orjson
 import pytest
 from plantkit import CNC_A, CNC_B, FAST_ROUTE, WALL0, Plant, at, prompt_rules, quick_rules
 
-from alerts import commands, state
-from alerts.feedback import FeedbackDesk
+from alerts import state
+from alerts.commands import handler
+from alerts.commands.feedback import FeedbackDesk
 from alerts.labels import Label, Verdict, read_labels
 from alerts.state import AlertState, Changes
 from ingest.errors import StoreError
@@ -38,8 +39,8 @@ class Desk:
 
     def send(self, command: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return commands.handle(
-            self.plant.engine, command, raw, FeedbackDesk(self.plant.engine, self.models)
+        return handler.handle(
+            self.plant.desk, command, raw, FeedbackDesk(self.plant.engine, self.models)
         )
 
     def verdict(self, verdict: str, alert_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -337,7 +338,7 @@ def test_a_label_that_cannot_be_saved_withdraws_the_teaching(
     def full(changes: Changes, now: float) -> None:
         raise StoreError("database or disk is full")
 
-    monkeypatch.setattr(firing.plant.engine.state, "save", full)
+    monkeypatch.setattr(firing.plant.engine.saver.state, "save", full)
     reply = firing.verdict("normal")
     assert (reply["ok"], firing.teachings()) == (False, [])
     assert firing.plant.open_alert("anomaly", CNC_A).state == "firing"

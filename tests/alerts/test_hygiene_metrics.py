@@ -71,10 +71,10 @@ def test_a_shelved_alert_is_counted_until_unshelved(plant: Callable[..., Plant])
     p = plant(rules=quick_rules(), assets=(CNC_A,))
     p.run(3, faulty=[CNC_A])
     alert = p.open_alert("anomaly", CNC_A)
-    p.engine.shelve(alert.id, "ana", 3600.0)
+    p.desk.shelve(alert.id, "ana", 3600.0)
     p.run(1, faulty=[CNC_A])
     assert _sample(p, "meshwatch_alerts_shelved") == 1.0
-    p.engine.unshelve(alert.id, "ana")
+    p.desk.unshelve(alert.id, "ana")
     p.run(1, faulty=[CNC_A])
     assert _sample(p, "meshwatch_alerts_shelved") == 0.0
 
@@ -87,7 +87,7 @@ def test_a_shelved_alert_counts_as_muted_at_each_flush_of_its_group(
         rules=quick_rules(), route="receivers: [mqtt]\ngroup_interval: 1s\nrepeat_interval: 10s"
     )
     p.run(3, faulty=[CNC_A])
-    p.engine.shelve(p.open_alert("anomaly", CNC_A).id, "ana", 3600.0)
+    p.desk.shelve(p.open_alert("anomaly", CNC_A).id, "ana", 3600.0)
     p.run(30, faulty=[CNC_A])
     assert _sample(p, "meshwatch_notifications_muted_total", {"cause": "shelved"}) == 30.0
     assert p.told() == [("mqtt", "anomaly", "cnc-1", "firing")]  # its 3 repeats held back

@@ -26,7 +26,7 @@ RESOLVED = [("mqtt", "anomaly", "cnc-1", "resolved"), ("log", "anomaly", "cnc-1"
 def _shelve(p: Plant, seconds: float = 3600.0, by: str = "ana") -> Shelf:
     """Shelve the firing anomaly alert of cnc-1."""
     alert = p.open_alert("anomaly", CNC_A)
-    return p.engine.shelve(alert.id, by, seconds, "known sensor fault")[1]
+    return p.desk.shelve(alert.id, by, seconds, "known sensor fault")[1]
 
 
 NO_REPEATS = "receivers: [mqtt, log]\ngroup_interval: 1s\nrepeat_interval: 24h"
@@ -115,7 +115,7 @@ def test_unshelving_announces_the_alert_again(unrepeated: Plant) -> None:
     """``unshelve`` ends the shelf now; the alert, still firing, is announced again."""
     shelf = _shelve(unrepeated)
     unrepeated.run(50, faulty=[CNC_A])
-    unrepeated.engine.unshelve(shelf.alert_id, "ben")
+    unrepeated.desk.unshelve(shelf.alert_id, "ben")
     unrepeated.run(2, faulty=[CNC_A])
     assert unrepeated.told() == FIRED * 2
 
@@ -157,7 +157,7 @@ def test_health_shows_a_shelved_alert_as_shelved(firing: Plant) -> None:
 def test_unshelving_clears_the_mark_in_health(firing: Plant) -> None:
     """After ``unshelve`` the health entry is a plain firing alert again."""
     shelf = _shelve(firing)
-    firing.engine.unshelve(shelf.alert_id, "ben")
+    firing.desk.unshelve(shelf.alert_id, "ben")
     (entry,) = firing.health(CNC_A)[-1]["alerts"]
     assert "shelved_until" not in entry
 
@@ -179,7 +179,7 @@ def test_a_shelf_survives_a_stop(firing: Plant, stop: str) -> None:
     firing.run(120, faulty=[CNC_A])
     assert firing.told() == FIRED
     assert firing.engine.shelves.get(shelf.alert_id) == shelf
-    assert firing.engine.health[CNC_A].alerts[0]["shelved_by"] == "ana"
+    assert firing.engine.health.entries[CNC_A].alerts[0]["shelved_by"] == "ana"
 
 
 def test_a_shelf_that_ended_while_stopped_ends_on_start(unrepeated: Plant) -> None:

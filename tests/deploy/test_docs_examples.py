@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from alerts.commands import COMMANDS
+from alerts.commands.handler import COMMANDS
 from alerts.settings import AlertsSettings, RoutesFile, RulesFile
 from ingest.decode import Decoder
 from ingest.topic import TopicTemplate

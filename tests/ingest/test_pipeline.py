@@ -46,6 +46,9 @@ class CountingScorer:
     def committed(self) -> None:
         self.commits += 1
 
+    def close(self) -> None:
+        pass
+
 
 class FlakyStore:
     """A real embedded store that refuses the first `failures` writes (a full disk, say)."""
@@ -194,6 +197,9 @@ class BrokenScorer:
         raise RuntimeError("model file corrupt")
 
     def committed(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from alerts.base import Publisher
-from alerts.health import AssetHealth
+from alerts.health.status import AssetHealth
 
 AssetKey = tuple[str, str]
 

@@ -39,9 +39,9 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.engine import AlertEngine
+from alerts.commands.desk import AlertDesk
+from alerts.commands.feedback import FeedbackDesk
 from alerts.errors import CommandError
-from alerts.feedback import FeedbackDesk
 from alerts.labels import Verdict
 from alerts.shelves import check_duration
 from alerts.silences import Silence
@@ -179,22 +179,22 @@ _SHELVE = TypeAdapter(Annotated[Shelve | Unshelve | ShelfList, Field(discriminat
 
 
 def handle(
-    engine: AlertEngine, command: str, payload: bytes, desk: FeedbackDesk | None = None
+    desk: AlertDesk, command: str, payload: bytes, feedback: FeedbackDesk | None = None
 ) -> dict[str, Any]:
-    """Apply one command to the engine; return the reply (never raises for bad input).
+    """Apply one command at the desk; return the reply (never raises for bad input).
 
-    `desk` takes feedback and model resets (without one, verdicts teach no model and
+    `feedback` takes feedback and model resets (without one, verdicts teach no model and
     resets are refused).
     """
     request_id = _request_id(payload)
     try:
-        result = _apply(desk or FeedbackDesk(engine, None), command, payload)
+        result = _apply(desk, feedback or FeedbackDesk(desk.engine, None), command, payload)
     except CommandError as exc:
         return {"request_id": request_id, "command": command, "ok": False, "error": str(exc)}
     return {"request_id": request_id, "command": command, "ok": True, **result}
 
 
-def _apply(desk: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
+def _apply(desk: AlertDesk, feedback: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
     engine = desk.engine
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r} (commands are {', '.join(COMMANDS)})")
@@ -210,18 +210,18 @@ def _apply(desk: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
     try:
         if command == "ack":
             ack = Ack.model_validate(data)
-            alert = engine.ack(ack.id, ack.by, ack.comment)
+            alert = desk.ack(ack.id, ack.by, ack.comment)
             return {"alert": alert.to_json()}
         if command == "shelve":
-            return _shelve(engine, _SHELVE.validate_python(data))
+            return _shelve(desk, _SHELVE.validate_python(data))
         if command == "feedback":
             verdict = Feedback.model_validate(data)
-            return desk.give(verdict.id, verdict.verdict, verdict.by, verdict.comment)
+            return feedback.give(verdict.id, verdict.verdict, verdict.by, verdict.comment)
         if command == "model":
             reset = ModelReset.model_validate(data)
             # The same request delivered again is the same reset (not a second one).
             key = reset.request_id or hashlib.blake2b(payload, digest_size=8).hexdigest()
-            return desk.reset(reset.site, reset.asset, reset.by, reset.comment, key)
+            return feedback.reset(reset.site, reset.asset, reset.by, reset.comment, key)
         parsed = _SILENCE.validate_python(data)
     except ValidationError as exc:
         raise CommandError(_describe(exc)) from None
@@ -229,7 +229,7 @@ def _apply(desk: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
         silences = engine.silences.all(include_expired=parsed.all)
         return {"silences": [s.to_json(now) for s in silences]}
     if isinstance(parsed, SilenceExpire):
-        ended = engine.expire_silence(parsed.id)
+        ended = desk.expire_silence(parsed.id)
         return {"silence": ended.to_json(max(now, ended.ends_at))}
     starts = parsed.starts_at.timestamp() if parsed.starts_at is not None else now
     if parsed.ends_at is not None:
@@ -239,10 +239,11 @@ def _apply(desk: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
     if ends <= now:
         raise CommandError("the silence would already be over (its end is in the past)")
     silence = Silence.create(parsed.matchers, starts, ends, parsed.created_by, parsed.comment)
-    return {"silence": engine.add_silence(silence).to_json(now)}
+    return {"silence": desk.add_silence(silence).to_json(now)}
 
 
-def _shelve(engine: AlertEngine, parsed: Shelve | Unshelve | ShelfList) -> dict[str, Any]:
+def _shelve(desk: AlertDesk, parsed: Shelve | Unshelve | ShelfList) -> dict[str, Any]:
+    engine = desk.engine
     if isinstance(parsed, ShelfList):
         with engine.lock:  # the shelves change on the pipeline's thread
             alerts = {a.id: a for a in engine.open_alerts()}
@@ -255,9 +256,9 @@ def _shelve(engine: AlertEngine, parsed: Shelve | Unshelve | ShelfList) -> dict[
             ]
         }
     if isinstance(parsed, Unshelve):
-        alert, shelf = engine.unshelve(parsed.id, parsed.by)
+        alert, shelf = desk.unshelve(parsed.id, parsed.by)
     else:
-        alert, shelf = engine.shelve(parsed.id, parsed.by, parsed.duration, parsed.comment)
+        alert, shelf = desk.shelve(parsed.id, parsed.by, parsed.duration, parsed.comment)
     return {"alert": alert.to_json(), "shelf": shelf.to_json()}
 
 

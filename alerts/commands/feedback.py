@@ -39,10 +39,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.base import SITE_WIDE
+from alerts.base import SITE_WIDE, State
+from alerts.commands.desk import UNSAVED
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
 from alerts.labels import Label, Verdict
+from alerts.lifecycle import Episode
+from alerts.state import KEEP_RESOLVED_SECONDS
+from common.durations import format_duration
 from ingest.errors import StoreError
 from models.feedback import FeedbackLog
 
@@ -72,14 +76,14 @@ class FeedbackDesk:
         """
         engine = self.engine
         with engine.lock:
-            episode, firing = engine.known(alert_id)
+            episode, firing = self._known(alert_id)
             alert = episode.alert
             now = engine.wall()
             resolves = firing and verdict is Verdict.NORMAL
             # The episode ends when it resolved, or now if this verdict resolves it.
             at = max(engine.clock.now(), episode.since) if resolves else None
             end = at if resolves else alert.resolved_at
-            before = engine.state.label(alert_id)
+            before = engine.saver.state.label(alert_id)
             try:
                 label = (
                     Label(
@@ -104,7 +108,7 @@ class FeedbackDesk:
             anomaly = alert.extra.get("type") == "anomaly"
             teaching = self._teach(label, anomaly) if verdict is Verdict.NORMAL else "none"
             try:
-                engine.save_label(label)
+                self._save_label(label)
             except CommandError:
                 if teaching == "requested":
                     self._withdraw(label)
@@ -126,6 +130,37 @@ class FeedbackDesk:
             "teaching": teaching,
             "replaced": None if before is None else before.verdict.value,
         }
+
+    def _known(self, alert_id: str) -> tuple[Episode, bool]:
+        """An alert's episode by id, open or resolved a while ago; True while it fires.
+
+        Raises `CommandError` for a pending alert (nobody was told of it) or an id that is
+        neither open nor among the resolved alerts kept (`alerts.state.KEEP_RESOLVED`).
+        """
+        engine = self.engine
+        for ep in engine.episodes.values():
+            if ep.alert.id == alert_id:
+                if ep.alert.state is State.PENDING:
+                    raise CommandError(
+                        f"alert {alert_id} is pending, not firing: nobody was told of it"
+                    )
+                return ep, ep.alert.state is State.FIRING
+        data = engine.saver.changes.resolved.get(alert_id) or engine.saver.state.resolved(alert_id)
+        if data is None:
+            kept = format_duration(KEEP_RESOLVED_SECONDS)
+            raise CommandError(
+                f"no alert with id {alert_id!r}: none is open, and none resolved "
+                f"in the last {kept} has it"
+            )
+        return Episode.from_state(data), False
+
+    def _save_label(self, label: Label) -> None:
+        """Save a verdict on an alert now (`CommandError` when it cannot be saved)."""
+        changes = self.engine.saver.changes
+        changes.labels.append(label)
+        if not self.engine.save_and_tell():
+            changes.labels.remove(label)
+            raise CommandError(UNSAVED)
 
     def _teach(self, label: Label, anomaly: bool) -> str:
         """Ask the model to learn the episode: ``requested``, ``already`` or ``none``.

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.health import FAILING, AssetHealth
+from alerts.health.status import FAILING, AssetHealth
 from common.timestamps import format_rfc3339
 
 AssetKey = tuple[str, str]
