@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from meshwatch.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from meshwatch.settings import Settings
 
 
 def settings_of(ctx: click.Context) -> Settings:
     """The settings for a command (raises `ConfigError`: one line, exit 2)."""
+    # Imported here: pydantic-settings and every package's settings model cost a command's
+    # ``--help`` (which loads no settings) most of its start-up time.
+    from meshwatch.settings import load_settings
+
     settings = load_settings(ctx.find_root().obj)
     logging.basicConfig(
         level=settings.log.level,

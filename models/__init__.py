@@ -4,12 +4,11 @@
 batch of readings is scored once, and the scores are committed in the same transaction as
 the readings. `models.asset.AssetModel` is the per-asset model, the same code that
 `models.evaluation` runs over labelled files.
+
+The package imports none of its modules: commands that read `models.settings` but never score
+do not pay for importing the detectors and river.
 """
 
 from __future__ import annotations
 
-from models.asset import AssetModel
-from models.base import Verdict
-from models.scoring import ScoringProcessor
-
-__all__ = ["AssetModel", "ScoringProcessor", "Verdict"]
+__all__: list[str] = []

@@ -14,7 +14,7 @@ Modules, one concept each:
 
 - ``errors``: `ServerError` and `MissingBinaryError`.
 - ``process``: a server as a child process; `free_port`, `find_binary`.
-- ``base``: what every server shares (port, stop, kill, restart, ``with``).
+- ``base``: what every server shares (address, ``with``); a child process adds kill, restart.
 - ``mosquitto``: `Mosquitto` and `make_password_file`.
 - ``victoriametrics``: `VictoriaMetrics` and `ExportedSeries`.
 - ``inprocess``: `InProcessBroker`, amqtt in a thread: the demo's broker without mosquitto.

@@ -1,7 +1,8 @@
-"""`_LocalServer`: what every local server shares (its port, its process, stop and restart).
+"""What local servers share: `_Server` (address, ``with``) and `_LocalServer` (a process).
 
-A subclass sets ``_port`` and ``_process`` in its ``__init__`` and implements `start`, which
-spawns the process and waits until the server is ready.
+A `_Server` subclass sets ``_port`` in its ``__init__`` and implements `start`, which waits
+until the server is ready, and `stop`. A `_LocalServer` also sets ``_process``, which its
+`start` spawns; stopping, killing and restarting come with it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from typing import Self
 from meshwatch.localservers.process import LOCALHOST, _Process
 
 
-class _LocalServer:
-    """What every local server shares: its port, its process, how it stops and restarts."""
+class _Server:
+    """A server on a port of 127.0.0.1, started and stopped by a ``with`` block."""
 
     _port: int
-    _process: _Process
 
     @property
     def host(self) -> str:
@@ -28,14 +28,36 @@ class _LocalServer:
         """TCP port; it stays the same across restarts."""
         return self._port
 
+    def start(self) -> None:
+        """Start the server and wait until it is ready."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the server, waiting at most about ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _LocalServer(_Server):
+    """A server run as a child process: how it stops, is killed and restarts."""
+
+    _process: _Process
+
     @property
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._process.running
-
-    def start(self) -> None:
-        """Start the server and wait until it is ready."""
-        raise NotImplementedError
 
     def stop(self, timeout: float = 10) -> None:
         """Stop with SIGTERM (the server saves its data), SIGKILL after ``timeout`` seconds."""
@@ -49,15 +71,3 @@ class _LocalServer:
         """Stop and start again on the same port with the same data."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

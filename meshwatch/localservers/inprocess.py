@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from meshwatch.localservers.base import _Server
 from meshwatch.localservers.errors import MissingBinaryError, ServerError
 from meshwatch.localservers.process import LOCALHOST, free_port
 
@@ -25,7 +25,7 @@ def available() -> bool:
     return importlib.util.find_spec("amqtt") is not None
 
 
-class InProcessBroker:
+class InProcessBroker(_Server):
     """An amqtt broker on a free port of 127.0.0.1, in a daemon thread with its own loop."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -33,16 +33,6 @@ class InProcessBroker:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._broker: Any = None
-
-    @property
-    def host(self) -> str:
-        """Address the broker listens on."""
-        return LOCALHOST
-
-    @property
-    def port(self) -> int:
-        """TCP port."""
-        return self._port
 
     def start(self) -> None:
         """Start the broker and wait until it listens."""
@@ -88,15 +78,3 @@ class InProcessBroker:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
