@@ -1,8 +1,8 @@
 """The ``meshwatch`` command line: the top group and the console script's entry point.
 
-Each command lives in a module of `meshwatch.commands` (or, for simulate, record and replay,
-next to what they drive), imported only when the command runs or its help is printed: a
-command that never scores does not pay for importing river and the detectors.
+Each command lives in a module of `meshwatch.commands`, imported only when the command runs
+or its help is printed: a command that never scores does not pay for importing river and the
+detectors.
 
 Every error the user can act on is one line on stderr and a non-zero exit status.
 """
@@ -27,12 +27,12 @@ _COMMANDS = {
     "evaluate": "meshwatch.commands.evaluate:evaluate",
     "feedback": "meshwatch.commands.alerts:feedback",
     "model": "meshwatch.commands.model:model",
-    "record": "meshwatch.recording:record",
-    "replay": "meshwatch.recording:replay",
+    "record": "meshwatch.commands.recording:record",
+    "replay": "meshwatch.commands.recording:replay",
     "run": "meshwatch.commands.run:run",
     "shelve": "meshwatch.commands.alerts:shelve",
     "silence": "meshwatch.commands.silence:silence",
-    "simulate": "meshwatch.simulate:simulate",
+    "simulate": "meshwatch.commands.simulate:simulate",
     "status": "meshwatch.commands.status:status",
     "unshelve": "meshwatch.commands.alerts:unshelve",
 }

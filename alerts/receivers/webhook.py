@@ -56,13 +56,16 @@ import math
 import re
 import time
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
 from alerts.base import Notification
 from alerts.errors import DeliveryError
+
+if TYPE_CHECKING:  # httpx is imported by a receiver, not by reading the settings
+    import httpx
 
 # Statuses a later retry may turn into a success: Request Timeout, Too Early, Too Many Requests
 # (RFC 9110 §15.5.9, RFC 8470 §5.2, RFC 6585 §4); every 5xx is retryable too.
@@ -177,6 +180,8 @@ class WebhookReceiver:
             settings.secret.get_secret_value().encode() if settings.secret is not None else None
         )
         self._closed = False
+        import httpx
+
         self._client = httpx.Client(
             transport=transport,
             timeout=settings.timeout,
@@ -227,6 +232,8 @@ class WebhookReceiver:
         if self._secret is not None:
             headers["X-Meshwatch-Signature"] = sign(self._secret, body)
         where = f"webhook {self.name!r} ({_origin(self.settings.url)})"
+        import httpx
+
         try:
             response = self._client.post(self._url, content=body, headers=headers)
         except httpx.TimeoutException:

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import subscribe, wait_for
 
+from meshwatch.commands.recording import record, replay
 from meshwatch.errors import MeshwatchError
 from meshwatch.localservers import Mosquitto
-from meshwatch.recording import record, replay
 from simulators.recording import read_recording
 
 

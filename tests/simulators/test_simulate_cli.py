@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import wait_for
 
+from meshwatch.commands.simulate import simulate
 from meshwatch.localservers import Mosquitto, free_port
-from meshwatch.simulate import simulate
 from simulators.fleet import AssetSpec, FaultSpec, FleetSpec, SiteSpec, load_fleet, shipped
 from simulators.groundtruth import read_labels
 from simulators.publisher import RunSummary, run

@@ -8,28 +8,19 @@ status 2 (`MeshwatchError`, printed by ``meshwatch.cli.main``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from common.durations import DurationError, parse_duration
-from common.mqtt import Tls
-from ingest.settings import MqttSettings
-from ingest.topic import TopicTemplate
 from meshwatch.clicontext import settings_of
 from meshwatch.errors import MeshwatchError
-from simulators import datasets
-from simulators.recorder import record as record_messages
-from simulators.recording import (
-    BrokerError,
-    Recorded,
-    Recording,
-    RecordingError,
-    read_recording,
-)
-from simulators.replayer import BackToBack
-from simulators.replayer import replay as replay_messages
+
+if TYPE_CHECKING:  # the simulators are imported when a command runs, not for ``--help``
+    from common.mqtt import Tls
+    from ingest.settings import MqttSettings
+    from simulators.recording import RecordingError
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -46,6 +37,8 @@ def _password(mqtt: MqttSettings) -> str | None:
 
 
 def _tls(mqtt: MqttSettings) -> Tls | bool:
+    from common.mqtt import Tls
+
     return Tls(mqtt.ca_file, mqtt.cert_file, mqtt.key_file) if mqtt.tls else False
 
 
@@ -75,6 +68,10 @@ def record(
     duration: float | None,
 ) -> None:
     """Record every message on a topic filter to FILE.jsonl.gz, until Ctrl-C or a bound."""
+    from ingest.topic import TopicTemplate
+    from simulators.recorder import record as record_messages
+    from simulators.recording import BrokerError, RecordingError
+
     if not out.name.endswith(".jsonl.gz"):
         raise click.BadParameter(f"{out} does not end in .jsonl.gz", param_hint="--out")
     mqtt = settings_of(ctx).mqtt
@@ -155,6 +152,19 @@ def replay(
     directory stands for its *.jsonl.gz and *.csv files. A recording is republished exactly:
     topics, payload bytes, QoS and retain flags.
     """
+    from collections.abc import Iterable
+
+    from simulators import datasets
+    from simulators.recording import (
+        BrokerError,
+        Recorded,
+        Recording,
+        RecordingError,
+        read_recording,
+    )
+    from simulators.replayer import BackToBack
+    from simulators.replayer import replay as replay_messages
+
     mqtt = settings_of(ctx).mqtt
     template = topic if topic is not None else mqtt.topic
     skipped: list[RecordingError] = []

@@ -8,21 +8,12 @@ import click
 
 from common.durations import DurationError, parse_duration
 from meshwatch.clicontext import settings_of
-from simulators.errors import BrokerError, SimulatorError
-from simulators.faults import parse_fault_option
-from simulators.fleet import FaultSpec, FleetSpec, fleet_path, load_fleet, with_faults
-from simulators.publisher import run
 
 
 class BadInput(click.ClickException):
     """Bad input on the command line or in a file it names: one line, exit status 2."""
 
     exit_code = 2
-
-
-def _fleet(name: str) -> tuple[FleetSpec, Path]:
-    path = fleet_path(name)
-    return load_fleet(path), path
 
 
 @click.command("simulate")
@@ -75,10 +66,15 @@ def simulate(
     Readings go to the broker and topic of meshwatch's settings (``--config``, environment),
     at QoS 1. The ground truth of every fault that started is written to ``--labels``.
     """
+    # imported here: ``meshwatch --help`` loads this module for its one-line help
+    from simulators.errors import BrokerError, SimulatorError
+    from simulators.faults import parse_fault_option
+    from simulators.fleet import fleet_path, load_fleet, with_faults
+    from simulators.publisher import run
+
     try:
-        spec, path = _fleet(fleet)
-        extra: list[FaultSpec] = [parse_fault_option(text) for text in faults]
-        spec = with_faults(spec, extra)
+        path = fleet_path(fleet)
+        spec = with_faults(load_fleet(path), [parse_fault_option(text) for text in faults])
         seconds = None if duration is None else parse_duration(duration, positive=True)
     except DurationError as exc:
         raise BadInput(f"bad --duration: {exc}") from None
