@@ -140,7 +140,7 @@ class Alert:
         )
 
     def to_json(self, *, silenced: bool = False) -> dict[str, Any]:
-        """The alert message of DESIGN.md (``meshwatch/alerts/{site}/{asset}``, webhooks)."""
+        """The alert message of docs/design.md §3 (the alerts topic, webhooks)."""
         return {
             "id": self.id,
             "rule": self.rule,
@@ -170,7 +170,7 @@ class Notification:
     group
         The labels the alerts share (the route's ``group_by``); empty when not grouped.
     alerts
-        Each alert as the DESIGN.md alert JSON (``meshwatch/alerts/{site}/{asset}``).
+        Each alert as the docs/design.md §3 alert JSON (``meshwatch/alerts/{site}/{asset}``).
     id
         Unique delivery id (a far end can deduplicate retries by it).
     """

@@ -1,4 +1,4 @@
-"""The fleet's clock: event time, as DESIGN.md measures "no data for 5 minutes".
+"""The fleet's clock: event time, as docs/design.md §9 measures "no data for 5 minutes".
 
 It reads the newest reading timestamp seen from the whole fleet, so durations in a replay at
 100x speed come out as they did in the original stream. Only when the whole fleet has been

@@ -132,7 +132,7 @@ class AlertEngine:
         """The points returned so far are stored: save the alert state, then tell the fleet.
 
         The pipeline calls this after its store committed the batch and before it acks the
-        messages (DESIGN.md's order). A crash before it leaves nothing of the batch saved
+        messages (docs/design.md §7's order). A crash before it leaves nothing of the batch saved
         here, and the redelivered readings decide the same again (same alert ids); a crash
         after it is covered by the saved state. Notifications and health go out only now.
         """

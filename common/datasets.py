@@ -55,7 +55,7 @@ SKAB_METRICS = (
     "Voltage",
     "Volume Flow RateRMS",
 )
-# DESIGN.md: a reading carries 1 to 64 metrics, IDs are at most 64 characters.
+# docs/design.md §2: a reading carries 1 to 64 metrics, IDs are at most 64 characters.
 _MAX_METRICS = 64
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

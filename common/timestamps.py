@@ -2,7 +2,7 @@
 
 One parser and one formatter of RFC 3339 for every layer and the simulators: the payloads'
 ``ts``, the alerts' ``started_at``, the ground-truth labels and the CLI's ``--starts-at``.
-DESIGN.md: an epoch number is in seconds; values above 1e11 are milliseconds, above 1e14
+docs/design.md §2: an epoch number is in seconds; values above 1e11 are milliseconds, above 1e14
 microseconds, above 1e17 nanoseconds. Float epochs keep microsecond precision (a double cannot
 hold nanoseconds of the current epoch), integer epochs are exact.
 """
@@ -99,7 +99,7 @@ def parse_epoch(value: float) -> int:
     >>> parse_epoch(1795521600.125)
     1795521600125000000
     """
-    # DESIGN.md's magnitude rule; an if-chain, since this runs once per reading.
+    # docs/design.md §2's magnitude rule; an if-chain, since this runs once per reading.
     if value > 1e17:
         ns_per_unit = 1
     elif value > 1e14:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One validated reading of one asset: the `telemetry` measurement of DESIGN.md.
+    """One validated reading of one asset: the `telemetry` measurement of docs/design.md §5.
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ FieldValue = float | bool | str
 class Point:
     """A derived fact to store beside the readings (an `anomaly` or `alert` record).
 
-    `tags` and `fields` follow the storage schema of DESIGN.md; `ts` is in nanoseconds.
+    `tags` and `fields` follow the storage schema of docs/design.md §5; `ts` is in nanoseconds.
     """
 
     measurement: str
@@ -77,7 +77,7 @@ class Processor(Protocol):
     its score are durable together (models and alerts plug in here). Processors run in order,
     and each sees the points the earlier ones derived from the batch (alerting reads the
     scores). After the store committed, `committed` lets them save their own state before the
-    messages are acked: reading, score, then alert state, then the ack, as DESIGN.md orders.
+    messages are acked: reading, score, then alert state, then the ack, as docs/design.md §7 orders.
     """
 
     def process(

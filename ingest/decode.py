@@ -1,6 +1,6 @@
 """Payload decoding and validation: one MQTT message to readings, or a specific rejection.
 
-The contract is DESIGN.md's "Telemetry in". A message is all or nothing: if any reading of a
+The contract is docs/design.md §2. A message is all or nothing: if any reading of a
 batched array breaks the contract, the whole message becomes one dead letter (its raw bytes can
 be fixed and replayed as they came). This runs once per message on the hot path, so it avoids
 per-message allocations beyond the readings themselves: valid topics and metric names are
@@ -22,7 +22,7 @@ from ingest.errors import Reason, RejectedMessage
 from ingest.timestamps import parse_ts
 from ingest.topic import ID_PATTERN, ID_RULE, TopicTemplate
 
-#: DESIGN.md: a reading carries 1 to 64 metrics.
+#: docs/design.md §2: a reading carries 1 to 64 metrics.
 MAX_METRICS = 64
 # Fields of a flat payload that are not metrics.
 _RESERVED = frozenset(("ts", "seq", "kind", "metrics"))
@@ -35,16 +35,16 @@ _CACHE_LIMIT = 100_000
 
 @dataclass(slots=True)
 class Decoder:
-    """Turns (topic, payload) into readings following the DESIGN.md payload contract.
+    """Turns (topic, payload) into readings following the docs/design.md §2 payload contract.
 
     Parameters
     ----------
     template
         Where the topic carries site and asset.
     max_payload
-        Largest accepted payload in bytes (DESIGN.md: 64 KiB).
+        Largest accepted payload in bytes (docs/design.md §2: 64 KiB).
     max_future_ns
-        How far ahead of the arrival time a ``ts`` may be (DESIGN.md: 5 minutes).
+        How far ahead of the arrival time a ``ts`` may be (docs/design.md §2: 5 minutes).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""The embedded store: DESIGN.md's measurements in one SQLite file, for a bare machine.
+"""The embedded store: docs/design.md §5's measurements in one SQLite file, for a bare machine.
 
 Each measurement is a table keyed by its tags and time, like an InfluxDB series: writing the
 same series and timestamp again merges the fields (a redelivery leaves the store as it was).
@@ -16,7 +16,7 @@ from ingest.base import Batch, Point
 from ingest.errors import StoreError
 from ingest.sqlite import connect, transaction
 
-#: Tag columns of each measurement (DESIGN.md storage schema); a missing tag is stored as ''.
+#: Tag columns of each measurement (docs/design.md §5); a missing tag is stored as ''.
 TAGS: dict[str, tuple[str, ...]] = {
     "telemetry": ("site", "asset", "kind"),
     "anomaly": ("site", "asset", "detector"),

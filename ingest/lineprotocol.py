@@ -1,7 +1,7 @@
 """InfluxDB line protocol for readings and points, formatted directly.
 
 Formatting strings costs ~1.5 µs a point against ~10 µs for influxdb-client's ``Point``
-(DESIGN.md facts). Reading IDs and metric names are validated to ``[A-Za-z0-9_.-]`` by the
+(docs/design.md §12). Reading IDs and metric names are validated to ``[A-Za-z0-9_.-]`` by the
 decoder, so they need no escaping; points' tags and string fields are escaped.
 """
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ingest.errors import Reason, RejectedMessage, TopicTemplateError
 
-#: IDs (site, asset, kind, metric names) as DESIGN.md defines them.
+#: IDs (site, asset, kind, metric names) as docs/design.md §2 defines them.
 ID_RULE = "[A-Za-z0-9_.-]{1,64}"
 ID_PATTERN = re.compile(ID_RULE)
 _PLACEHOLDERS = ("{site}", "{asset}")

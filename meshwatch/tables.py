@@ -17,7 +17,7 @@ from rich.text import Text
 
 from common.timestamps import TimestampError, parse_rfc3339
 
-#: The health statuses of DESIGN.md, in the order the footer counts them.
+#: The health statuses of docs/design.md §3, in the order the footer counts them.
 STATUSES = ("ok", "warning", "critical", "offline", "maintenance")
 _STYLES = {
     "ok": "green",

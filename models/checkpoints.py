@@ -111,7 +111,7 @@ class CheckpointStore:
         elif saved_fp != fingerprint:
             reason = f"profile {profile!r} changed since it was saved"
         else:
-            # Unpickling with the collector paused is ~5x faster (DESIGN.md facts).
+            # Unpickling with the collector paused is ~5x faster (docs/design.md §12).
             gc.disable()
             try:
                 model = pickle.loads(blob)

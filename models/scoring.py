@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ScoringProcessor:
-    """Scores readings with their asset's model and returns DESIGN.md ``anomaly`` points.
+    """Scores readings with their asset's model and returns docs/design.md §5 ``anomaly`` points.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Labelled datasets as messages to replay: SKAB files and the generic CSV of ``evaluate``.
 
-One file is one asset's stream. Each row becomes one DESIGN.md telemetry message::
+One file is one asset's stream. Each row becomes one docs/design.md §2 telemetry message::
 
     plant/{site}/{asset}/telemetry  {"ts": "2020-03-09T10:14:33.000Z", "kind": "pump",
                                      "metrics": {"Accelerometer1RMS": 0.0265878, ...}}

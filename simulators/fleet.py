@@ -52,7 +52,7 @@ FaultType = Literal[
     "sudden_failure",
 ]
 
-_ID = r"^[A-Za-z0-9_.-]{1,64}$"  # DESIGN.md: site and asset IDs
+_ID = r"^[A-Za-z0-9_.-]{1,64}$"  # docs/design.md §2: site and asset IDs
 # Which role a fault acts on needs; None: any kind will do.
 _NEEDS_ROLE: dict[str, str] = {
     "overheating": "temperature",

@@ -4,8 +4,8 @@ Simulated time starts at ``start_ns`` and advances either paced by the wall cloc
 is real time, ``speed=60`` an hour a minute) or as fast as the broker acknowledges
 (``speed=None``; a window of unacknowledged messages bounds the memory). Readings go out at
 QoS 1 over MQTT 5, one per message or ``batch`` readings of one asset as a JSON array, on the
-DESIGN.md topic. The run ends after ``duration`` simulated seconds, ``count`` readings, a set
-``stop`` event or Ctrl-C, and then writes the ground truth to ``labels_path``.
+docs/design.md §2 topic. The run ends after ``duration`` simulated seconds, ``count``
+readings, a set ``stop`` event or Ctrl-C, and then writes the ground truth to ``labels_path``.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class _Session:
         if reason.is_failure:
             self.fail(f"the broker refused the connection: {reason}")
             return
-        # Subscribe on every connect, or a reconnect silently stops the flow (DESIGN.md).
+        # Subscribe on every connect, or a reconnect silently stops the flow (docs/design.md §12).
         subscription = Subscription(self.topic_filter, self.qos, retain_as_published=True)
         rc = subscribe(self.client, [subscription], "5")
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:

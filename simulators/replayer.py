@@ -39,7 +39,7 @@ from common.mqtt import Broker, Session, Tls, new_client, set_nodelay
 from simulators.recording import BrokerError, Recorded
 
 # Unacknowledged messages at most; paho's in-flight window and mosquitto's
-# max_inflight_messages in our configuration (DESIGN.md: inflight 1000 reached 50k msg/s).
+# max_inflight_messages in our configuration (docs/design.md §12: inflight 1000 reached 50k msg/s).
 _WINDOW = 1000
 # Seconds to wait for the CONNACK, and for the last acknowledgements at the end.
 _CONNECT_TIMEOUT = 10.0

@@ -36,7 +36,7 @@ class SimReading:
     seq: int
 
     def payload(self) -> dict[str, Any]:
-        """The DESIGN.md payload: ``{"ts", "kind", "seq", "metrics"}``, ``ts`` in RFC 3339.
+        """The docs/design.md §2 payload: ``{"ts", "kind", "seq", "metrics"}``, ``ts`` in RFC 3339.
 
         Examples
         --------

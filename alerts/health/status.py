@@ -46,7 +46,7 @@ class AssetHealth:
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
-        """The retained ``meshwatch/health/{site}/{asset}`` message (DESIGN.md, plus alerts)."""
+        """The retained ``meshwatch/health/{site}/{asset}`` message of docs/design.md §3."""
         return {
             "site": self.site,
             "asset": self.asset,

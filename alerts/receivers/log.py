@@ -41,7 +41,7 @@ class LogReceiverSettings(BaseModel):
 
 
 def format_line(alert: Mapping[str, Any]) -> str:
-    """One line a person can read, for an alert JSON of DESIGN.md.
+    """One line a person can read, for an alert JSON of docs/design.md §3.
 
     Fields that are missing are shown as ``?`` rather than failing: the line is written
     whatever the alert looks like.

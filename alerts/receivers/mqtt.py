@@ -1,6 +1,6 @@
 """The MQTT receiver: each alert published to ``<prefix>/alerts/{site}/{asset}`` at QoS 1.
 
-This is the DESIGN.md alerts topic: dashboards, schedulers and other nodes subscribe to
+This is the docs/design.md §3 alerts topic: dashboards, schedulers and other nodes subscribe to
 ``meshwatch/alerts/#`` and get every alert as its JSON (``Alert.to_json``), one message per
 alert, not retained. The receiver publishes through the pipeline's own MQTT connection (a
 `Publisher` the wiring hands it) and waits for the broker's PUBACK of each message, so a

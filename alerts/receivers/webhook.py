@@ -1,7 +1,7 @@
 """The webhook receiver: alerts POSTed as JSON to an HTTP(S) endpoint, optionally signed.
 
 A CMMS, a chat bridge or any small HTTP service can receive meshwatch alerts this way. The
-body is the alert JSON of DESIGN.md, the same as on ``meshwatch/alerts/{site}/{asset}``:
+body is the alert JSON of docs/design.md §3, the same as on ``meshwatch/alerts/{site}/{asset}``:
 
 - an ungrouped notification sends each alert as its own POST whose body is exactly that
   alert's JSON object;

@@ -19,7 +19,7 @@ from simulators.publisher import topic_for
 from simulators.recording import Recorded, RecordingWriter
 from simulators.simulation import SimReading, Simulation
 
-#: The simulator's default topic template (DESIGN.md), and the filter the subscriber takes.
+#: The simulator's default topic template (docs/design.md §2), and the filter the subscriber takes.
 TOPIC = "plant/{site}/{asset}/telemetry"
 TOPIC_FILTER = "plant/+/+/telemetry"
 #: Simulated start: 2026-01-01T00:00:00Z, whole milliseconds as the publisher wants them.

@@ -4,7 +4,7 @@ Each server runs as a child process on a free port of 127.0.0.1, keeps its confi
 and data in a working directory of its own, and is stopped by the caller (or by leaving its
 ``with`` block). Nothing here talks to a server the user already runs.
 
-The settings follow what was measured on this stack (see ``DESIGN.md``): mosquitto is started
+The settings follow what was measured on this stack (``docs/design.md`` §12): mosquitto is started
 with an unlimited queue (``max_queued_messages 0``), persistence saved every second and 1,000
 messages in flight, because its defaults silently drop QoS 1 messages; VictoriaMetrics keeps
 every timestamp (``-retentionPeriod=100y``) and drops exact duplicates

@@ -2,7 +2,7 @@
 
 The broker runs with an unlimited queue (``max_queued_messages 0``), persistence saved every
 second and 1,000 messages in flight, because its defaults silently drop QoS 1 messages (see
-``DESIGN.md``). It can serve TLS with the files of `make_test_certificates`, optionally
+``docs/design.md`` §12). It can serve TLS with the files of `make_test_certificates`, optionally
 requiring client certificates, and refuse anonymous clients with `make_password_file`.
 """
 

@@ -13,7 +13,7 @@ from ingest.errors import Reason, RejectedMessage, TopicTemplateError
 from ingest.topic import TopicTemplate
 
 TOPIC = "plant/s1/a1/telemetry"
-# 2026-11-24T12:00:00Z, the DESIGN.md example reading's second.
+# 2026-11-24T12:00:00Z, the docs/design.md §2 example reading's second.
 T0_S = 1_795_521_600
 T0 = T0_S * 1_000_000_000
 # Arrival a minute after the example reading.
@@ -166,7 +166,7 @@ def test_null_ts_means_arrival_time(decoder: Decoder) -> None:
     ],
 )
 def test_rfc3339_ts_parses_to_exact_nanoseconds(decoder: Decoder, text: str, expected: int) -> None:
-    """Every RFC 3339 form DESIGN.md accepts gives the exact nanosecond."""
+    """Every RFC 3339 form docs/design.md §2 accepts gives the exact nanosecond."""
     assert _one(decoder, _doc({"ts": text, "metrics": {"t": 1.0}})).ts == expected
 
 

@@ -19,7 +19,7 @@ from models.base import Verdict
 from models.settings import DetectorSpec, DetectorType, ProfileSettings
 
 SECOND = 1_000_000_000
-# 2026-11-24T12:00:00Z, the DESIGN.md example reading's second.
+# 2026-11-24T12:00:00Z, the docs/design.md §2 example reading's second.
 T0 = 1_795_521_600 * SECOND
 
 #: Metric -> (operating point, standard deviation) of a healthy mill.

@@ -1,4 +1,4 @@
-"""Unit tests of `models.scoring.ScoringProcessor`: one DESIGN.md ``anomaly`` point a reading."""
+"""Tests of `models.scoring.ScoringProcessor`: one docs/design.md §5 ``anomaly`` point a reading."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulation: deterministic, time-ordered streams with DESIGN.md payloads."""
+"""The simulation: deterministic, time-ordered streams with docs/design.md §2 payloads."""
 
 from __future__ import annotations
 
