@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from meshwatch import recording, simulate
+from meshwatch.commands import recording, simulate
 
 FORMS = ["1h30m", "90s", "2", "1.5h", "250ms", "1h 30m", "1w"]
 BAD = ["soon", "0s", "-5", "1e3"]
