@@ -14,11 +14,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
 from alerts.base import Notification
+from common.closing import Closing
 from ingest.sqlite import connect
 
 # What decoding a stored body raises when it is not a notification (orjson's error is a
@@ -104,7 +104,7 @@ class Undeliverable:
     failed_at: float
 
 
-class Outbox:
+class Outbox(Closing):
     """Read side of the outbox, for the CLI and status: what waits and what was given up.
 
     Parameters
@@ -144,17 +144,6 @@ class Outbox:
         """Close the file."""
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def decode(body: bytes) -> Notification:

@@ -25,7 +25,6 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from alerts.engine import AlertEngine
@@ -33,6 +32,7 @@ from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.settings import load
 from alerts.state import AlertState
+from common.closing import Closing
 from common.timestamps import format_rfc3339
 from ingest.base import Point, Reading
 from meshwatch.settings import Settings
@@ -74,7 +74,7 @@ class Judged:
         self.last = max(lasts, default=None)
 
 
-class OfflinePipeline:
+class OfflinePipeline(Closing):
     """Scoring and alerting of ``meshwatch run``, fed readings in event-time order.
 
     Parameters
@@ -158,17 +158,6 @@ class OfflinePipeline:
         finally:
             if self._own:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> OfflinePipeline:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _stream_seconds(self) -> float:
         """The alerts' wall clock: the stream's own newest time, as if it were live.

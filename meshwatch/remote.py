@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import orjson
@@ -32,6 +31,7 @@ from alerts.health.status import AssetHealth
 from alerts.matchers import Matcher
 from alerts.state import AlertState
 from common import mqtt as transport
+from common.closing import Closing
 from ingest.settings import MqttSettings
 from meshwatch.errors import MeshwatchError
 
@@ -182,7 +182,7 @@ class _Ack:
         self.refused: ReasonCode | None = None
 
 
-class _Connection:
+class _Connection(Closing):
     """A transient, clean-session connection driven on the caller's thread until `deadline`."""
 
     def __init__(
@@ -233,14 +233,6 @@ class _Connection:
                 f"{where} refused the connection: {self._connack} "
                 "(check mqtt.username, mqtt.password and the TLS settings)"
             )
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Disconnect (paho writes the DISCONNECT at once: no loop thread runs)."""

@@ -31,11 +31,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import orjson
 
+from common.closing import Closing
 from common.datasets import DatasetError
 from simulators.errors import BrokerError, SimulatorError
 
@@ -248,7 +248,7 @@ def read_recording(path: Path, *, skip_bad: bool = False) -> Recording:
     return Recording(path, skip_bad=skip_bad)
 
 
-class RecordingWriter:
+class RecordingWriter(Closing):
     r"""Writes messages to a recording file; a context manager that closes it.
 
     `flush` pushes what was written to the disk as a complete gzip block, so a reader sees
@@ -288,14 +288,3 @@ class RecordingWriter:
         if not self._gzip.closed:
             self._gzip.close()
             self._raw.close()
-
-    def __enter__(self) -> RecordingWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
