@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import simulators.publisher
+import simulators.recorder
 from meshwatch.commands import recording, simulate
 
 FORMS = ["1h30m", "90s", "2", "1.5h", "250ms", "1h 30m", "1w"]
@@ -22,7 +24,7 @@ def _record_seconds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) 
         seen["duration"] = duration
         return 0
 
-    monkeypatch.setattr(recording, "record_messages", fake)
+    monkeypatch.setattr(simulators.recorder, "record", fake)
     out = str(tmp_path / "x.jsonl.gz")
     result = CliRunner().invoke(recording.record, ["--out", out, "--duration", text])
     return seen.get("duration", result)
@@ -35,7 +37,7 @@ def _simulate_seconds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str
         seen["duration"] = duration
         return SimpleNamespace(simulated_seconds=0, readings=0, messages=0, rate=0, labels=[])
 
-    monkeypatch.setattr(simulate, "run", fake)
+    monkeypatch.setattr(simulators.publisher, "run", fake)
     labels = str(tmp_path / "labels.jsonl")
     args = ["small", "--duration", text, "--labels", labels, "--no-progress"]
     result = CliRunner().invoke(simulate.simulate, args, obj=None)
