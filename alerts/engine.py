@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from alerts.base import Alert, Observation, Publisher, Stage, State
+from alerts.base import Alert, AssetKey, Observation, Publisher, Stage, State
 from alerts.clock import FleetClock
 from alerts.deadman import Deadman
 from alerts.dispatch import Dispatcher, MuteStage
@@ -32,7 +32,7 @@ from alerts.metrics import AlertMetrics
 from alerts.route import Route
 from alerts.shelves import Shelf, Shelves, ShelveStage
 from alerts.silences import Silence, Silences
-from alerts.state import AlertState, AssetKey, Saver
+from alerts.state import AlertState, Saver
 from ingest.base import Point
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alerts.base import Alert, State
+from alerts.base import Alert, AssetKey, EpisodeKey, State
 from alerts.dispatch import Dispatcher
 from alerts.errors import CommandError
 from alerts.flapping import Flapping, FlapTracker, horizon
@@ -25,7 +25,7 @@ from alerts.messages import new_alert, record, render
 from alerts.metrics import AlertMetrics
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.shelves import Shelves
-from alerts.state import AssetKey, EpisodeKey, Saver
+from alerts.state import Saver
 from ingest.base import Point
 
 log = logging.getLogger(__name__)
