@@ -16,6 +16,11 @@ Labels = Mapping[str, str]
 #: cannot collide with a real asset, and legal in an MQTT topic name.
 SITE_WIDE = "*"
 
+#: An asset: (site, asset).
+AssetKey = tuple[str, str]
+#: An episode of a rule on an asset (or a site, with `SITE_WIDE`): (rule, site, asset).
+EpisodeKey = tuple[str, str, str]
+
 
 class Severity(StrEnum):
     """How bad an alert is; the order (info < warning < critical) decides the health status."""

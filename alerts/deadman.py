@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping
 
-from alerts.base import SITE_WIDE, Alert, State
+from alerts.base import SITE_WIDE, Alert, EpisodeKey, State
 from alerts.fleet import TrackedAsset
 from alerts.messages import new_alert, values
 from alerts.rules import DeadmanRule
 from common.durations import format_duration
 
-EpisodeKey = tuple[str, str, str]
 _NS = 1_000_000_000
 #: Deadman rules are checked at most once per second of event time: durations are minutes.
 _EVERY_NS = _NS

@@ -4,7 +4,8 @@ It sees every batch of readings once, with their verdicts (`Observation`), after
 before the commit; it returns the ``alert`` records to store with them. Everything it decides
 is saved in one transaction per batch with the notifications it queues (`alerts.state.Saver`),
 and only then published (`alerts.health.map`: health map, reroute advice) and handed to the
-receivers' couriers. Its rooms: deadman rules in `alerts.deadman`, alarm hygiene in
+receivers' couriers. Its rooms: the open episodes and their transitions in
+`alerts.episodes`, deadman rules in `alerts.deadman`, alarm hygiene in
 `alerts.lifecycle` (hysteresis, minimum firing duration), `alerts.flapping`, `alerts.shelves`;
 what alerts say in `alerts.messages`; grouping and muting in `alerts.dispatch`. Commands
 (`alerts.commands`: silences, acks, shelves, feedback) arrive on another thread; one lock
@@ -18,21 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from alerts.base import Alert, Observation, Publisher, Stage, State
+from alerts.base import Alert, AssetKey, Observation, Publisher, Stage, State
 from alerts.clock import FleetClock
 from alerts.deadman import Deadman
 from alerts.dispatch import Dispatcher, MuteStage
-from alerts.errors import CommandError
-from alerts.flapping import FlapKey, Flapping, FlapTracker, horizon
+from alerts.episodes import Episodes
 from alerts.fleet import AnyRule, TrackedAsset
 from alerts.health.map import HealthMap
 from alerts.health.reroute import RerouteSettings
 from alerts.inhibit import Inhibitor
-from alerts.lifecycle import Episode, advance
-from alerts.messages import new_alert, render
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
-from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.shelves import Shelf, Shelves, ShelveStage
 from alerts.silences import Silence, Silences
 from alerts.state import AlertState, Saver
@@ -40,15 +37,13 @@ from ingest.base import Point
 
 log = logging.getLogger(__name__)
 
-EpisodeKey = tuple[str, str, str]
-AssetKey = tuple[str, str]
 _NS = 1_000_000_000
 #: The stale-alert gauge is recounted at least this often (event time): stale is a day.
 _CENSUS_EVERY_NS = 60 * _NS
 
 
 class AlertEngine:
-    """Rules, lifecycles and dispatch, over the health map, deadman and saving rooms.
+    """Rules and dispatch, over the episodes, health map, deadman and saving rooms.
 
     Parameters
     ----------
@@ -91,19 +86,25 @@ class AlertEngine:
         self.wall = wall
         self.lock = threading.RLock()
         self.assets: dict[AssetKey, TrackedAsset] = {}
-        self.episodes: dict[EpisodeKey, Episode] = {}
         self.saver = Saver(state, wall)
         self.health = HealthMap(metrics, publisher, prefix, reroute_settings or RerouteSettings())
         self.deadman = Deadman()
         self.silences = Silences(clock=wall)
         self.shelves = Shelves()
-        self.flaps = FlapTracker()
-        self.dispatcher = Dispatcher(route, metrics, self._describe)
+        self.dispatcher = Dispatcher(route, metrics)
+        self.episodes = Episodes(
+            self.rules,
+            self.assets,
+            metrics=metrics,
+            saver=self.saver,
+            shelves=self.shelves,
+            dispatcher=self.dispatcher,
+            health=self.health,
+        )
+        # The episodes bring a firing alert's message up to date just before it is sent.
+        self.dispatcher.describe = self.episodes.describe
         self.clock = FleetClock(wall=wall)
-        self._rules_by_name = {r.name: r for r in self.rules}
         self._shelve_stage = ShelveStage(self.shelves, metrics)
-        self._points: list[Point] = []
-        self._transitions = 0
         self._inhibitor = (-1, Inhibitor.of(()))
         self._census: tuple[int, int, int] = (-1, -1, 0)
         self._restore()
@@ -147,7 +148,7 @@ class AlertEngine:
     def open_alerts(self) -> list[Alert]:
         """Alerts pending or firing now."""
         with self.lock:
-            return [ep.alert for ep in self.episodes.values()]
+            return self.episodes.alerts()
 
     def close(self) -> None:
         """Save what is unsaved and close the state file."""
@@ -156,32 +157,6 @@ class AlertEngine:
             self.saver.state.close()
 
     # ---- for the commands (`alerts.commands`), under the lock ----
-
-    def firing(self, alert_id: str) -> tuple[EpisodeKey, Episode]:
-        """The episode of a firing alert, by id (`CommandError` for any other)."""
-        for key, ep in self.episodes.items():
-            if ep.alert.id == alert_id:
-                if ep.alert.state is not State.FIRING:
-                    raise CommandError(f"alert {alert_id} is {ep.alert.state}, not firing")
-                return key, ep
-        raise CommandError(f"no open alert with id {alert_id!r} (it may have resolved)")
-
-    def resolve_now(self, alert_id: str, ts: int, note: str) -> Alert:
-        """Resolve a firing alert at event time `ts`, by command; its message ends with `note`.
-
-        The resolution goes out as any other does, to the receivers that heard it fire; a
-        save that fails is retried with the next batch's, as for an alert a rule resolves.
-        """
-        with self.lock:
-            key, ep = self.firing(alert_id)
-            alert = ep.alert
-            alert.state = State.RESOLVED
-            alert.resolved_at = ts
-            alert.message = f"{alert.message}; {note}" if alert.message else note
-            self.transition(key[0], key, ep, State.RESOLVED, ts)
-            self.save_and_tell()
-            self.retell(ts)
-            return alert
 
     def save_and_tell(self) -> bool:
         """Save, then publish the health and advice and wake the couriers; False if unsaved."""
@@ -233,19 +208,17 @@ class AlertEngine:
             self._check_deadman(ts)
         if a.silent or obs.site in deadman.sites_down:
             for ekey in deadman.back(a):
-                self._resolve_silence(ekey, ts)
+                self.episodes.resolve(ekey, ts)
         opened = a.open
+        episodes = self.episodes
         if obs.anomalous or opened:
             for rule in a.anomaly:
                 active = rule.active(obs)
                 if not active and rule.name not in opened:
                     continue
-                episode = self.episodes.get((rule.name, a.site, a.asset))
                 score = obs.score if obs.score is not None else 0.0
                 clear = not active and score < rule.resolve_below  # rule.clears(obs), inline
-                self._step(
-                    rule, a, episode, active, clear, ts, score, obs.top_metric, rule.for_readings
-                )
+                episodes.step(rule, a, active, clear, ts, score, obs.top_metric, rule.for_readings)
         metrics = obs.metrics
         for limit, metric, compare, threshold in a.limits:
             value = metrics.get(metric)
@@ -254,150 +227,13 @@ class AlertEngine:
             hit = compare(value, threshold)
             if not hit and limit.name not in opened:
                 continue
-            episode = self.episodes.get((limit.name, a.site, a.asset))
-            self._step(limit, a, episode, hit, not hit, ts, value, metric, 1)
-
-    def _step(
-        self,
-        rule: AnomalyRule | LimitRule,
-        a: TrackedAsset,
-        episode: Episode | None,
-        active: bool,
-        clear: bool,
-        ts: int,
-        value: float,
-        top_metric: str | None,
-        hits_needed: int,
-    ) -> None:
-        ekey = (rule.name, a.site, a.asset)
-
-        def start() -> Alert:
-            return new_alert(rule, a.site, a.asset, a.kind, State.PENDING, ts, value, top_metric)
-
-        new, state = advance(
-            episode,
-            active=active,
-            ts=ts,
-            hits_needed=hits_needed,
-            hold_ns=rule.hold_ns,
-            resolve_after=rule.resolve_after,
-            start=start,
-            clear=clear,
-            keep_ns=rule.keep_ns,
-            # A flapping alert stays, one alert, until its condition has been quiet a while.
-            quiet_ns=rule.quiet_ns if episode is not None and episode.alert.flapping else 0,
-        )
-        if new is None:
-            if episode is not None:  # a pending episode ended; it was never saved
-                del self.episodes[ekey]
-                a.open.discard(rule.name)
-            return
-        alert = new.alert
-        if active:
-            alert.value = value
-            alert.top_metric = top_metric
-        if state is None:
-            return
-        self.episodes[ekey] = new
-        if state is State.FIRING:
-            self._fired(ekey, alert, ts, rule.flapping)
-        alert.message = render(rule, a, alert, ts - new.since)
-        self.transition(rule.name, ekey, new, state, ts)
-
-    def _fired(self, ekey: FlapKey, alert: Alert, ts: int, policy: Flapping | None) -> None:
-        """Count a firing for flap damping and chattering; mark the alert if it is flapping."""
-        verdict = self.flaps.fired(ekey, ts, policy)
-        self.saver.changes.flaps[ekey] = self.flaps.history[ekey]
-        if verdict.chattering:
-            self.metrics.chattering.labels(ekey[0]).inc()
-        if verdict.flapping:
-            alert.flapping = True
-            log.info("alert %s (%s on %s/%s) is flapping", alert.id, *ekey)
-
-    def _describe(self, alert: Alert, now: int) -> None:
-        """Bring a firing alert's message (and a deadman's value) up to `now` before it goes."""
-        rule = self._rules_by_name.get(alert.rule)
-        ep = self.episodes.get(alert.key)
-        a = self.assets.get((alert.site, alert.asset))
-        if rule is None or ep is None or ep.alert is not alert or a is None:
-            return  # a site-wide alert keeps its message
-        held = now - ep.since
-        if isinstance(rule, DeadmanRule):
-            held = now - a.heard
-            alert.value = held / _NS
-        alert.message = render(rule, a, alert, held)
-
-    def transition(self, rule: str, ekey: EpisodeKey, ep: Episode, state: State, ts: int) -> None:
-        """An episode moves to `state` at `ts`: count, save, record and dispatch it."""
-        alert = ep.alert
-        self.metrics.transitions.labels(rule, state.value).inc()
-        tracked = self.assets.get((alert.site, alert.asset))
-        if tracked is not None:
-            if state is State.RESOLVED:
-                tracked.open.discard(rule)
-            else:
-                tracked.open.add(rule)
-        if state is State.PENDING:
-            # Not saved: a restart only starts the count again; firing alerts are saved.
-            return
-        self._transitions += 1
-        severity = self.metrics.firing.labels(alert.severity.value)
-        changes = self.saver.changes
-        if state is State.FIRING:
-            severity.inc()
-            changes.episodes[ekey] = ep.to_state()
-        else:
-            severity.dec()
-            del self.episodes[ekey]
-            changes.episodes[ekey] = None
-            changes.resolved[alert.id] = ep.to_state()  # feedback may name it later
-            if alert.id in self.shelves:
-                # One-shot shelving (ISA-18.2): the shelf ends with the alert it held.
-                self.shelves.put(alert.id, None)
-                changes.shelves[alert.id] = None
-                log.info("alert %s resolved: its shelf ends", alert.id)
-        self._points.append(
-            Point(
-                "alert",
-                {
-                    "site": alert.site,
-                    "asset": alert.asset,
-                    "rule": rule,
-                    "severity": alert.severity,
-                },
-                {
-                    "state": state.value,
-                    "value": alert.value,
-                    "message": alert.message,
-                    "id": alert.id,
-                    "flapping": alert.flapping,
-                },
-                ts,
-            )
-        )
-        self.dispatcher.insert(alert, ts)
-        self.health.mark_alert(alert, ts, self.assets)
+            episodes.step(limit, a, hit, not hit, ts, value, metric, 1)
 
     # ---- deadman ----
 
     def _check_deadman(self, now: int) -> None:
-        for rule, alert, ts in self.deadman.check(self.assets.values(), self.episodes, now):
-            self._open(rule, alert, ts)
-
-    def _open(self, rule: str, alert: Alert, ts: int) -> None:
-        """A deadman alert fires at once: its waiting was the silence itself."""
-        ekey = (rule, alert.site, alert.asset)
-        ep = Episode(alert, since=ts, seen=ts)
-        self.episodes[ekey] = ep
-        self._fired(ekey, alert, ts, None)  # chattering only: deadman alerts are not damped
-        self.transition(rule, ekey, ep, State.FIRING, ts)
-
-    def _resolve_silence(self, ekey: EpisodeKey, ts: int) -> None:
-        ep = self.episodes.get(ekey)
-        if ep is not None and ep.alert.state is State.FIRING:
-            ep.alert.state = State.RESOLVED
-            ep.alert.resolved_at = ts
-            self.transition(ekey[0], ekey, ep, State.RESOLVED, ts)
+        for rule, alert, ts in self.deadman.check(self.assets.values(), self.episodes.open, now):
+            self.episodes.fire(rule, alert, ts)
 
     # ---- after each batch or tick ----
 
@@ -417,16 +253,15 @@ class AlertEngine:
             # interval (silences are wall-clock, so past flushes cannot be judged now).
             self._flush(now)
         self._refresh_health(now)
-        census = (self._transitions, len(self.shelves))
+        census = (self.episodes.transitions, len(self.shelves))
         if census != self._census[:2] or now - self._census[2] >= _CENSUS_EVERY_NS:
             self._census = (*census, now)  # transitions, shelves and time change the gauges
-            self.metrics.census((ep.alert for ep in self.episodes.values()), census[1], now)
-        points, self._points = self._points, []
-        return points
+            self.metrics.census(self.episodes.alerts(), census[1], now)
+        return self.episodes.points()
 
     def _shelves_over(self, due: list[Shelf], now: int) -> None:
         """Shelves whose time is up: end them; alerts still firing are announced again."""
-        live = {ep.alert.id: ep.alert for ep in self.episodes.values()}
+        live = {alert.id: alert for alert in self.episodes.alerts()}
         for shelf in due:
             self.shelves.put(shelf.alert_id, None)
             self.saver.changes.shelves[shelf.alert_id] = None
@@ -443,10 +278,9 @@ class AlertEngine:
             self._flush(dispatcher.due)
 
     def _flush(self, now: int) -> None:
-        if self._inhibitor[0] != self._transitions:
+        if self._inhibitor[0] != self.episodes.transitions:
             # Only a firing or resolving alert changes what inhibits what.
-            alerts = (ep.alert for ep in self.episodes.values())
-            self._inhibitor = (self._transitions, Inhibitor.of(alerts))
+            self._inhibitor = (self.episodes.transitions, Inhibitor.of(self.episodes.alerts()))
         inhibitor = self._inhibitor[1]
         stages: list[Stage] = [
             MuteStage(inhibitor, "inhibited", self.metrics),
@@ -457,7 +291,8 @@ class AlertEngine:
 
     def _refresh_health(self, now: int) -> None:
         changes = self.saver.changes
-        self.health.refresh(now, self.assets, self.episodes, self.silences, self.shelves, changes)
+        episodes = self.episodes.open
+        self.health.refresh(now, self.assets, episodes, self.silences, self.shelves, changes)
 
     # ---- saving and restarting ----
 
@@ -474,28 +309,21 @@ class AlertEngine:
             a = TrackedAsset(site, asset, kind, last_ts, heard)
             a.scope(self.rules)
             self.assets[(site, asset)] = a
-        for ekey, data in snap.episodes.items():
-            ep = Episode.from_state(data)
-            self.episodes[ekey] = ep
-            if (tracked := self.assets.get((ekey[1], ekey[2]))) is not None:
-                tracked.open.add(ekey[0])
+        newest = snap.kv.get("clock", {}).get("newest", 0)
+        self.episodes.restore(snap.episodes, snap.flaps, newest)
+        firing: set[str] = set()
+        for ekey, ep in self.episodes.open.items():
             if ep.alert.state is State.FIRING:
-                self.metrics.firing.labels(ep.alert.severity.value).inc()
+                firing.add(ep.alert.id)
                 if ep.alert.extra.get("type") == "deadman":
                     self.deadman.restore(ekey, self.assets)
         for data in snap.silences:
             self.silences.add(Silence.from_state(data))
         self.health.silence_ids = self.silences.active_ids()
-        firing = {ep.alert.id for ep in self.episodes.values() if ep.alert.state is State.FIRING}
         for alert_id_ in self.shelves.restore(snap.shelves, firing):
             changes.shelves[alert_id_] = None
-        self.flaps = FlapTracker(snap.flaps)
-        policies = (r.flapping for r in self.rules if not isinstance(r, DeadmanRule))
-        newest = snap.kv.get("clock", {}).get("newest", 0)
-        for flap_key in self.flaps.forget(newest, horizon(policies)):
-            changes.flaps[flap_key] = None
         self.clock = FleetClock(newest, wall=self.wall)
-        live = {ep.alert.key: ep.alert for ep in self.episodes.values()}
+        live = {alert.key: alert for alert in self.episodes.alerts()}
         self.dispatcher.restore(snap.groups, live, self.clock.now())
         advice = snap.kv.get("advice", ())
         self.health.restore(snap.health, advice, self.assets, self.clock.now())

@@ -1,8 +1,9 @@
-"""What an alert says: the alert an episode begins with, and its message as the episode goes.
+"""What an alert says: the alert an episode begins with, its message, its stored record.
 
 A rule's template (`alerts.templates`) is filled with the asset, the alert's value and top
 metric and how long the condition has held (for a limit rule also its metric, operator and
-threshold); a flapping alert's message says that it flaps and how it is damped.
+threshold); a flapping alert's message says that it flaps and how it is damped. Each
+transition of an episode is stored as an ``alert`` record (`record`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from alerts.fleet import AnyRule, TrackedAsset
 from alerts.lifecycle import alert_id
 from alerts.rules import DeadmanRule, LimitRule
 from common.durations import format_duration
+from ingest.base import Point
 
 _NS = 1_000_000_000
 
@@ -65,3 +67,19 @@ def values(rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int) -> dict[s
     if isinstance(rule, LimitRule):
         filled.update(metric=rule.metric, op=rule.op, threshold=rule.value)
     return filled
+
+
+def record(alert: Alert, rule: str, state: State, ts: int) -> Point:
+    """The ``alert`` record of `alert` moving to `state` at event time `ts`."""
+    return Point(
+        "alert",
+        {"site": alert.site, "asset": alert.asset, "rule": rule, "severity": alert.severity},
+        {
+            "state": state.value,
+            "value": alert.value,
+            "message": alert.message,
+            "id": alert.id,
+            "flapping": alert.flapping,
+        },
+        ts,
+    )

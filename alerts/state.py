@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from alerts import labels, outbox
-from alerts.base import Notification
+from alerts.base import AssetKey, EpisodeKey, Notification
 from alerts.fleet import TrackedAsset
 from alerts.labels import Label
 from ingest.errors import StoreError
@@ -65,9 +65,6 @@ KEEP_RESOLVED = 10_000
 #: What a restart can recompute (last-reading times, health, advice) is saved at most once
 #: per wall second: a deadman's minutes make a second's staleness harmless.
 _SAVE_LAZY_EVERY = 1.0
-
-EpisodeKey = tuple[str, str, str]
-AssetKey = tuple[str, str]
 
 
 @dataclass(slots=True)

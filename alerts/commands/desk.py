@@ -60,7 +60,7 @@ class AlertDesk:
         """Acknowledge a firing alert: no more repeats for this episode."""
         engine = self.engine
         with engine.lock:
-            key, ep = engine.firing(alert_id)
+            key, ep = engine.episodes.firing(alert_id)
             ep.alert.acked_by = by
             ep.alert.extra["ack"] = {"by": by, "comment": comment, "at": engine.wall()}
             engine.saver.changes.episodes[key] = ep.to_state()
@@ -77,7 +77,7 @@ class AlertDesk:
         """Shelve a firing alert for `seconds` of wall time (again: a new shelf replaces it)."""
         engine = self.engine
         with engine.lock:
-            alert = engine.firing(alert_id)[1].alert
+            alert = engine.episodes.firing(alert_id)[1].alert
             shelf = Shelf.create(alert_id, by, comment, engine.wall(), seconds)
             before = engine.shelves.put(alert_id, shelf)
             if not self._shelf_changed(alert, shelf.to_state()):
@@ -90,7 +90,7 @@ class AlertDesk:
         """End an alert's shelf now; still firing, it is announced again."""
         engine = self.engine
         with engine.lock:
-            alert = engine.firing(alert_id)[1].alert
+            alert = engine.episodes.firing(alert_id)[1].alert
             before = engine.shelves.put(alert_id, None)
             if before is None:
                 raise CommandError(f"alert {alert_id} is not shelved")

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.base import SITE_WIDE, State
+from alerts.base import SITE_WIDE, Alert, State
 from alerts.commands.desk import UNSAVED
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
@@ -121,7 +121,7 @@ class FeedbackDesk:
                 note = f"resolved by feedback from {label.by}: normal for this machine" + (
                     f" ({label.comment})" if label.comment else ""
                 )
-                alert = engine.resolve_now(alert.id, at, note)
+                alert = self._resolve(alert.id, at, note)
             engine.metrics.feedback.labels(verdict.value).inc()
         return {
             "label": label.to_json(),
@@ -138,7 +138,7 @@ class FeedbackDesk:
         neither open nor among the resolved alerts kept (`alerts.state.KEEP_RESOLVED`).
         """
         engine = self.engine
-        for ep in engine.episodes.values():
+        for ep in engine.episodes.open.values():
             if ep.alert.id == alert_id:
                 if ep.alert.state is State.PENDING:
                     raise CommandError(
@@ -153,6 +153,21 @@ class FeedbackDesk:
                 f"in the last {kept} has it"
             )
         return Episode.from_state(data), False
+
+    def _resolve(self, alert_id: str, ts: int, note: str) -> Alert:
+        """Resolve a firing alert at event time `ts`; its message ends with `note`.
+
+        The resolution goes out as any other does, to the receivers that heard it fire; a
+        save that fails is retried with the next batch's, as for an alert a rule resolves.
+        """
+        engine = self.engine
+        key, ep = engine.episodes.firing(alert_id)
+        alert = ep.alert
+        alert.message = f"{alert.message}; {note}" if alert.message else note
+        engine.episodes.resolve(key, ts)
+        engine.save_and_tell()
+        engine.retell(ts)
+        return alert
 
     def _save_label(self, label: Label) -> None:
         """Save a verdict on an alert now (`CommandError` when it cannot be saved)."""

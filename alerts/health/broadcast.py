@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 
-from alerts.base import Publisher
+from alerts.base import AssetKey, Publisher
 from alerts.health.status import AssetHealth
-
-AssetKey = tuple[str, str]
 
 
 class Broadcaster:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alerts.base import SITE_WIDE, Alert, Publisher
+from alerts.base import SITE_WIDE, Alert, AssetKey, EpisodeKey, Publisher
 from alerts.fleet import TrackedAsset
 from alerts.health import reroute
 from alerts.health.broadcast import Broadcaster
@@ -25,8 +25,6 @@ from alerts.silences import Silences
 from alerts.state import Changes
 from ingest.base import Point
 
-AssetKey = tuple[str, str]
-EpisodeKey = tuple[str, str, str]
 _NS = 1_000_000_000
 #: Standing reroute advice is ranked again this often (event time) as scores and loads drift.
 _ADVICE_EVERY_NS = 10 * _NS

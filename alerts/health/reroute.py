@@ -14,10 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.base import AssetKey
 from alerts.health.status import FAILING, AssetHealth
 from common.timestamps import format_rfc3339
-
-AssetKey = tuple[str, str]
 
 
 class RerouteSettings(BaseModel):

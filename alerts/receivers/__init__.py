@@ -18,7 +18,8 @@ configures it under ``alerts.receivers``::
 
 - ``log``: `LogReceiver`, one line per alert on the ``meshwatch.alerts`` logger; never fails.
 - ``webhook``: `WebhookReceiver`, the alert JSON POSTed (an array for a group), HMAC-signed.
-- ``email``: `EmailReceiver`, one plain-text message per notification over SMTP with TLS.
+- ``email``: `EmailReceiver`, one plain-text message per notification over SMTP with TLS
+  (what it says is composed in `alerts.receivers.emailtext`).
 - ``mqtt``: `MqttReceiver`, each alert on ``<prefix>/alerts/{site}/{asset}`` at QoS 1.
 """
 

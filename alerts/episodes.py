@@ -1,0 +1,240 @@
+"""The open episodes of the alert rules and their transitions (pending, firing, resolved).
+
+An episode is one rule's alert on one asset, from its first pending reading to its
+resolution (`alerts.lifecycle`). `Episodes` holds those open now, advances them with each
+reading a rule judges, and makes every transition count: the gauges and counters, the change
+to save (`alerts.state.Changes`), the ``alert`` record to store with the batch, the dispatch
+(`alerts.dispatch`) and the health map's mark (`alerts.health.map`). Pending episodes are not
+saved: a restart only starts their count again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alerts.base import Alert, AssetKey, EpisodeKey, State
+from alerts.dispatch import Dispatcher
+from alerts.errors import CommandError
+from alerts.flapping import Flapping, FlapTracker, horizon
+from alerts.fleet import AnyRule, TrackedAsset
+from alerts.health.map import HealthMap
+from alerts.lifecycle import Episode, advance
+from alerts.messages import new_alert, record, render
+from alerts.metrics import AlertMetrics
+from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.shelves import Shelves
+from alerts.state import Saver
+from ingest.base import Point
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+
+class Episodes:
+    """The episodes open now, by (rule, site, asset), with their flap history.
+
+    Parameters
+    ----------
+    rules
+        The alert rules.
+    assets
+        The engine's tracked assets (each keeps the names of its open rules).
+    metrics
+        Counters and gauges.
+    saver
+        Where changes wait to be saved.
+    shelves
+        The shelves (a shelf ends with the alert it held).
+    dispatcher
+        Where firing and resolved alerts go.
+    health
+        The health map, marked at each transition.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[AnyRule],
+        assets: Mapping[AssetKey, TrackedAsset],
+        *,
+        metrics: AlertMetrics,
+        saver: Saver,
+        shelves: Shelves,
+        dispatcher: Dispatcher,
+        health: HealthMap,
+    ) -> None:
+        self.open: dict[EpisodeKey, Episode] = {}
+        self.flaps = FlapTracker()
+        #: Transitions to firing or resolved so far (what inhibits what changes only then).
+        self.transitions = 0
+        self._rules = list(rules)
+        self._rules_by_name = {r.name: r for r in self._rules}
+        self._assets = assets
+        self._metrics = metrics
+        self._saver = saver
+        self._shelves = shelves
+        self._dispatcher = dispatcher
+        self._health = health
+        self._points: list[Point] = []
+
+    def alerts(self) -> list[Alert]:
+        """The alerts of the open episodes (pending or firing)."""
+        return [ep.alert for ep in self.open.values()]
+
+    def points(self) -> list[Point]:
+        """The ``alert`` records of the transitions since the last call."""
+        points, self._points = self._points, []
+        return points
+
+    def step(
+        self,
+        rule: AnomalyRule | LimitRule,
+        a: TrackedAsset,
+        active: bool,
+        clear: bool,
+        ts: int,
+        value: float,
+        top_metric: str | None,
+        hits_needed: int,
+    ) -> None:
+        """Advance `rule`'s episode on `a` by one reading (`active`: its condition holds)."""
+        ekey = (rule.name, a.site, a.asset)
+        episode = self.open.get(ekey)
+
+        def start() -> Alert:
+            return new_alert(rule, a.site, a.asset, a.kind, State.PENDING, ts, value, top_metric)
+
+        new, state = advance(
+            episode,
+            active=active,
+            ts=ts,
+            hits_needed=hits_needed,
+            hold_ns=rule.hold_ns,
+            resolve_after=rule.resolve_after,
+            start=start,
+            clear=clear,
+            keep_ns=rule.keep_ns,
+            # A flapping alert stays, one alert, until its condition has been quiet a while.
+            quiet_ns=rule.quiet_ns if episode is not None and episode.alert.flapping else 0,
+        )
+        if new is None:
+            if episode is not None:  # a pending episode ended; it was never saved
+                del self.open[ekey]
+                a.open.discard(rule.name)
+            return
+        alert = new.alert
+        if active:
+            alert.value = value
+            alert.top_metric = top_metric
+        if state is None:
+            return
+        self.open[ekey] = new
+        if state is State.FIRING:
+            self._fired(ekey, alert, ts, rule.flapping)
+        alert.message = render(rule, a, alert, ts - new.since)
+        self.transition(ekey, new, state, ts)
+
+    def fire(self, rule: str, alert: Alert, ts: int) -> None:
+        """A deadman alert fires at once: its waiting was the silence itself."""
+        ekey = (rule, alert.site, alert.asset)
+        ep = Episode(alert, since=ts, seen=ts)
+        self.open[ekey] = ep
+        self._fired(ekey, alert, ts, None)  # chattering only: deadman alerts are not damped
+        self.transition(ekey, ep, State.FIRING, ts)
+
+    def resolve(self, ekey: EpisodeKey, ts: int) -> Alert | None:
+        """Resolve the episode `ekey` at `ts` if it is firing; return its alert if it was."""
+        ep = self.open.get(ekey)
+        if ep is None or ep.alert.state is not State.FIRING:
+            return None
+        ep.alert.state = State.RESOLVED
+        ep.alert.resolved_at = ts
+        self.transition(ekey, ep, State.RESOLVED, ts)
+        return ep.alert
+
+    def firing(self, alert_id: str) -> tuple[EpisodeKey, Episode]:
+        """The episode of a firing alert, by id (`CommandError` for any other)."""
+        for key, ep in self.open.items():
+            if ep.alert.id == alert_id:
+                if ep.alert.state is not State.FIRING:
+                    raise CommandError(f"alert {alert_id} is {ep.alert.state}, not firing")
+                return key, ep
+        raise CommandError(f"no open alert with id {alert_id!r} (it may have resolved)")
+
+    def describe(self, alert: Alert, now: int) -> None:
+        """Bring a firing alert's message (and a deadman's value) up to `now` before it goes."""
+        rule = self._rules_by_name.get(alert.rule)
+        ep = self.open.get(alert.key)
+        a = self._assets.get((alert.site, alert.asset))
+        if rule is None or ep is None or ep.alert is not alert or a is None:
+            return  # a site-wide alert keeps its message
+        held = now - ep.since
+        if isinstance(rule, DeadmanRule):
+            held = now - a.heard
+            alert.value = held / _NS
+        alert.message = render(rule, a, alert, held)
+
+    def transition(self, ekey: EpisodeKey, ep: Episode, state: State, ts: int) -> None:
+        """An episode moves to `state` at `ts`: count, save, record and dispatch it."""
+        rule = ekey[0]
+        alert = ep.alert
+        self._metrics.transitions.labels(rule, state.value).inc()
+        tracked = self._assets.get((alert.site, alert.asset))
+        if tracked is not None:
+            if state is State.RESOLVED:
+                tracked.open.discard(rule)
+            else:
+                tracked.open.add(rule)
+        if state is State.PENDING:
+            # Not saved: a restart only starts the count again; firing alerts are saved.
+            return
+        self.transitions += 1
+        severity = self._metrics.firing.labels(alert.severity.value)
+        changes = self._saver.changes
+        if state is State.FIRING:
+            severity.inc()
+            changes.episodes[ekey] = ep.to_state()
+        else:
+            severity.dec()
+            del self.open[ekey]
+            changes.episodes[ekey] = None
+            changes.resolved[alert.id] = ep.to_state()  # feedback may name it later
+            if alert.id in self._shelves:
+                # One-shot shelving (ISA-18.2): the shelf ends with the alert it held.
+                self._shelves.put(alert.id, None)
+                changes.shelves[alert.id] = None
+                log.info("alert %s resolved: its shelf ends", alert.id)
+        self._points.append(record(alert, rule, state, ts))
+        self._dispatcher.insert(alert, ts)
+        self._health.mark_alert(alert, ts, self._assets)
+
+    def restore(
+        self,
+        episodes: Mapping[EpisodeKey, dict[str, Any]],
+        flaps: Mapping[EpisodeKey, list[int]],
+        newest: int,
+    ) -> None:
+        """Take back the saved episodes and flap history; forget what is past its horizon."""
+        for ekey, data in episodes.items():
+            ep = Episode.from_state(data)
+            self.open[ekey] = ep
+            if (tracked := self._assets.get((ekey[1], ekey[2]))) is not None:
+                tracked.open.add(ekey[0])
+            if ep.alert.state is State.FIRING:
+                self._metrics.firing.labels(ep.alert.severity.value).inc()
+        self.flaps = FlapTracker(flaps)
+        policies = (r.flapping for r in self._rules if not isinstance(r, DeadmanRule))
+        for flap_key in self.flaps.forget(newest, horizon(policies)):
+            self._saver.changes.flaps[flap_key] = None
+
+    def _fired(self, ekey: EpisodeKey, alert: Alert, ts: int, policy: Flapping | None) -> None:
+        """Count a firing for flap damping and chattering; mark the alert if it is flapping."""
+        verdict = self.flaps.fired(ekey, ts, policy)
+        self._saver.changes.flaps[ekey] = self.flaps.history[ekey]
+        if verdict.chattering:
+            self._metrics.chattering.labels(ekey[0]).inc()
+        if verdict.flapping:
+            alert.flapping = True
+            log.info("alert %s (%s on %s/%s) is flapping", alert.id, *ekey)
