@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from meshwatch.clientsettings import ClientSettings
     from meshwatch.settings import Settings
 
 
@@ -22,9 +23,25 @@ def settings_of(ctx: click.Context) -> Settings:
     from meshwatch.settings import load_settings
 
     settings = load_settings(ctx.find_root().obj)
+    _log_as(settings.log.level)
+    return settings
+
+
+def client_settings_of(ctx: click.Context) -> ClientSettings:
+    """The broker, data dir and logging only: for commands that talk to a running pipeline.
+
+    Sections of the file such a command does not use are not checked (the pipeline did).
+    """
+    from meshwatch.clientsettings import ClientSettings, load
+
+    settings = load(ClientSettings, ctx.find_root().obj)
+    _log_as(settings.log.level)
+    return settings
+
+
+def _log_as(level: str) -> None:
     logging.basicConfig(
-        level=settings.log.level,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return settings

@@ -27,9 +27,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.errors import RulesError
-from alerts.health.status import AssetHealth
 from alerts.matchers import Matcher
-from alerts.state import AlertState
 from common import mqtt as transport
 from common.closing import Closing
 from ingest.settings import MqttSettings
@@ -305,6 +303,10 @@ class _Connection(Closing):
 
 def saved_health(data_dir: Path) -> list[dict[str, Any]]:
     """The health map a pipeline saved in its data dir, as the retained messages carry it."""
+    # imported here: the health model pulls in the rules, which the other commands never need
+    from alerts.health.status import AssetHealth
+    from alerts.state import AlertState
+
     path = data_dir / "alerts.db"
     if not path.exists():
         return []

@@ -9,7 +9,7 @@ import orjson
 
 from ingest.deadletters import DeadLetters
 from ingest.errors import Reason
-from meshwatch.clicontext import settings_of
+from meshwatch.clicontext import client_settings_of
 
 
 @click.command()
@@ -22,7 +22,7 @@ def deadletters(ctx: click.Context, limit: int, reason: str | None, as_json: boo
     from rich.console import Console
     from rich.table import Table
 
-    settings = settings_of(ctx)
+    settings = client_settings_of(ctx)
     path = settings.data_dir / "deadletters.db"
     if not path.exists():
         click.echo(f"no dead letters: {path} does not exist yet")

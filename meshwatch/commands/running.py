@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from meshwatch.clicontext import settings_of
+from meshwatch.clicontext import client_settings_of
 
 if TYPE_CHECKING:
     from meshwatch.remote import Command
@@ -56,7 +56,7 @@ def ask(
     from meshwatch import remote
 
     try:
-        return remote.request(settings_of(ctx).mqtt, command, body, timeout=timeout)
+        return remote.request(client_settings_of(ctx).mqtt, command, body, timeout=timeout)
     except remote.RemoteError as exc:
         raise click.ClickException(str(exc)) from None
 

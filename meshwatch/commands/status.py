@@ -7,7 +7,7 @@ import time
 import click
 import orjson
 
-from meshwatch.clicontext import settings_of
+from meshwatch.clicontext import client_settings_of
 
 
 @click.command()
@@ -31,7 +31,7 @@ def status(ctx: click.Context, as_json: bool, wait: float, local: bool) -> None:
 
     from meshwatch import remote, tables
 
-    full = settings_of(ctx)
+    full = client_settings_of(ctx)
     settings = full.mqtt
     if local:
         fleet = remote.saved_health(full.data_dir)

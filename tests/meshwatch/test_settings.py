@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from meshwatch.clientsettings import ClientSettings, load
 from meshwatch.errors import ConfigError
 from meshwatch.settings import Settings, load_settings
 
@@ -160,3 +161,29 @@ def test_tls_files_without_tls_are_refused(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("MESHWATCH_MQTT__CA_FILE", str(ca))
     with pytest.raises(ConfigError, match=r"mqtt\.ca_file is set but mqtt\.tls is false"):
         load_settings()
+
+
+def test_client_settings_read_the_same_file_and_environment(tmp_path, monkeypatch) -> None:
+    """Commands that talk to a pipeline see the broker and data dir the pipeline is given."""
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": "/srv/mw", "mqtt": {"host": "broker.plant"}}))
+    monkeypatch.setenv("MESHWATCH_MQTT__PORT", "8883")
+    client = load(ClientSettings, path)
+    full = load_settings(path)
+    assert (client.data_dir, client.mqtt, client.log) == (full.data_dir, full.mqtt, full.log)
+
+
+def test_client_settings_leave_unused_sections_to_the_pipeline(tmp_path) -> None:
+    """A section a remote command does not use is not checked by it (the pipeline checks it)."""
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text(yaml.safe_dump({"models": {"warmup": -1}, "mqtt": {"port": 1884}}))
+    assert load(ClientSettings, path).mqtt.port == 1884
+    with pytest.raises(ConfigError, match=r"models\.warmup"):
+        load_settings(path)
+
+
+def test_client_settings_refuse_a_bad_broker_setting_in_one_line(monkeypatch) -> None:
+    """The broker settings a remote command uses are checked with the usual one line."""
+    monkeypatch.setenv("MESHWATCH_MQTT__PORT", "0")
+    with pytest.raises(ConfigError, match=r"^invalid setting mqtt.port \(MESHWATCH_MQTT__PORT\)"):
+        load(ClientSettings)
