@@ -35,6 +35,7 @@ _COMMANDS = {
     "simulate": "meshwatch.commands.simulate:simulate",
     "status": "meshwatch.commands.status:status",
     "unshelve": "meshwatch.commands.alerts:unshelve",
+    "web": "meshwatch.commands.web:web",
 }
 
 
