@@ -7,17 +7,11 @@ from pathlib import Path
 
 import click
 
-from meshwatch.clicontext import settings_of
+from meshwatch.clicontext import config_option, settings_of
 
 
 @click.group(invoke_without_command=True)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="YAML configuration file (the same as meshwatch --config).",
-)
+@config_option
 @click.option("--read-only", is_flag=True, help="Serve without users: nobody logs in or acts.")
 @click.option("--host", default=None, help="Address to listen on [default: web.host].")
 @click.option(

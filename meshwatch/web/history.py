@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -41,6 +42,13 @@ class AlertRecord:
     state: str
     message: str
     id: str
+
+    @classmethod
+    def of(cls, ts: int, tags: Sequence[object], fields: Mapping[str, object]) -> AlertRecord:
+        """From the store: the time, the tags (site, asset, rule, severity), the fields."""
+        site, asset, rule, severity = (str(tag) for tag in tags)
+        text = {name: str(fields.get(name, "")) for name in ("state", "message", "id")}
+        return cls(ts, site, asset, rule, severity, text["state"], text["message"], text["id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,18 +153,18 @@ class EmbeddedHistory:
             "SELECT ts, fields FROM telemetry WHERE site = ? AND asset = ? AND ts >= ? ORDER BY ts",
             window,
         ):
-            for name, value in orjson.loads(str(fields)).items():
+            for name, value in orjson.loads(fields).items():
                 if isinstance(value, int | float):
-                    metrics.setdefault(name, []).append((int(str(ts)), float(value)))
+                    metrics.setdefault(name, []).append((ts, float(value)))
         history.metrics = [Series(name, points) for name, points in sorted(metrics.items())]
         scores = []
         for ts, fields in self._query(
             "SELECT ts, fields FROM anomaly WHERE site = ? AND asset = ? AND ts >= ? ORDER BY ts",
             window,
         ):
-            doc = orjson.loads(str(fields))
+            doc = orjson.loads(fields)
             if isinstance(doc.get("score"), int | float) and not doc.get("warming_up"):
-                scores.append((int(str(ts)), float(doc["score"])))
+                scores.append((ts, float(doc["score"])))
         history.score = Series("score", scores)
         records = [
             _record(row)
@@ -169,7 +177,7 @@ class EmbeddedHistory:
         history.episodes = [e for e in episodes(records) if e.end is None or e.end >= start]
         return history
 
-    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
         if not self.path.exists():
             return []
         try:
@@ -188,16 +196,6 @@ class EmbeddedHistory:
             conn.close()
 
 
-def _record(row: tuple[object, ...]) -> AlertRecord:
-    ts, site, asset, rule, severity, fields = row
-    doc = orjson.loads(str(fields))
-    return AlertRecord(
-        int(str(ts)),
-        str(site),
-        str(asset),
-        str(rule),
-        str(severity),
-        str(doc.get("state", "")),
-        str(doc.get("message", "")),
-        str(doc.get("id", "")),
-    )
+def _record(row: tuple[Any, ...]) -> AlertRecord:
+    ts, *tags, fields = row
+    return AlertRecord.of(ts, tags, orjson.loads(fields))

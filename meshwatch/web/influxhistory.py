@@ -111,16 +111,4 @@ def _records(rows: list[dict[str, Any]]) -> list[AlertRecord]:
     for row in rows:
         key = (row["_ns"], row.get("site"), row.get("asset"), row.get("rule"), row.get("severity"))
         folded.setdefault(key, {})[row["_field"]] = row["_value"]
-    return [
-        AlertRecord(
-            ts,
-            str(site),
-            str(asset),
-            str(rule),
-            str(severity),
-            str(fields.get("state", "")),
-            str(fields.get("message", "")),
-            str(fields.get("id", "")),
-        )
-        for (ts, site, asset, rule, severity), fields in folded.items()
-    ]
+    return [AlertRecord.of(key[0], key[1:], fields) for key, fields in folded.items()]
