@@ -38,6 +38,10 @@ NO_USERS = (
 )
 
 
+class ListenError(ConfigError):
+    """The console's address cannot be listened on (in use, not local, not allowed)."""
+
+
 def secret(path: Path) -> str:
     """The session signing key in `path`, made (mode 0600) when missing."""
     try:
@@ -120,7 +124,7 @@ class WebServer:
             self.socket.listen(128)
         except OSError as exc:
             self.socket.close()
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound = self.socket.getsockname()
         self.address = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{bound[1]}"
         config = uvicorn.Config(
