@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from meshwatch.clicontext import config_option
 from meshwatch.errors import MeshwatchError
 
 # Command name -> "module:attribute" of its click command, imported on first use.
@@ -35,6 +36,7 @@ _COMMANDS = {
     "simulate": "meshwatch.commands.simulate:simulate",
     "status": "meshwatch.commands.status:status",
     "unshelve": "meshwatch.commands.alerts:unshelve",
+    "web": "meshwatch.commands.web:web",
 }
 
 
@@ -68,13 +70,7 @@ class _LazyGroup(click.Group):
     commands=_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="YAML configuration file (environment variables override it).",
-)
+@config_option
 @click.version_option(package_name="meshwatch")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:

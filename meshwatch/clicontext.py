@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -14,6 +15,16 @@ import click
 if TYPE_CHECKING:
     from meshwatch.clientsettings import ClientSettings
     from meshwatch.settings import Settings
+
+
+#: ``--config FILE``: on the root group, and on commands that take it after their name.
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="YAML configuration file (environment variables override it).",
+)
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -4,11 +4,13 @@ Starts mosquitto on a free port, runs the pipeline on the embedded store in the 
 and runs the fleet simulator (the small shipped fleet by default, with its scheduled faults)
 at high speed over MQTT, exactly as sensors would. While it runs, a live view shows the
 fleet's health, the latest alerts and the reroute advice, as any tool on the broker sees
-them. It ends by itself (or on Ctrl-C) with a summary: each injected fault, whether and how
-soon it was detected, the false alarms, the alarm report (`meshwatch.alarmreport`: false
-alarms per machine-hour, alarms per 10 minutes against EEMUA 191 and ISA-18.2, chattering and
-stale alarms), and the readings processed. The models run with the configured settings and
-their default warm-up, as a fresh install's would.
+them, and the web console serves the same fleet: read-only unless ``web.users_file`` is
+set, on ``web.port`` (any free port when that one is taken). It ends by itself (or on
+Ctrl-C) with a summary: each injected fault, whether and how soon it was detected, the false
+alarms, the alarm report (`meshwatch.alarmreport`: false alarms per machine-hour, alarms per
+10 minutes against EEMUA 191 and ISA-18.2, chattering and stale alarms), and the readings
+processed. The models run with the configured settings and their default warm-up, as a
+fresh install's would.
 
 Simulated time ends now: the run starts ``duration`` in the past, so every timestamp is
 one the pipeline accepts, and the data stays in the data dir for ``meshwatch status`` and a
@@ -33,6 +35,7 @@ from meshwatch.localservers import MissingBinaryError, Mosquitto, find_binary, i
 from meshwatch.localservers.inprocess import InProcessBroker
 from meshwatch.runevaluation import faults_table, read_faults
 from meshwatch.settings import Settings
+from meshwatch.web.serve import ListenError, WebServer
 from simulators.fleet import load_fleet
 from simulators.publisher import RunSummary
 from simulators.publisher import run as simulate
@@ -75,7 +78,11 @@ def run_demo(
                 "http": settings.http.model_copy(update={"port": 0}),
             }
         )
-        return _run(settings, fleet_file, speed, duration, live, console, broker)
+        web = _console(settings, console)
+        try:
+            return _run(settings, fleet_file, speed, duration, live, console, broker)
+        finally:
+            web.stop()
     finally:
         broker.stop()
 
@@ -168,6 +175,20 @@ def _broker(data_dir: Path, console: Console) -> tuple[Mosquitto | InProcessBrok
             console.print("mosquitto is not installed: the demo runs amqtt in-process (MQTT 3.1.1)")
             return InProcessBroker(), "3.1.1"
     return Mosquitto(data_dir / "demo-broker"), "5"
+
+
+def _console(settings: Settings, console: Console) -> WebServer:
+    """The web console on the demo's broker and store, started; its address printed."""
+    read_only = settings.web.users_file is None
+    try:
+        web = WebServer(settings, read_only=read_only)
+    except ListenError as exc:
+        console.print(f"{exc}: the console takes any free port")
+        web = WebServer(settings, read_only=read_only, port=0)
+    web.start()
+    # Scripts and tests read this line: keep its form.
+    console.print(f"console: {web.address}{' (read-only)' if read_only else ''}", highlight=False)
+    return web
 
 
 def _wait_subscribed(app: App) -> None:

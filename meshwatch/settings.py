@@ -29,6 +29,20 @@ class HttpSettings(BaseModel):
     port: int = Field(9464, ge=0, le=65535)
 
 
+class WebSettings(BaseModel):
+    """The web console (``meshwatch web``, docs/design.md §13): where it listens, who may log in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    # 8080: the usual unprivileged HTTP port; the pipeline's /metrics is on 9464.
+    port: int = Field(8080, ge=0, le=65535)
+    #: YAML list of ``{name, hash, role}``; without one the console starts only read-only.
+    users_file: Path | None = None
+    #: The session cookie's signing key; None: ``<data_dir>/web-secret``, made when missing.
+    secret_file: Path | None = None
+
+
 class Settings(FileSettings):
     """All of meshwatch's configuration, one nested model per section."""
 
@@ -43,6 +57,7 @@ class Settings(FileSettings):
     alerts: AlertsSettings = AlertsSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -127,6 +127,16 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def memory_mib(pid: int) -> tuple[float, float]:
+    """Return a live process's resident set and its peak (``VmRSS``, ``VmHWM``) in MiB."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) / 1024  # kB
+    return values["VmRSS"], values["VmHWM"]
+
+
 def _find_pid(needle: str) -> int | None:
     """PID of the process whose command line contains ``needle`` (our mosquitto)."""
     for entry in Path("/proc").iterdir():

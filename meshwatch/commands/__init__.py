@@ -14,6 +14,7 @@ inside the command that uses them.
 - ``silence``: ``silence add``, ``list`` and ``expire``.
 - ``alerts``: ``ack``, ``shelve``, ``unshelve`` and ``feedback``.
 - ``model``: ``model reset``.
+- ``web``: ``web``, the web console, and ``web adduser``.
 """
 
 from __future__ import annotations

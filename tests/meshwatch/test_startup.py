@@ -44,6 +44,8 @@ _LIGHT_COMMANDS = [
     (("deadletters",), 0),
     (("config", "sample"), 0),
     (("config", "show"), 0),
+    (("web", "--help"), 0),
+    (("web", "--port", "0"), 2),
 ]
 
 
