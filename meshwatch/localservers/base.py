@@ -7,13 +7,13 @@ until the server is ready, and `stop`. A `_LocalServer` also sets ``_process``, 
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
+from common.closing import Closing
 from meshwatch.localservers.process import LOCALHOST, _Process
 
 
-class _Server:
+class _Server(Closing):
     """A server on a port of 127.0.0.1, started and stopped by a ``with`` block."""
 
     _port: int
@@ -36,17 +36,13 @@ class _Server:
         """Stop the server, waiting at most about ``timeout`` seconds."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Stop the server (the end of a ``with`` block)."""
+        self.stop()
+
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _LocalServer(_Server):
