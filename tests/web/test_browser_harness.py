@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 import pytest
-from browserkit import SIZES, Browser
+from browserkit import SIZES, Browser, missing_browser, start_chromium
+from selenium.webdriver.common.selenium_manager import SeleniumManager
+from support import not_installed
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -65,6 +67,23 @@ def page(browser: Browser, page_server: str) -> Browser:
     browser.resize("desktop")
     browser.open("/")
     return browser
+
+
+def test_selenium_manager_never_runs(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The driver is Debian's, given by path: Selenium Manager (which downloads) is not asked."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("Selenium Manager was asked for a driver or a browser")
+
+    reason = missing_browser()
+    if reason is not None:
+        not_installed(reason)
+    monkeypatch.setattr(SeleniumManager, "binary_paths", refuse)
+    driver = start_chromium(tmp_path / "chromedriver.log")
+    try:
+        assert driver.capabilities["browserName"] in {"chrome", "chromium"}
+    finally:
+        driver.quit()
 
 
 def test_chromium_loads_a_local_page_and_runs_its_script(page: Browser) -> None:
