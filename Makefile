@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# mosquitto and victoria-metrics are real servers the tests start on free ports.
+# mosquitto and victoria-metrics are real servers the tests start on free ports; chromium
+# (with chromium-driver, from Debian) is the browser the console's tests drive.
 tools:
-	scripts/ensure-tools mosquitto victoria-metrics
+	scripts/ensure-tools mosquitto victoria-metrics chromium
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -56,4 +57,4 @@ bench: install tools
 	$(PY) bench/alerts_bench.py
 
 clean:
-	rm -rf $(VENV) .meshwatch .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .meshwatch test-output .pytest_cache .mypy_cache .ruff_cache *.egg-info

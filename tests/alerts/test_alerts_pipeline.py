@@ -12,17 +12,13 @@ import os
 import random
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from support import BASE_TS, PipelineProcess, pipeline_env, publish, wait_for
+from support import BASE_TS, PipelineProcess, Watcher, pipeline_env, publish, wait_for
 
 from alerts.receivers import sign
 from common.timestamps import parse_rfc3339
@@ -33,78 +29,6 @@ pytestmark = pytest.mark.integration
 
 SECRET = "s3cret-for-tests"
 SITES = ("north", "south", "east")
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One message under the pipeline's prefix, as a maintenance tool sees it."""
-
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return orjson.loads(self.payload)
-
-
-class Watcher:
-    """Subscribes to everything the pipeline publishes (``<prefix>/#``) and records it."""
-
-    def __init__(self, broker: Mosquitto, prefix: str) -> None:
-        self.prefix = prefix
-        self.messages: list[Message] = []
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
-        self.client.on_subscribe = lambda *a: self._ready.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        wait_for(self._ready.is_set, 10, f"SUBACK for {prefix}/#")
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
-
-    def on(self, kind: str) -> list[Message]:
-        """Messages on ``<prefix>/<kind>/...`` (alerts, health, reroute, cmd)."""
-        with self._lock:
-            return [m for m in self.messages if m.topic.startswith(f"{self.prefix}/{kind}/")]
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return [m.json() for m in self.on("alerts")]
-
-    def health(self, site: str, asset: str) -> dict[str, Any] | None:
-        """The latest health message of an asset."""
-        found = [m for m in self.on("health") if m.topic.endswith(f"/{site}/{asset}")]
-        return found[-1].json() if found else None
-
-    def status(self, site: str, asset: str) -> str | None:
-        """The status in the asset's latest health message (None before the first)."""
-        latest = self.health(site, asset)
-        return None if latest is None else str(latest["status"])
-
-    def command(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Publish a command and wait for its reply on ``<prefix>/cmd/result``."""
-        request_id = f"r{len(self.messages)}-{random.random()}"
-        self.client.publish(
-            f"{self.prefix}/cmd/{name}", orjson.dumps({**body, "request_id": request_id}), qos=1
-        )
-
-        def replies() -> list[dict[str, Any]]:
-            return [
-                m.json()
-                for m in self.on("cmd")
-                if m.topic.endswith("/result") and m.json().get("request_id") == request_id
-            ]
-
-        wait_for(lambda: bool(replies()), 10, f"a reply to {name}")
-        return replies()[0]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture

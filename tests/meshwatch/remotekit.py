@@ -1,13 +1,13 @@
 """Stand-ins for the running pipeline's side of `meshwatch.remote`, on a real broker.
 
 `Responder` answers commands the way the pipeline's command handler will (its contract is in
-`meshwatch.remote`); `publish_retained` leaves health messages as the pipeline does.
+`meshwatch.remote`); `support.publish_retained` leaves health messages as the pipeline does.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -36,21 +36,6 @@ def env_for(broker: Mosquitto, prefix: str) -> dict[str, str]:
         "MESHWATCH_MQTT__PREFIX": prefix,
         "COLUMNS": "200",
     }
-
-
-def publish_retained(broker: Mosquitto, messages: Sequence[tuple[str, bytes]]) -> None:
-    """Publish retained at QoS 1 and wait until the broker acknowledged every message."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 class ClientContext:

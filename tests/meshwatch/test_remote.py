@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from remotekit import Responder, publish_retained, settings_for
+from remotekit import Responder, settings_for
+from support import publish_retained
 
 from ingest.settings import MqttSettings
 from meshwatch.localservers import Mosquitto, free_port, make_password_file

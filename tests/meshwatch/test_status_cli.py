@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
-from remotekit import Responder, env_for, publish_retained
+from remotekit import Responder, env_for
+from support import publish_retained
 
 from meshwatch.localservers import Mosquitto, free_port
 

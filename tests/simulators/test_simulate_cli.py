@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from support import wait_for
+from support import Watcher, wait_for
 
 from meshwatch.commands.simulate import simulate
 from meshwatch.localservers import Mosquitto, free_port
@@ -23,37 +21,9 @@ START = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
 
 
-class Subscriber:
-    """Collects every message under ``prefix/#`` at QoS 1."""
-
-    def __init__(self, broker: Mosquitto, prefix: str) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/#", qos=1)
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        wait_for(self._subscribed.is_set, 10, "SUBACK")
-
-    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append((message.topic, message.payload))
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.messages)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 @pytest.fixture
 def subscriber(mosquitto: Mosquitto, unique_topic: str):
-    sub = Subscriber(mosquitto, unique_topic)
+    sub = Watcher(mosquitto, unique_topic)
     yield sub
     sub.close()
 
@@ -77,7 +47,7 @@ def _run(broker: Mosquitto, prefix: str, fleet: FleetSpec, **options: Any) -> Ru
 
 @pytest.mark.integration
 def test_a_run_publishes_each_reading_as_a_design_payload(
-    mosquitto: Mosquitto, subscriber: Subscriber, unique_topic: str
+    mosquitto: Mosquitto, subscriber: Watcher, unique_topic: str
 ) -> None:
     """``count=200`` publishes 200 single-reading messages on the asset's topic, valid payloads."""
     summary = _run(
@@ -89,9 +59,9 @@ def test_a_run_publishes_each_reading_as_a_design_payload(
         start_ns=START,
     )
     assert (summary.readings, summary.messages) == (200, 200)
-    wait_for(lambda: subscriber.count() >= 200, 20, "200 messages")
+    wait_for(lambda: len(subscriber.messages) >= 200, 20, "200 messages")
     topics = set()
-    for topic, payload in subscriber.messages:
+    for topic, payload in [(m.topic, m.payload) for m in subscriber.messages]:
         doc = orjson.loads(payload)
         assert set(doc) == {"ts", "kind", "seq", "metrics"}
         assert doc["ts"].startswith("2026-01-01T00:00:") and doc["ts"].endswith("Z")
@@ -102,12 +72,12 @@ def test_a_run_publishes_each_reading_as_a_design_payload(
         for site in ("berlin", "lyon")
         for asset in ("cnc-1", "c")
     }
-    assert subscriber.count() == 200
+    assert len(subscriber.messages) == 200
 
 
 @pytest.mark.integration
 def test_batching_publishes_arrays_of_one_asset(
-    mosquitto: Mosquitto, subscriber: Subscriber, unique_topic: str
+    mosquitto: Mosquitto, subscriber: Watcher, unique_topic: str
 ) -> None:
     """``batch=5`` over 10 simulated seconds sends each asset's 10 readings as 2 arrays of 5."""
     summary = _run(
@@ -120,8 +90,8 @@ def test_batching_publishes_arrays_of_one_asset(
         start_ns=START,
     )
     assert (summary.readings, summary.messages) == (40, 8)
-    wait_for(lambda: subscriber.count() >= 8, 20, "8 messages")
-    for topic, payload in subscriber.messages:
+    wait_for(lambda: len(subscriber.messages) >= 8, 20, "8 messages")
+    for topic, payload in [(m.topic, m.payload) for m in subscriber.messages]:
         docs = orjson.loads(payload)
         assert isinstance(docs, list) and len(docs) == 5
         kinds = {d["kind"] for d in docs}
@@ -171,7 +141,7 @@ def test_a_run_writes_its_labels(mosquitto: Mosquitto, unique_topic: str, tmp_pa
 @pytest.mark.integration
 def test_the_command_publishes_and_prints_a_summary(
     mosquitto: Mosquitto,
-    subscriber: Subscriber,
+    subscriber: Watcher,
     unique_topic: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -198,7 +168,7 @@ def test_the_command_publishes_and_prints_a_summary(
     assert result.exit_code == 0, result.output
     assert "120 readings in 120 messages" in result.output
     assert "1 faults labelled in small-labels.jsonl" in result.output
-    wait_for(lambda: subscriber.count() >= 120, 20, "120 messages")
+    wait_for(lambda: len(subscriber.messages) >= 120, 20, "120 messages")
     assert [label.fault for label in read_labels(tmp_path / "small-labels.jsonl")] == ["dropouts"]
 
 
@@ -238,7 +208,7 @@ def test_the_shipped_small_fleet_runs_its_faults_well_after_the_default_warm_up(
 
 @pytest.mark.integration
 def test_a_stop_event_ends_an_unbounded_run_and_writes_labels(
-    mosquitto: Mosquitto, subscriber: Subscriber, unique_topic: str, tmp_path: Path
+    mosquitto: Mosquitto, subscriber: Watcher, unique_topic: str, tmp_path: Path
 ) -> None:
     """A run without duration or count ends when ``stop`` is set, and still writes its labels."""
     stop = threading.Event()
