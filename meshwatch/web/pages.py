@@ -167,6 +167,8 @@ async def events(console: Console, request: Request) -> Response:
                 try:
                     name, data = await asyncio.wait_for(queue.get(), _KEEPALIVE)
                 except TimeoutError:
+                    if await request.is_disconnected():  # the page went away
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 yield _event(name, data)

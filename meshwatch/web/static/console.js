@@ -4,6 +4,9 @@
 (function () {
   if (!window.EventSource) { return; }
   var source = new EventSource("/events");
+  // A page left must give its connection back: a browser keeps 6 per server, and the 7th
+  // page would wait for one.
+  window.addEventListener("pagehide", function () { source.close(); });
 
   function field(el, name, value) {
     var part = el.querySelector("." + name);
