@@ -8,6 +8,7 @@ still show every spike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from html import escape
 
@@ -18,7 +19,7 @@ from meshwatch.web.history import Episode, Series
 # The drawing's size in SVG units; CSS scales it to the page's width.
 WIDTH, HEIGHT = 800, 160
 # Room for the axis labels, in the same units.
-_LEFT, _BOTTOM, _TOP = 48, 16, 8
+_LEFT, _BOTTOM, _TOP = 48, 20, 8
 
 
 def reduce(points: Sequence[tuple[int, float]], start: int, end: int) -> list[tuple[int, float]]:
@@ -109,8 +110,29 @@ def chart(
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no data</text>')
     parts.append(f'<text class="axis" x="2" y="{_TOP + 10}">{_label(high)}</text>')
     parts.append(f'<text class="axis" x="2" y="{HEIGHT - _BOTTOM}">{_label(low)}</text>')
+    # the bottom margin: when the window starts and ends (UTC), and what is drawn
+    below = HEIGHT - 3
+    parts.append(f'<text class="axis" x="{_LEFT}" y="{below}">{_clock(start)}</text>')
+    parts.append(
+        f'<text class="name" x="{_LEFT + plot_w / 2:.0f}" y="{below}" '
+        f'text-anchor="middle">{name}</text>'
+    )
+    parts.append(
+        f'<text class="axis" x="{WIDTH}" y="{below}" text-anchor="end">{_clock(end)} UTC</text>'
+    )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _clock(ns: int) -> str:
+    """``HH:MM`` (UTC) of a time in ns, as the x-axis shows it.
+
+    Examples
+    --------
+    >>> _clock(1_767_225_600_000_000_000 + 90 * 60 * 10**9)
+    '01:30'
+    """
+    return time.strftime("%H:%M", time.gmtime(ns // 1_000_000_000))
 
 
 def _label(value: float) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
-from remotekit import publish_retained
-from support import wait_for
+from support import publish_retained, wait_for
 from webkit import health
 
 from meshwatch.localservers import Mosquitto
