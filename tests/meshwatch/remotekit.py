@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import wait_for
 
+from common.closing import Closing
 from common.mqtt import release
 from ingest.settings import MqttSettings
 from meshwatch.localservers import Mosquitto
@@ -38,20 +38,13 @@ def env_for(broker: Mosquitto, prefix: str) -> dict[str, str]:
     }
 
 
-class ClientContext:
+class ClientContext(Closing):
     """A test's paho client with its loop thread, stopped and released on leaving ``with``."""
 
     client: mqtt.Client
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the loop thread, disconnect and release the client."""
         self.client.loop_stop()
         self.client.disconnect()
         release(self.client)
