@@ -144,8 +144,12 @@ class Alert:
             **{**data, "severity": Severity(data["severity"]), "state": State(data["state"])}
         )
 
-    def to_json(self, *, silenced: bool = False) -> dict[str, Any]:
-        """The alert message of docs/design.md §3 (the alerts topic, webhooks)."""
+    def to_json(self, *, muted: str | None = None) -> dict[str, Any]:
+        """The alert message of docs/design.md §3 (the alerts topic, webhooks).
+
+        `muted` is the cause (``silenced``, ``inhibited``, ``shelved``) that covered a
+        resolution sent to the receivers that heard the alert fire; None otherwise.
+        """
         return {
             "id": self.id,
             "rule": self.rule,
@@ -159,7 +163,8 @@ class Alert:
             "value": self.value,
             "top_metric": self.top_metric,
             "message": self.message,
-            "silenced": silenced,
+            "silenced": muted == "silenced",
+            "muted": muted,
             "flapping": self.flapping,
         }
 
@@ -220,7 +225,13 @@ class Muter(Protocol):
 
 
 class Stage(Protocol):
-    """One step of the notification pipeline: takes alerts, returns those that go on."""
+    """One step of the notification pipeline: takes alerts, returns those that go on.
+
+    ``cause`` names what an alert it holds back is muted by (``silenced``, ``inhibited``,
+    ``shelved``): a resolution sent despite it says so.
+    """
+
+    cause: str
 
     def __call__(self, alerts: list[Alert]) -> list[Alert]:
         """Filter or annotate the alerts."""

@@ -9,6 +9,11 @@ told is firing, or one it was told about that has resolved. When nothing is new,
 alerts nobody acknowledged are repeated once ``repeat_interval`` has passed since the
 receiver last heard of the group. Times are event times (ns), so a replay notifies as the
 original stream would have.
+
+Muting holds back firings and repeats, never the end of what a receiver was told: a
+resolution goes to every receiver that heard the alert fire, even when a silence, an
+inhibition or a shelf covers it by then, and says so (``"muted": "silenced"``). An alert
+that fired and resolved while muted is never sent: nobody heard it fire.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from alerts.route import Route
 GroupKey = tuple[str, tuple[tuple[str, str], ...]]
 _NEVER = 2**63 - 1
 AlertKey = tuple[str, str, str]
+#: The `Alert.extra` mark of an alert that was shelved when it resolved (its shelf ends then).
+SHELVED_AT_END = "shelved_at_end"
 
 
 @dataclass(slots=True)
@@ -61,6 +68,27 @@ class MuteStage:
         if self._muted is not None and len(kept) < len(alerts):
             self._muted.inc(len(alerts) - len(kept))
         return kept
+
+
+def mute(members: list[Alert], stages: Sequence[Stage]) -> tuple[list[Alert], dict[str, str]]:
+    """Run `members` through the mute stages: the audible alerts, and each muted one's cause.
+
+    The cause is the stage's ``cause`` (``inhibited``, ``silenced``, ``shelved``), the first
+    stage that held the alert back; an alert whose shelf ended with its resolution keeps
+    ``shelved`` (`SHELVED_AT_END`), so its resolution can say so.
+    """
+    audible = members
+    muted: dict[str, str] = {}
+    for stage in stages:
+        kept = stage(audible)
+        if len(kept) < len(audible):
+            left = {a.id for a in kept}
+            muted.update((a.id, stage.cause) for a in audible if a.id not in left)
+        audible = kept
+    for a in members:
+        if a.extra.get(SHELVED_AT_END) and a.id not in muted:
+            muted[a.id] = "shelved"
+    return audible, muted
 
 
 class Dispatcher:
@@ -140,11 +168,12 @@ class Dispatcher:
     ) -> list[Notification]:
         members = list(group.alerts.values())
         member_ids = set(group.alerts)
-        audible = members
-        for stage in stages:
-            audible = stage(audible)
+        audible, muted = mute(members, stages)
         firing = [a for a in audible if a.state is State.FIRING]
-        resolved = [a for a in audible if a.state is State.RESOLVED]
+        # Every resolution, muted or not: a receiver that heard an alert fire hears it end.
+        resolved = [a for a in members if a.state is State.RESOLVED]
+        # Firing but muted now: whoever heard them fire still waits for their resolution.
+        held = [a.id for a in members if a.state is State.FIRING and a.id in muted]
         route = group.route
         out = []
         for receiver in route.receivers:
@@ -164,7 +193,7 @@ class Dispatcher:
             else:
                 batch = []
             if sent is not None:
-                # Forget alerts that left the group while muted: they will not be told again.
+                # Forget alerts that left the group: their resolution was told or never due.
                 sent.firing &= member_ids
             if not batch:
                 continue
@@ -172,10 +201,10 @@ class Dispatcher:
                 for a in batch:
                     if a.state is State.FIRING:
                         self.describe(a, now)
-            out.append(
-                Notification(receiver, group.labels, [a.to_json() for a in batch], _new_id())
-            )
-            self.sent[(receiver, key)] = Sent({a.id for a in firing}, now)
+            alerts = [a.to_json(muted=muted.get(a.id)) for a in batch]
+            out.append(Notification(receiver, group.labels, alerts, _new_id()))
+            still_told = {i for i in held if i in told}
+            self.sent[(receiver, key)] = Sent({a.id for a in firing} | still_told, now)
             if self.metrics is not None:
                 self.metrics.notifications.labels(receiver, "queued").inc()
         for a in members:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.base import Alert, AssetKey, EpisodeKey, State
-from alerts.dispatch import Dispatcher
+from alerts.dispatch import SHELVED_AT_END, Dispatcher
 from alerts.errors import CommandError
 from alerts.flapping import Flapping, FlapTracker, horizon
 from alerts.fleet import AnyRule, TrackedAsset
@@ -200,12 +200,14 @@ class Episodes:
             severity.dec()
             del self.open[ekey]
             changes.episodes[ekey] = None
-            changes.resolved[alert.id] = ep.to_state()  # feedback may name it later
             if alert.id in self._shelves:
-                # One-shot shelving (ISA-18.2): the shelf ends with the alert it held.
+                # One-shot shelving (ISA-18.2): the shelf ends with the alert it held; its
+                # resolution, if sent, says it came while shelved.
+                alert.extra[SHELVED_AT_END] = True
                 self._shelves.put(alert.id, None)
                 changes.shelves[alert.id] = None
                 log.info("alert %s resolved: its shelf ends", alert.id)
+            changes.resolved[alert.id] = ep.to_state()  # feedback may name it later
         self._points.append(record(alert, rule, state, ts))
         self._dispatcher.insert(alert, ts)
         self._health.mark_alert(alert, ts, self._assets)

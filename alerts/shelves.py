@@ -201,6 +201,8 @@ class ShelveStage:
     ['a2']
     """
 
+    cause = "shelved"
+
     def __init__(self, shelves: Shelves, metrics: AlertMetrics | None = None) -> None:
         self.shelves = shelves
         self._muted = metrics.muted.labels("shelved") if metrics is not None else None

@@ -128,7 +128,8 @@ def _describe(alert: Mapping[str, Any]) -> str:
         f"Since: {_time(alert.get('started_at'))}",
     ]
     if alert.get("resolved_at"):
-        lines.append(f"Resolved: {_time(alert['resolved_at'])}")
+        muted = f" (while {alert['muted']})" if alert.get("muted") else ""
+        lines.append(f"Resolved: {_time(alert['resolved_at'])}{muted}")
     value = alert.get("value")
     if value is not None:
         lines.append(f"Value: {value:g}" if isinstance(value, int | float) else f"Value: {value}")

@@ -64,8 +64,13 @@ def format_line(alert: Mapping[str, Any]) -> str:
     'FIRING critical plant-a/cnc-1 (cnc-mill) rule=offline value=300 id=a1: no data for 5 minutes'
     >>> format_line({"state": "resolved", "site": "plant-b", "asset": "*", "rule": "offline"})
     'RESOLVED ? plant-b (whole site) rule=offline id=?: '
+    >>> format_line({"state": "resolved", "site": "plant-a", "asset": "cnc-1", "rule": "hot",
+    ...              "muted": "silenced"})
+    'RESOLVED (while silenced) ? plant-a/cnc-1 rule=hot id=?: '
     """
     state = str(alert.get("state", "?")).upper()
+    if alert.get("muted"):
+        state += f" (while {alert['muted']})"
     where = _where(alert)
     kind = alert.get("kind")
     if kind:

@@ -583,6 +583,28 @@ def test_a_crash_with_a_firing_alert_neither_repeats_the_firing_nor_forgets_it(
     pipeline.stop()
 
 
+def test_a_resolution_under_a_silence_is_sent_after_a_crash(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Told it fired, silenced for the repair, SIGKILL: the resolution still goes out, muted."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    alert_id = _firing_oven(mosquitto, unique_topic, watcher, pipeline)
+    added = _cli(pipeline, "silence", "add", "site=north", "--duration", "1h", "--comment", "seal")
+    assert added.returncode == 0, added.stderr
+    wait_for(lambda: watcher.status("north", "oven-1") == "maintenance", 10, "maintenance")
+    pipeline.kill()
+    pipeline = PipelineProcess(pipeline.env, tmp_path / "meshwatch2.log", pipeline.config)
+    pipeline.start()
+    publish(mosquitto, _ovens(unique_topic, 5, 12))
+    wait_for(lambda: watcher.alerts()[-1]["state"] == "resolved", 10, "the resolution")
+    assert [(a["id"], a["state"]) for a in watcher.alerts()] == [
+        (alert_id, "firing"),
+        (alert_id, "resolved"),
+    ]
+    assert (watcher.alerts()[-1]["muted"], watcher.alerts()[-1]["silenced"]) == ("silenced", True)
+    pipeline.stop()
+
+
 # --- alarm hygiene: shelving and flap damping in the live pipeline ------------------------
 
 
