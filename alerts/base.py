@@ -220,8 +220,8 @@ class Receiver(Protocol):
 class Muter(Protocol):
     """Silences and inhibitions: decide whether an alert's notifications are held back."""
 
-    def mutes(self, labels: Labels) -> bool:
-        """True when notifications for an alert with these labels must not go out."""
+    def mutes(self, labels: Labels, ts: int) -> bool:
+        """True when notifications for an alert with these labels must not go out at `ts`."""
 
 
 class Stage(Protocol):
@@ -233,8 +233,8 @@ class Stage(Protocol):
 
     cause: str
 
-    def __call__(self, alerts: list[Alert]) -> list[Alert]:
-        """Filter or annotate the alerts."""
+    def __call__(self, alerts: list[Alert], now: int) -> list[Alert]:
+        """The alerts that go on at event time `now`."""
 
 
 class Publisher(Protocol):

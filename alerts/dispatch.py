@@ -62,15 +62,17 @@ class MuteStage:
         self.cause = cause
         self._muted = metrics.muted.labels(cause) if metrics is not None else None
 
-    def __call__(self, alerts: list[Alert]) -> list[Alert]:
-        """The alerts the muter lets through."""
-        kept = [a for a in alerts if not self.muter.mutes(a.labels())]
+    def __call__(self, alerts: list[Alert], now: int) -> list[Alert]:
+        """The alerts the muter lets through at event time `now`."""
+        kept = [a for a in alerts if not self.muter.mutes(a.labels(), now)]
         if self._muted is not None and len(kept) < len(alerts):
             self._muted.inc(len(alerts) - len(kept))
         return kept
 
 
-def mute(members: list[Alert], stages: Sequence[Stage]) -> tuple[list[Alert], dict[str, str]]:
+def mute(
+    members: list[Alert], stages: Sequence[Stage], now: int
+) -> tuple[list[Alert], dict[str, str]]:
     """Run `members` through the mute stages: the audible alerts, and each muted one's cause.
 
     The cause is the stage's ``cause`` (``inhibited``, ``silenced``, ``shelved``), the first
@@ -80,7 +82,7 @@ def mute(members: list[Alert], stages: Sequence[Stage]) -> tuple[list[Alert], di
     audible = members
     muted: dict[str, str] = {}
     for stage in stages:
-        kept = stage(audible)
+        kept = stage(audible, now)
         if len(kept) < len(audible):
             left = {a.id for a in kept}
             muted.update((a.id, stage.cause) for a in audible if a.id not in left)
@@ -168,13 +170,19 @@ class Dispatcher:
     ) -> list[Notification]:
         members = list(group.alerts.values())
         member_ids = set(group.alerts)
-        audible, muted = mute(members, stages)
+        audible, muted = mute(members, stages, now)
+        route = group.route
+        if audible and route.muted_at(now) is not None:
+            # The route's planned window (a mute interval, or outside its active ones).
+            muted.update((a.id, "time_interval") for a in audible)
+            if self.metrics is not None:
+                self.metrics.muted.labels("time_interval").inc(len(audible))
+            audible = []
         firing = [a for a in audible if a.state is State.FIRING]
         # Every resolution, muted or not: a receiver that heard an alert fire hears it end.
         resolved = [a for a in members if a.state is State.RESOLVED]
         # Firing but muted now: whoever heard them fire still waits for their resolution.
         held = [a.id for a in members if a.state is State.FIRING and a.id in muted]
-        route = group.route
         out = []
         for receiver in route.receivers:
             sent = self.sent.get((receiver, key))

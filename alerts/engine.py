@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from alerts.base import Alert, AssetKey, Observation, Publisher, Stage, State
+from alerts.base import Alert, AssetKey, Labels, Observation, Publisher, Stage, State
 from alerts.clock import FleetClock
 from alerts.deadman import Deadman
 from alerts.dispatch import Dispatcher, MuteStage
@@ -92,6 +92,7 @@ class AlertEngine:
         self.silences = Silences(clock=wall)
         self.shelves = Shelves()
         self.dispatcher = Dispatcher(route, metrics)
+        self._windows = route.windows()
         self.episodes = Episodes(
             self.rules,
             self.assets,
@@ -241,7 +242,7 @@ class AlertEngine:
         now = self.clock.now()
         if self.deadman.due(now):
             self._check_deadman(now)
-        active = self.silences.active_ids()
+        active = self.muting(now)
         if active != self.health.silence_ids:
             self.health.silence_ids = active
             self.health.mark_all(self.assets, now)
@@ -292,7 +293,21 @@ class AlertEngine:
     def _refresh_health(self, now: int) -> None:
         changes = self.saver.changes
         episodes = self.episodes.open
-        self.health.refresh(now, self.assets, episodes, self.silences, self.shelves, changes)
+        self.health.refresh(now, self.assets, episodes, self.maintenance, self.shelves, changes)
+
+    def maintenance(self, labels: Labels, now: int) -> str | None:
+        """Why an asset (its labels) is in maintenance at `now`: a silence, or a mute window."""
+        silence = self.silences.maintenance(labels, now)
+        if silence is not None:
+            return silence.note()
+        window = self.dispatcher.root.maintenance_window(labels, now)
+        return None if window is None else f"maintenance window {window.name}"
+
+    def muting(self, now: int) -> frozenset[str]:
+        """The silences and the routes' time intervals that hold at `now` (by id and name)."""
+        active = self.silences.active_ids(now)
+        windows = {f"interval:{w.name}" for w in self._windows if w.contains(now)}
+        return active | windows if windows else active
 
     # ---- saving and restarting ----
 
@@ -319,10 +334,10 @@ class AlertEngine:
                     self.deadman.restore(ekey, self.assets)
         for data in snap.silences:
             self.silences.add(Silence.from_state(data))
-        self.health.silence_ids = self.silences.active_ids()
         for alert_id_ in self.shelves.restore(snap.shelves, firing):
             changes.shelves[alert_id_] = None
         self.clock = FleetClock(newest, wall=self.wall)
+        self.health.silence_ids = self.muting(self.clock.now())
         live = {alert.key: alert for alert in self.episodes.alerts()}
         self.dispatcher.restore(snap.groups, live, self.clock.now())
         advice = snap.kv.get("advice", ())

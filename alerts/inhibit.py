@@ -25,9 +25,9 @@ class Inhibitor:
     >>> site_down = Alert("x", "offline", Severity.CRITICAL, "plant-b", SITE_WIDE, None,
     ...                   State.FIRING, 0, 0.0, "")
     >>> inhibitor = Inhibitor.of([site_down])
-    >>> inhibitor.mutes({"site": "plant-b", "asset": "cnc-1", "severity": "critical"})
+    >>> inhibitor.mutes({"site": "plant-b", "asset": "cnc-1", "severity": "critical"}, 0)
     True
-    >>> inhibitor.mutes({"site": "plant-b", "asset": SITE_WIDE, "severity": "critical"})
+    >>> inhibitor.mutes({"site": "plant-b", "asset": SITE_WIDE, "severity": "critical"}, 0)
     False
     """
 
@@ -48,8 +48,8 @@ class Inhibitor:
                 critical.add((a.site, a.asset))
         return cls(frozenset(sites), frozenset(critical))
 
-    def mutes(self, labels: Labels) -> bool:
-        """Whether an alert with these labels is inhibited."""
+    def mutes(self, labels: Labels, ts: int) -> bool:
+        """Whether an alert with these labels is inhibited (by what fires now, whatever `ts`)."""
         site = labels.get("site", "")
         asset = labels.get("asset", "")
         if asset == SITE_WIDE:

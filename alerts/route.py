@@ -5,10 +5,16 @@ whose matchers hold; a child with ``continue: true`` lets the search go on to it
 siblings, so one alert can reach several routes. A node where no child matches is the
 match. Children inherit receivers, grouping and timing from their parent unless they set
 their own. ``group_by: ["..."]`` (the default) makes every alert its own group.
+
+A route may name time intervals (`alerts.timeintervals`): inside one of its
+``mute_time_intervals``, or outside all of its ``active_time_intervals``, its receivers are
+not told of firings (a resolution of what they heard still goes out). As in Alertmanager,
+these are not inherited, and the root has none; a mute interval wins over an active one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerts.base import Labels
 from alerts.errors import RulesError
 from alerts.matchers import LABELS, Matcher, match_all, parse_all
+from alerts.timeintervals import Window, resolve
 from common.durations import Duration
 
 #: Alertmanager's spelling of "group by every label": one group per alert.
@@ -34,6 +41,8 @@ class RouteSpec(BaseModel):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
     routes: list[RouteSpec] = Field(default_factory=list)
 
     @field_validator("matchers")
@@ -101,11 +110,29 @@ class Route:
     group_interval: float
     repeat_interval: float
     children: tuple[Route, ...]
+    mute_windows: tuple[Window, ...] = ()
+    active_windows: tuple[Window, ...] = ()
 
     @classmethod
-    def build(cls, spec: RouteSpec, parent: Route | None = None, path: str = "root") -> Route:
-        """Build the tree below `spec`, inheriting from `parent` (the defaults at the root)."""
+    def build(
+        cls,
+        spec: RouteSpec,
+        parent: Route | None = None,
+        path: str = "root",
+        windows: Mapping[str, Window] | None = None,
+    ) -> Route:
+        """Build the tree below `spec`, inheriting from `parent` (the defaults at the root).
+
+        `windows` are the config's named time intervals; a name nobody defined, or a time
+        interval on the root, raises `RulesError`.
+        """
         base = parent or _ROOT_DEFAULTS
+        known = windows or {}
+        if parent is None and (spec.mute_time_intervals or spec.active_time_intervals):
+            raise RulesError(
+                "the root route cannot have time intervals: put them on a child route "
+                "(with matchers, or none to take every alert)"
+            )
         node = cls(
             path=path,
             matchers=parse_all(spec.matchers),
@@ -116,9 +143,11 @@ class Route:
             group_interval=_pick(spec.group_interval, base.group_interval),
             repeat_interval=_pick(spec.repeat_interval, base.repeat_interval),
             children=(),
+            mute_windows=resolve(spec.mute_time_intervals, known),
+            active_windows=resolve(spec.active_time_intervals, known),
         )
         children = tuple(
-            cls.build(child, node, f"{path}.{i}") for i, child in enumerate(spec.routes)
+            cls.build(child, node, f"{path}.{i}", known) for i, child in enumerate(spec.routes)
         )
         object.__setattr__(node, "children", children)
         return node
@@ -142,6 +171,39 @@ class Route:
         if EVERY_LABEL in self.group_by:
             return None
         return {k: labels.get(k, "") for k in self.group_by}
+
+    def muted_at(self, ts: int) -> Window | None:
+        """The time interval that mutes this route at event time `ts`, if one does.
+
+        Inside a mute interval: that one. Outside every active interval: the first of them.
+        """
+        for window in self.mute_windows:
+            if window.contains(ts):
+                return window
+        if self.active_windows and not any(w.contains(ts) for w in self.active_windows):
+            return self.active_windows[0]
+        return None
+
+    def maintenance_window(self, labels: Labels, ts: int) -> Window | None:
+        """The mute interval that has an asset (its labels) in planned maintenance at `ts`.
+
+        Only when every route the asset's labels take is inside one of its
+        ``mute_time_intervals``; active intervals mean working hours, not maintenance.
+        """
+        found = None
+        for route in self.match(labels):
+            found = next((w for w in route.mute_windows if w.contains(ts)), None)
+            if found is None:
+                return None
+        return found
+
+    def windows(self) -> list[Window]:
+        """Every time interval the tree names (each once)."""
+        seen: dict[str, Window] = {}
+        for node in self.walk():
+            for window in (*node.mute_windows, *node.active_windows):
+                seen.setdefault(window.name, window)
+        return list(seen.values())
 
     def walk(self) -> list[Route]:
         """Every node of the tree below and including this one."""

@@ -1,10 +1,11 @@
 """Settings of the alerts (``alerts:``), and loading the rules and routes files.
 
-Rules, the routing tree and receivers can sit in the main config file under ``alerts:``, or
-in files of their own (``alerts.rules_file`` holding ``rules:``, ``alerts.routes_file``
-holding ``route:`` and ``receivers:``), as Prometheus keeps rules apart from Alertmanager's
-routes. With none of it configured, the defaults watch anomalies and silence, and tell the
-fleet over MQTT and the log. Two receivers always exist unless redefined: ``mqtt`` and ``log``.
+Rules, the routing tree, receivers and named time intervals can sit in the main config file
+under ``alerts:``, or in files of their own (``alerts.rules_file`` holding ``rules:``,
+``alerts.routes_file`` holding ``route:``, ``receivers:`` and ``time_intervals:``), as
+Prometheus keeps rules apart from Alertmanager's routes. With none of it configured, the
+defaults watch anomalies and silence, and tell the fleet over MQTT and the log. Two
+receivers always exist unless redefined: ``mqtt`` and ``log``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from alerts.receivers import (
 )
 from alerts.route import Route, RouteSpec, default_route
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule, Rule, default_rules
-from common.yamlpath import key_path, line_of
+from alerts.timeintervals import NamedTimeInterval, windows
+from common.yamlpath import PlacedError, key_path, line_of
 from ingest.topic import ID_RULE
 
 #: Receivers that exist with no configuration: the fleet and the log hear of every alert.
@@ -71,12 +73,13 @@ class RulesFile(BaseModel):
 
 
 class RoutesFile(BaseModel):
-    """The routes file: ``route:`` (the tree) and ``receivers:``."""
+    """The routes file: ``route:`` (the tree), ``receivers:`` and ``time_intervals:``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     route: RouteSpec = Field(default_factory=default_route)
     receivers: list[ReceiverSpec] = Field(default_factory=list)
+    time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
 
 
 class AlertsSettings(BaseModel):
@@ -90,6 +93,7 @@ class AlertsSettings(BaseModel):
     rules: list[Rule] = Field(default_factory=default_rules)
     route: RouteSpec = Field(default_factory=default_route)
     receivers: list[ReceiverSpec] = Field(default_factory=list)
+    time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
     reroute: RerouteSettings = RerouteSettings()
     # Webhook and email retries: from 1 s, doubling, to at most 5 min between attempts
     # (an endpoint down for an hour is tried about a dozen times, none of it lost).
@@ -98,14 +102,15 @@ class AlertsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        for _, message in problems(self.rules, self.route, self.receivers)[:1]:
-            raise ValueError(message)
+        found = problems(self.rules, self.route, self.receivers, self.time_intervals)
+        for loc, message in found[:1]:
+            raise PlacedError(message, loc)
         return self
 
 
 @dataclass(frozen=True, slots=True)
 class Alerting:
-    """The alerting configuration in force: rules, routing tree and receivers."""
+    """The alerting configuration in force: rules, routing tree (with its windows), receivers."""
 
     rules: tuple[AnomalyRule | LimitRule | DeadmanRule, ...]
     route: Route
@@ -119,21 +124,27 @@ def problems(
     rules: Sequence[AnomalyRule | LimitRule | DeadmanRule],
     route: RouteSpec,
     receivers: Sequence[ReceiverSpec],
+    time_intervals: Sequence[NamedTimeInterval] = (),
 ) -> list[tuple[Loc, str]]:
-    """Names that repeat and receivers that routes name but nobody defined, with their place.
+    """Names that repeat, and what routes name that nobody defined, with their place.
 
-    A place is a path into the document (``["rules", 1, "name"]``), as the files spell it.
+    Routes name receivers and time intervals. A place is a path into the document
+    (``["rules", 1, "name"]``), as the files spell it.
     """
     found: list[tuple[Loc, str]] = []
     for what, key, names in (
         ("rule", "rules", [r.name for r in rules]),
         ("receiver", "receivers", [r.name for r in receivers]),
+        ("time interval", "time_intervals", [t.name for t in time_intervals]),
     ):
         for i, name in enumerate(names):
             if name in names[:i]:
                 found.append(([key, i, "name"], f"{what} names must be unique: {name!r} repeats"))
+    found += _interval_problems(route, {t.name for t in time_intervals}, ["route"])
+    if found:
+        return found
     known = {*BUILT_IN_RECEIVERS, *(r.name for r in receivers)}
-    for node in Route.build(route).walk():
+    for node in Route.build(route, windows=windows(time_intervals)).walk():
         for name in node.receivers:
             if name not in known:
                 loc: Loc = ["route"]
@@ -149,6 +160,29 @@ def problems(
     return found
 
 
+def _interval_problems(spec: RouteSpec, known: set[str], loc: Loc) -> list[tuple[Loc, str]]:
+    """Time intervals a route names that nobody defined, and any on the root route."""
+    found: list[tuple[Loc, str]] = []
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        names: list[str] = getattr(spec, key)
+        if names and loc == ["route"]:
+            found.append(
+                ([*loc, key], "the root route cannot have time intervals: put them on a child")
+            )
+        for name in names:
+            if name not in known:
+                found.append(
+                    (
+                        [*loc, key],
+                        f"time interval {name!r} is not defined "
+                        f"(time_intervals: {', '.join(sorted(known)) or 'none'})",
+                    )
+                )
+    for i, child in enumerate(spec.routes):
+        found += _interval_problems(child, known, [*loc, "routes", i])
+    return found
+
+
 def load(settings: AlertsSettings) -> Alerting:
     """The configuration in force: the section, with the rules and routes files read in.
 
@@ -156,6 +190,7 @@ def load(settings: AlertsSettings) -> Alerting:
     """
     rules = list(settings.rules)
     route, receivers = settings.route, list(settings.receivers)
+    intervals = list(settings.time_intervals)
     documents: dict[str, tuple[Path, yaml.Node | None]] = {}
     if settings.rules_file is not None:
         rules_file, root = _read(settings.rules_file, RulesFile)
@@ -164,13 +199,15 @@ def load(settings: AlertsSettings) -> Alerting:
     if settings.routes_file is not None:
         routes, root = _read(settings.routes_file, RoutesFile)
         route, receivers = routes.route, list(routes.receivers)
-        documents["route"] = documents["receivers"] = (settings.routes_file, root)
-    for loc, message in problems(rules, route, receivers)[:1]:
+        intervals = list(routes.time_intervals)
+        for key in ("route", "receivers", "time_intervals"):
+            documents[key] = (settings.routes_file, root)
+    for loc, message in problems(rules, route, receivers, intervals)[:1]:
         if str(loc[0]) not in documents:
             raise RulesError(f"alerts settings: {_place(loc)}: {message}")
         path, root = documents[str(loc[0])]
         raise RulesError(f"{path}: {_at(root, loc)}: {message}")
-    return Alerting(tuple(rules), Route.build(route), tuple(receivers))
+    return Alerting(tuple(rules), Route.build(route, windows=windows(intervals)), tuple(receivers))
 
 
 def _read(path: Path, model: type[_File]) -> tuple[_File, yaml.Node | None]:

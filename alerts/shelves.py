@@ -197,7 +197,7 @@ class ShelveStage:
     >>> _ = shelves.put("a1", Shelf.create("a1", "ana", "", 0.0, 60.0))
     >>> alerts = [Alert(i, "r", Severity.WARNING, "s", "x", None, State.FIRING, 0, 0, "")
     ...           for i in ("a1", "a2")]
-    >>> [a.id for a in ShelveStage(shelves)(alerts)]
+    >>> [a.id for a in ShelveStage(shelves)(alerts, 0)]
     ['a2']
     """
 
@@ -207,8 +207,8 @@ class ShelveStage:
         self.shelves = shelves
         self._muted = metrics.muted.labels("shelved") if metrics is not None else None
 
-    def __call__(self, alerts: list[Alert]) -> list[Alert]:
-        """The alerts that are not shelved."""
+    def __call__(self, alerts: list[Alert], now: int) -> list[Alert]:
+        """The alerts that are not shelved (shelves end by the wall clock, not at `now`)."""
         if not len(self.shelves):
             return alerts
         kept = [a for a in alerts if a.id not in self.shelves]

@@ -3,7 +3,9 @@
 As in Alertmanager, a silenced alert still changes state and is recorded; only its
 notifications wait. An asset covered by a silence that selects assets (matchers on
 ``site``, ``asset`` and ``kind`` only) is under maintenance, and its health says so.
-Times are wall-clock seconds: a maintenance window is planned in real time.
+A silence's start and end are wall-clock seconds: it is planned in real time. A repeating
+silence (``every``, `alerts.timeintervals`) mutes only inside its recurring window, judged
+in event time like a route's time intervals, between its start and its end.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from alerts.base import Labels
 from alerts.errors import CommandError, RulesError
 from alerts.matchers import Matcher, match_all, parse_all
+from alerts.timeintervals import TimeInterval, TimeIntervalSpec, describe
 from common.timestamps import format_rfc3339
 
 SilenceStatus = Literal["pending", "active", "expired"]
+#: The end of a repeating silence given none: 9999-12-31T23:59:59Z, until someone expires it.
+UNTIL_EXPIRED = 253_402_300_799.0
 _ASSET_LABELS = frozenset({"site", "asset", "kind"})
 
 
@@ -32,7 +37,7 @@ class Silence:
     >>> s = Silence.create(["site=plant-a", "asset=~cnc-.*"], 100.0, 200.0, "ana", "bearings")
     >>> s.status(50.0), s.status(150.0), s.status(250.0)
     ('pending', 'active', 'expired')
-    >>> s.covers({"site": "plant-a", "asset": "cnc-2", "rule": "offline"}, 150.0)
+    >>> s.covers({"site": "plant-a", "asset": "cnc-2", "rule": "offline"}, 150.0, 0)
     True
     >>> s.marks_maintenance
     True
@@ -44,6 +49,9 @@ class Silence:
     ends_at: float
     created_by: str
     comment: str
+    #: The recurring window it mutes in (None: all the time between start and end).
+    every: TimeIntervalSpec | None = None
+    window: TimeInterval | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(
@@ -53,6 +61,7 @@ class Silence:
         ends_at: float,
         created_by: str,
         comment: str,
+        every: TimeIntervalSpec | None = None,
     ) -> Silence:
         """A new silence with a fresh id; raises `CommandError` when it cannot work."""
         if not matchers:
@@ -67,7 +76,8 @@ class Silence:
             parsed = parse_all(matchers)
         except RulesError as exc:
             raise CommandError(str(exc)) from None
-        return cls(uuid.uuid4().hex[:16], parsed, starts_at, ends_at, created_by, comment)
+        silence_id = uuid.uuid4().hex[:16]
+        return cls(silence_id, parsed, starts_at, ends_at, created_by, comment, *_window(every))
 
     def status(self, now: float) -> SilenceStatus:
         """Pending before its start, active inside its window, expired after its end."""
@@ -75,9 +85,22 @@ class Silence:
             return "pending"
         return "active" if now < self.ends_at else "expired"
 
-    def covers(self, labels: Labels, now: float) -> bool:
-        """Whether it is active now and its matchers hold for these labels."""
-        return self.starts_at <= now < self.ends_at and match_all(self.matchers, labels)
+    def covers(self, labels: Labels, now: float, ts: int) -> bool:
+        """Whether it mutes now (wall clock `now`, event time `ts`) and its matchers hold."""
+        return self.mutes_at(now, ts) and match_all(self.matchers, labels)
+
+    def mutes_at(self, now: float, ts: int) -> bool:
+        """Active at wall-clock `now` and, if it repeats, inside its window at event time `ts`."""
+        if not self.starts_at <= now < self.ends_at:
+            return False
+        return self.window is None or self.window.contains(ts)
+
+    def note(self) -> str:
+        """The health map's reason for an asset it puts under maintenance."""
+        if self.every is not None:
+            return f"maintenance every {describe(self.every)} ({self.created_by}: {self.comment})"
+        until = _rfc3339(self.ends_at)
+        return f"maintenance until {until} ({self.created_by}: {self.comment})"
 
     @property
     def marks_maintenance(self) -> bool:
@@ -93,6 +116,8 @@ class Silence:
             now,
             self.created_by,
             self.comment,
+            self.every,
+            self.window,
         )
 
     def to_json(self, now: float) -> dict[str, Any]:
@@ -100,11 +125,12 @@ class Silence:
         return {
             "id": self.id,
             "matchers": [str(m) for m in self.matchers],
-            "starts_at": format_rfc3339(int(self.starts_at * 1e9)),
-            "ends_at": format_rfc3339(int(self.ends_at * 1e9)),
+            "starts_at": _rfc3339(self.starts_at),
+            "ends_at": _rfc3339(self.ends_at),
             "created_by": self.created_by,
             "comment": self.comment,
             "status": self.status(now),
+            "every": None if self.every is None else describe(self.every),
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -116,6 +142,7 @@ class Silence:
             "ends_at": self.ends_at,
             "created_by": self.created_by,
             "comment": self.comment,
+            **({} if self.every is None else {"every": self.every.model_dump()}),
         }
 
     @classmethod
@@ -128,7 +155,17 @@ class Silence:
             data["ends_at"],
             data["created_by"],
             data["comment"],
+            *_window(TimeIntervalSpec.model_validate(data["every"]) if "every" in data else None),
         )
+
+
+def _rfc3339(seconds: float) -> str:
+    """Wall-clock seconds in RFC 3339, rounded to the millisecond (exact at year 9999 too)."""
+    return format_rfc3339(round(seconds * 1000) * 1_000_000)
+
+
+def _window(every: TimeIntervalSpec | None) -> tuple[TimeIntervalSpec | None, TimeInterval | None]:
+    return every, None if every is None else TimeInterval.of(every)
 
 
 class Silences:
@@ -181,20 +218,20 @@ class Silences:
         found = [s for s in self._by_id.values() if include_expired or s.status(now) != "expired"]
         return sorted(found, key=lambda s: (s.starts_at, s.id))
 
-    def mutes(self, labels: Labels) -> bool:
-        """Whether an active silence covers an alert with these labels."""
+    def mutes(self, labels: Labels, ts: int) -> bool:
+        """Whether a silence covers an alert with these labels now (event time `ts`)."""
         now = self.clock()
-        return any(s.covers(labels, now) for s in self._by_id.values())
+        return any(s.covers(labels, now, ts) for s in self._by_id.values())
 
-    def maintenance(self, labels: Labels) -> Silence | None:
-        """The active silence that puts the asset with these labels under maintenance."""
+    def maintenance(self, labels: Labels, ts: int) -> Silence | None:
+        """The silence that puts the asset with these labels under maintenance now."""
         now = self.clock()
         for s in self._by_id.values():
-            if s.marks_maintenance and s.covers(labels, now):
+            if s.marks_maintenance and s.covers(labels, now, ts):
                 return s
         return None
 
-    def active_ids(self) -> frozenset[str]:
-        """Ids of the silences active now (the engine re-evaluates when this changes)."""
+    def active_ids(self, ts: int) -> frozenset[str]:
+        """Ids of the silences muting now (the engine re-evaluates when this changes)."""
         now = self.clock()
-        return frozenset(s.id for s in self._by_id.values() if s.status(now) == "active")
+        return frozenset(s.id for s in self._by_id.values() if s.mutes_at(now, ts))

@@ -11,7 +11,19 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
-__all__ = ["key_path", "line_of"]
+__all__ = ["PlacedError", "key_path", "line_of"]
+
+
+class PlacedError(ValueError):
+    """A problem a validator finds across keys, with the key path below it that it is about.
+
+    Raised from a pydantic validator, it travels in the error's ``ctx``; a one-line message can
+    then name that key and its line rather than the whole section.
+    """
+
+    def __init__(self, message: str, loc: Sequence[int | str]) -> None:
+        super().__init__(message)
+        self.loc = list(loc)
 
 
 def key_path(loc: Sequence[int | str]) -> str:
@@ -32,16 +44,21 @@ def line_of(
     root: yaml.Node | None,
     loc: Sequence[int | str],
     keys: Mapping[str, str] | None = None,
+    *,
+    whole: bool = False,
 ) -> int | None:
     r"""The 1-based line of the deepest node on ``loc`` that the document has (None: no document).
 
-    ``keys`` maps field names to the YAML keys they are written as (``for_`` to ``for``).
+    ``keys`` maps field names to the YAML keys they are written as (``for_`` to ``for``);
+    with ``whole``, None unless the document has all of ``loc`` (the value came from there).
 
     Examples
     --------
     >>> root = yaml.compose("sites:\n  - name: a\n    assets: []\n")
     >>> line_of(root, ["sites", 0, "assets"]), line_of(root, ["sites", 3]), line_of(None, [])
     (3, 2, None)
+    >>> line_of(root, ["sites", 3], whole=True) is None
+    True
     """
     found = root
     for part in loc:
@@ -52,6 +69,8 @@ def line_of(
         elif isinstance(found, yaml.SequenceNode) and isinstance(part, int):
             child = found.value[part] if part < len(found.value) else None
         if child is None:
+            if whole:
+                return None
             break
         found = child
     return found.start_mark.line + 1 if found is not None else None

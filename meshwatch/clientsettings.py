@@ -21,6 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from common.yamlpath import PlacedError, line_of
 from ingest.settings import MqttSettings
 from meshwatch.errors import ConfigError
 
@@ -84,28 +85,50 @@ def load(cls: type[Loaded], config_file: Path | None = None, **overrides: Any) -
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, cls)) from None
+        raise ConfigError(describe(exc, cls, config_file)) from None
     finally:
         _config_file.reset(token)
 
 
-def describe(error: ValidationError, cls: type[BaseSettings]) -> str:
-    """One line for the first problem: the setting, its env variable, what is wrong."""
+def describe(
+    error: ValidationError, cls: type[BaseSettings], config_file: Path | None = None
+) -> str:
+    """One line for the first problem: the setting, its env variable, what is wrong.
+
+    When the value came from the config file, the line starts with the file and the line.
+    """
     first = error.errors()[0]
-    path = [str(part) for part in first["loc"]]
+    loc: list[int | str] = [p for p in first["loc"] if not str(p).startswith("function-")]
+    placed = first.get("ctx", {}).get("error")
+    if isinstance(placed, PlacedError):
+        loc += placed.loc  # a rule across keys, about one key below the section
+    path = [str(part) for part in loc]
     message = first["msg"].removeprefix("Value error, ")
     more = error.error_count() - 1
     suffix = f" (and {more} more)" if more else ""
+    where = _where(config_file, loc)
     if first["type"] == "value_error" and len(path) == 1 and path[0] in _sections(cls):
         # A rule across keys of a section: the message names the keys itself.
-        return f"invalid {path[0]} settings: {message}{suffix}"
+        return f"{where}invalid {path[0]} settings: {message}{suffix}"
     key = ".".join(path) or "settings"
     env = ENV_PREFIX + "__".join(part.upper() for part in path)
     if first["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling)"
     elif first["type"] not in ("value_error", "missing") and not _secret(path):
         message += f", got {first['input']!r}"
-    return f"invalid setting {key} ({env}): {message}{suffix}"
+    return f"{where}invalid setting {key} ({env}): {message}{suffix}"
+
+
+def _where(config_file: Path | None, loc: list[int | str]) -> str:
+    """``FILE: line N: `` when the config file holds the setting at `loc`, else nothing."""
+    if config_file is None:
+        return ""
+    try:
+        root = yaml.compose(config_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return ""
+    line = line_of(root, loc, whole=True)
+    return "" if line is None else f"{config_file}: line {line}: "
 
 
 def _sections(cls: type[BaseSettings]) -> set[str]:

@@ -107,15 +107,16 @@ def status_counts(fleet: Sequence[Mapping[str, Any]]) -> str:
 
 
 def silence_table(silences: Sequence[Mapping[str, Any]]) -> Table:
-    """One row per silence: id, matchers, starts, ends, by, comment, status."""
+    """One row per silence: id, matchers, when it repeats, starts, ends, by, comment, status."""
     table = Table(title="silences")
-    for column in ("id", "matchers", "starts", "ends", "by", "comment", "status"):
+    for column in ("id", "matchers", "every", "starts", "ends", "by", "comment", "status"):
         table.add_column(column, overflow="fold")
     for silence in silences:
         matchers = silence.get("matchers")
         table.add_row(
             _text(silence.get("id")),
             _text(" ".join(map(str, matchers)) if isinstance(matchers, list) else matchers),
+            _text(silence.get("every")),
             Text(short_time(silence.get("starts_at"))),
             Text(short_time(silence.get("ends_at"))),
             _text(silence.get("created_by")),

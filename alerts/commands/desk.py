@@ -120,8 +120,8 @@ class AlertDesk:
         if not engine.save_and_tell():
             engine.saver.changes.silences.pop()
             return False
-        engine.health.silence_ids = engine.silences.active_ids()
         now = engine.clock.now()
+        engine.health.silence_ids = engine.muting(now)
         engine.health.mark_all(engine.assets, now)
         engine.retell(now)
         return True

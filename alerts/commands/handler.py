@@ -8,6 +8,9 @@ there, changes nothing and is answered with ``"ok": false`` and the problem::
 
     {"request_id": "r1", "action": "add", "matchers": ["site=plant-a", "asset=cnc-1"],
      "duration": "2h", "created_by": "ana", "comment": "spindle bearing swap"}   (silence)
+    {"request_id": "r1b", "action": "add", "matchers": ["kind=compressor"],
+     "every": "mon 06:00-08:00 Europe/Berlin", "created_by": "ana",
+     "comment": "weekly service"}                                   (silence, repeating)
     {"request_id": "r2", "action": "list", "all": false}                          (silence)
     {"request_id": "r3", "action": "expire", "id": "3f2a9c0d1e4b5a67"}            (silence)
     {"request_id": "r4", "id": "<alert id>", "by": "ben", "comment": "on it"}     (ack)
@@ -44,7 +47,8 @@ from alerts.commands.feedback import FeedbackDesk
 from alerts.errors import CommandError
 from alerts.labels import Verdict
 from alerts.shelves import check_duration
-from alerts.silences import Silence
+from alerts.silences import UNTIL_EXPIRED, Silence
+from alerts.timeintervals import parse_every
 from common.durations import Duration
 from ingest.topic import ID_RULE
 
@@ -65,20 +69,34 @@ class _Command(BaseModel):
 
 
 class SilenceAdd(_Command):
-    """Add a silence: matchers, a window (an end or a duration), who and why."""
+    """Add a silence: matchers, a window (an end or a duration), who and why.
+
+    With ``every`` it repeats (`alerts.timeintervals.parse_every`): it mutes only inside that
+    recurring window, until its end, or until expired when it has none.
+    """
 
     action: Literal["add"]
     matchers: list[str] = Field(min_length=1)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     duration: Duration | None = Field(None, gt=0)
+    every: str | None = Field(None, max_length=200)
     created_by: str = Field(min_length=1)
     comment: str = Field(min_length=1)
 
+    @field_validator("every")
+    @classmethod
+    def _every_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_every(value)  # its ValueError names the word that is wrong
+        return value
+
     @model_validator(mode="after")
     def _one_end(self) -> SilenceAdd:
-        if (self.ends_at is None) == (self.duration is None):
-            raise ValueError("give either ends_at or duration (exactly one)")
+        if self.ends_at is not None and self.duration is not None:
+            raise ValueError("give either ends_at or duration, not both")
+        if self.every is None and self.ends_at is None and self.duration is None:
+            raise ValueError("give either ends_at or duration (or every, for a repeating one)")
         for t in (self.starts_at, self.ends_at):
             if t is not None and t.tzinfo is None:
                 raise ValueError("times need a time zone, e.g. 2026-11-25T14:00:00Z")
@@ -234,11 +252,16 @@ def _apply(desk: AlertDesk, feedback: FeedbackDesk, command: str, payload: bytes
     starts = parsed.starts_at.timestamp() if parsed.starts_at is not None else now
     if parsed.ends_at is not None:
         ends = parsed.ends_at.timestamp()
+    elif parsed.duration is not None:
+        ends = starts + parsed.duration
     else:
-        ends = starts + (parsed.duration or 0.0)
+        ends = UNTIL_EXPIRED
     if ends <= now:
         raise CommandError("the silence would already be over (its end is in the past)")
-    silence = Silence.create(parsed.matchers, starts, ends, parsed.created_by, parsed.comment)
+    every = None if parsed.every is None else parse_every(parsed.every)
+    silence = Silence.create(
+        parsed.matchers, starts, ends, parsed.created_by, parsed.comment, every
+    )
     return {"silence": desk.add_silence(silence).to_json(now)}
 
 

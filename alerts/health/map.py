@@ -10,10 +10,10 @@ goes into the next save and is published after it (`alerts.health.broadcast`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from alerts.base import SITE_WIDE, Alert, AssetKey, EpisodeKey, Publisher
+from alerts.base import SITE_WIDE, Alert, AssetKey, EpisodeKey, Labels, Publisher
 from alerts.fleet import TrackedAsset
 from alerts.health import reroute
 from alerts.health.broadcast import Broadcaster
@@ -21,7 +21,6 @@ from alerts.health.status import AssetHealth, examine
 from alerts.lifecycle import Episode
 from alerts.metrics import AlertMetrics
 from alerts.shelves import Shelves
-from alerts.silences import Silences
 from alerts.state import Changes
 from ingest.base import Point
 
@@ -59,7 +58,8 @@ class HealthMap:
         self.reroute = settings
         self.broadcast = Broadcaster(publisher, prefix)
         self.metrics = metrics
-        #: The silences active when the map was last looked at: a change may change any asset.
+        #: The silences and windows muting when the map was last looked at: a change may
+        #: change any asset.
         self.silence_ids: frozenset[str] = frozenset()
         #: Assets whose health may have changed, with the event time of the latest change.
         self._dirty: dict[AssetKey, int] = {}
@@ -93,11 +93,15 @@ class HealthMap:
         now: int,
         assets: Mapping[AssetKey, TrackedAsset],
         episodes: Mapping[EpisodeKey, Episode],
-        silences: Silences,
+        maintenance: Callable[[Labels, int], str | None],
         shelves: Shelves,
         changes: Changes,
     ) -> None:
-        """Look at the marked assets and the advice; stage what changed, saved in `changes`."""
+        """Look at the marked assets and the advice; stage what changed, saved in `changes`.
+
+        `maintenance` gives the reason an asset (its labels) is in maintenance at `now`: a
+        silence or a route's mute interval; None when it is not.
+        """
         changed: list[AssetHealth] = []
         reranked = False
         for key, at in self._dirty.items():
@@ -105,9 +109,8 @@ class HealthMap:
             if a is None:
                 continue
             open_alerts = [episodes[(name, a.site, a.asset)].alert for name in a.open]
-            maintenance = silences.maintenance(a.labels())
             before = self.entries.get(key)
-            h = examine(before, a, open_alerts, maintenance, at, shelves)
+            h = examine(before, a, open_alerts, maintenance(a.labels(), now), at, shelves)
             if h is None:
                 continue
             reranked = reranked or (

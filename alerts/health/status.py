@@ -19,7 +19,6 @@ from typing import Any, Literal
 from alerts.base import Alert, Severity, State
 from alerts.fleet import TrackedAsset
 from alerts.shelves import Shelves
-from alerts.silences import Silence
 from common.timestamps import format_rfc3339
 
 Status = Literal["ok", "warning", "critical", "offline", "maintenance"]
@@ -137,20 +136,17 @@ def examine(
     previous: AssetHealth | None,
     a: TrackedAsset,
     open_alerts: Iterable[Alert],
-    maintenance: Silence | None,
+    maintenance: str | None,
     changed_at: int,
     shelves: Shelves | None = None,
 ) -> AssetHealth | None:
     """The asset's new entry when its status, reason, alerts or kind changed, else None.
 
+    `maintenance` is the reason of the silence or window that has the asset in maintenance.
     `since` moves only when the status does, to `changed_at`: the event time of the change
     (an alert's transition, a first reading), or the time a silence started or ended.
     """
-    note = None
-    if maintenance is not None:
-        until = format_rfc3339(int(maintenance.ends_at * 1e9))
-        note = f"maintenance until {until} ({maintenance.created_by}: {maintenance.comment})"
-    status, condition, reason, listed = assess(open_alerts, note, shelves)
+    status, condition, reason, listed = assess(open_alerts, maintenance, shelves)
     if previous is not None and (
         previous.status,
         previous.condition,

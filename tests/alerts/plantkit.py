@@ -27,6 +27,7 @@ from alerts.route import Route, RouteSpec
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.settings import RulesFile
 from alerts.state import AlertState
+from alerts.timeintervals import NamedTimeInterval, windows
 from ingest.base import Point
 
 # 2026-01-01T00:00:00Z: event time starts here (ns), and so does the wall clock (s).
@@ -52,7 +53,10 @@ AnyRule = AnomalyRule | LimitRule | DeadmanRule
 
 
 def route_of(text: str) -> Route:
-    return Route.build(RouteSpec.model_validate(yaml.safe_load(text)))
+    """The routing tree of a ``route:`` document; ``time_intervals:`` beside it are its windows."""
+    document = yaml.safe_load(text)
+    named = [NamedTimeInterval.model_validate(t) for t in document.pop("time_intervals", [])]
+    return Route.build(RouteSpec.model_validate(document), windows=windows(named))
 
 
 def rules_of(text: str) -> list[AnyRule]:

@@ -565,6 +565,32 @@ def test_status_silence_and_ack_commands_work_against_the_running_pipeline(
     pipeline.stop()
 
 
+def test_a_repeating_silence_from_the_cli_mutes_inside_its_window_only(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """``--every "thu 00:00-00:01"``: the readings of that minute are muted, the next told."""
+    pipeline = _pipeline(mosquitto, data_dir, unique_topic, prefix, tmp_path, LIMIT_CONFIG)
+    publish(mosquitto, _ovens(unique_topic, 0, 3))
+    added = _cli(
+        pipeline, "silence", "add", "site=north", "--every", "thu 00:00-00:01", "--comment", "pm"
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.endswith(", every thu 00:00-00:01, until expired\n")
+    wait_for(lambda: watcher.status("north", "oven-1") == "maintenance", 10, "maintenance")
+    publish(mosquitto, _ovens(unique_topic, 3, 50, hot=range(3, 1000)))
+    wait_for(lambda: _metric(pipeline, "meshwatch_acks_total") >= 150, 10, "the readings")
+    assert watcher.alerts() == []  # 2026-01-01 is a Thursday: inside the window
+    publish(mosquitto, _ovens(unique_topic, 50, 70, hot=range(3, 1000)))
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "the alert told after the window")
+    assert watcher.alerts()[0]["state"] == "firing"
+    listed = _cli(pipeline, "silence", "list", "--json")
+    assert orjson.loads(listed.stdout)["every"] == "thu 00:00-00:01"
+    bad = _cli(pipeline, "silence", "add", "site=north", "--every", "funday", "--comment", "pm")
+    assert (bad.returncode, bad.stderr.count("\n")) == (2, 1)
+    assert "'funday' is not a weekday" in bad.stderr
+    pipeline.stop()
+
+
 def test_a_crash_with_a_firing_alert_neither_repeats_the_firing_nor_forgets_it(
     mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
 ) -> None:

@@ -297,11 +297,11 @@ def test_ack_is_kept_in_the_state_file(pipeline: Pipeline) -> None:
             _add(starts_at="2026-01-01T04:00:00Z", ends_at="2026-01-01T03:00:00Z"),
             "a silence must end after it starts",
         ),
-        ("silence", _add(), "give either ends_at or duration (exactly one)"),
+        ("silence", _add(), "give either ends_at or duration (or every, for a repeating one)"),
         (
             "silence",
             _add(duration="1h", ends_at="2026-01-01T03:00:00Z"),
-            "give either ends_at or duration (exactly one)",
+            "give either ends_at or duration, not both",
         ),
         ("silence", _add(duration="soon"), "invalid duration 'soon'"),
         ("silence", _add(duration="0s"), "duration: Input should be greater than 0"),

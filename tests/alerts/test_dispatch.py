@@ -250,7 +250,7 @@ def test_mute_stage_lets_other_alerts_through_and_counts_the_muted() -> None:
     silences = Silences(clock=lambda: WALL0)
     silences.add(Silence.create(["asset=cnc-1"], WALL0, WALL0 + 60, "ana", "bearing swap"))
     stage = MuteStage(silences, "silenced", metrics)
-    kept = stage([_firing("cnc-1"), _firing("cnc-2")])
+    kept = stage([_firing("cnc-1"), _firing("cnc-2")], 0)
     assert [a.asset for a in kept] == ["cnc-2"]
     assert metrics.registry.get_sample_value(
         "meshwatch_notifications_muted_total", {"cause": "silenced"}

@@ -187,3 +187,40 @@ def test_client_settings_refuse_a_bad_broker_setting_in_one_line(monkeypatch) ->
     monkeypatch.setenv("MESHWATCH_MQTT__PORT", "0")
     with pytest.raises(ConfigError, match=r"^invalid setting mqtt.port \(MESHWATCH_MQTT__PORT\)"):
         load(ClientSettings)
+
+
+def test_a_bad_setting_in_the_config_file_names_the_file_and_line(tmp_path) -> None:
+    """A value the file gave is refused with the file and its line before the setting."""
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text("mqtt:\n  host: broker\n  port: 0\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}: line 3: invalid setting mqtt.port ")
+
+
+def test_a_problem_across_alert_keys_names_the_key_and_its_line(tmp_path) -> None:
+    """A route naming a time interval nobody defined: that key's line, not the section's."""
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text(
+        "alerts:\n"
+        "  route:\n"
+        "    routes:\n"
+        "      - matchers: [kind=compressor]\n"
+        "        mute_time_intervals: [weekly-service]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        f"{path}: line 5: invalid setting alerts.route.routes.0.mute_time_intervals "
+        "(MESHWATCH_ALERTS__ROUTE__ROUTES__0__MUTE_TIME_INTERVALS): time interval "
+        "'weekly-service' is not defined (time_intervals: none)"
+    )
+
+
+def test_a_bad_setting_from_the_environment_names_no_file_line(tmp_path, monkeypatch) -> None:
+    """The file does not hold the value the environment gave: no file and line are claimed."""
+    path = tmp_path / "meshwatch.yaml"
+    path.write_text("mqtt:\n  host: broker\n")
+    monkeypatch.setenv("MESHWATCH_MQTT__PORT", "0")
+    with pytest.raises(ConfigError, match=r"^invalid setting mqtt.port \(MESHWATCH_MQTT__PORT\)"):
+        load_settings(path)
