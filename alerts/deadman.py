@@ -5,14 +5,21 @@ last heard from (the fleet's newest timestamp when its last reading came, so an 
 clock runs behind the fleet's is not taken for silent), and a site is offline once every
 asset of it watched by the same rule is. `Deadman` keeps which sites are down and when the
 rules were last checked; the engine opens and resolves the episodes it names.
+
+A site whose assets are spread over instances (`alerts.health.peers`) is offline when this
+instance's assets of it are silent and the other instances report theirs offline. One
+instance raises the site-wide alert: the one holding the site's first asset name; the others
+hold their assets' alerts back as if they had raised it (`down_elsewhere`, an inhibition).
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from alerts.base import SITE_WIDE, Alert, EpisodeKey, State
 from alerts.fleet import TrackedAsset
+from alerts.health.peers import SiteElsewhere
 from alerts.messages import new_alert, values
 from alerts.rules import DeadmanRule
 from common.durations import format_duration
@@ -30,6 +37,8 @@ class Deadman:
 
     def __init__(self) -> None:
         self.sites_down: dict[str, set[str]] = {}
+        #: Sites down as a whole whose site-wide alert another instance raises.
+        self.down_elsewhere: frozenset[str] = frozenset()
         self.checked_at = 0
 
     def due(self, ts: int) -> bool:
@@ -40,11 +49,16 @@ class Deadman:
         return True
 
     def check(
-        self, assets: Iterable[TrackedAsset], open_: Container[EpisodeKey], now: int
+        self,
+        assets: Iterable[TrackedAsset],
+        open_: Container[EpisodeKey],
+        now: int,
+        elsewhere: Mapping[str, SiteElsewhere] | None = None,
     ) -> list[tuple[str, Alert, int]]:
         """The deadman alerts that fire at `now` (rule, alert, event time): assets, then sites.
 
         `open_` holds the episodes open now: a site already down is not opened again.
+        `elsewhere` is how other instances see the sites they hold assets of.
         """
         tracked = list(assets)
         fired: list[tuple[str, Alert, int]] = []
@@ -53,14 +67,33 @@ class Deadman:
             alert.message = rule.render(values(rule, a, alert, int(rule.for_ * _NS)))
             a.silent.add(rule.name)
             fired.append((rule.name, alert, ts))
-        for rule, site, ts in list(sites_down(tracked)):
+        away: set[str] = set()
+        for rule, down in list(sites_down(tracked)):
+            site, ts = down.site, down.at
+            other = (elsewhere or {}).get(site)
+            if other is not None:
+                if not other.offline:
+                    continue  # assets of it report to another instance
+                if other.first_asset < down.first_asset:
+                    away.add(site)  # that instance raises the site-wide alert
+                    continue
             if (rule.name, site, SITE_WIDE) not in open_:
                 alert = new_alert(rule, site, SITE_WIDE, None, State.FIRING, ts, rule.for_, None)
                 held = format_duration(rule.for_)
                 alert.message = rule.site_message({"site": site, "duration": held})
                 self.sites_down.setdefault(site, set()).add(rule.name)
                 fired.append((rule.name, alert, ts))
+        self.down_elsewhere = frozenset(away)
         return fired
+
+    def revived(self, elsewhere: Mapping[str, SiteElsewhere]) -> list[EpisodeKey]:
+        """Sites this instance has down whose assets at another instance report again."""
+        ended = []
+        for site in sorted(self.sites_down):
+            other = elsewhere.get(site)
+            if other is not None and not other.offline:
+                ended += [(name, site, SITE_WIDE) for name in sorted(self.sites_down.pop(site))]
+        return ended
 
     def back(self, a: TrackedAsset) -> list[EpisodeKey]:
         """`a` reports again: the deadman episodes that end, its own and then its site's."""
@@ -104,7 +137,16 @@ def gone_silent(
                 yield rule, a, a.heard + hold
 
 
-def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, str, int]]:
+@dataclass(frozen=True, slots=True)
+class SiteDown:
+    """A site none of whose assets here report: when the last went silent, its first name."""
+
+    site: str
+    at: int
+    first_asset: str
+
+
+def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, SiteDown]]:
     """Sites none of whose assets (watched by a site-wide deadman rule) report any more.
 
     The event time is when the last of them went silent.
@@ -114,10 +156,10 @@ def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, st
     >>> rule = DeadmanRule(name="offline", **{"for": "10s"})
     >>> quiet = [TrackedAsset("north", f"p{i}", None, i * _NS, i * _NS, deadman=(rule,),
     ...                       silent={"offline"}) for i in range(3)]
-    >>> [(r.name, site, ts // _NS) for r, site, ts in sites_down(quiet)]
-    [('offline', 'north', 12)]
+    >>> [(r.name, d.site, d.at // _NS, d.first_asset) for r, d in sites_down(quiet)]
+    [('offline', 'north', 12, 'p0')]
     """
-    down: dict[tuple[str, str], tuple[DeadmanRule, int]] = {}
+    down: dict[tuple[str, str], tuple[DeadmanRule, int, str]] = {}
     up: set[tuple[str, str]] = set()
     for a in assets:
         for rule in a.deadman:
@@ -125,10 +167,10 @@ def sites_down(assets: Iterable[TrackedAsset]) -> Iterator[tuple[DeadmanRule, st
                 continue
             key = (rule.name, a.site)
             if rule.name in a.silent:
-                _, latest = down.get(key, (rule, 0))
-                down[key] = (rule, max(latest, a.heard + int(rule.for_ * _NS)))
+                _, latest, first = down.get(key, (rule, 0, a.asset))
+                down[key] = (rule, max(latest, a.heard + int(rule.for_ * _NS)), min(first, a.asset))
             else:
                 up.add(key)
-    for (_, site), (rule, ts) in down.items():
+    for (_, site), (rule, ts, first) in down.items():
         if (rule.name, site) not in up:
-            yield rule, site, ts
+            yield rule, SiteDown(site, ts, first)

@@ -26,6 +26,7 @@ from alerts.dispatch import Dispatcher, MuteStage
 from alerts.episodes import Episodes
 from alerts.fleet import AnyRule, TrackedAsset
 from alerts.health.map import HealthMap
+from alerts.health.peers import Peers
 from alerts.health.reroute import RerouteSettings
 from alerts.inhibit import Inhibitor
 from alerts.metrics import AlertMetrics
@@ -65,6 +66,9 @@ class AlertEngine:
         Called after notifications were committed to the outbox (wakes the couriers).
     wall
         Wall-clock seconds (silences, the silent-fleet clock); injectable for tests.
+    instance
+        This instance's name (``mqtt.client_id``), in its health messages; the health other
+        instances publish (`hear`) extends reroute advice and site-wide offline to them.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class AlertEngine:
         reroute_settings: RerouteSettings | None = None,
         on_queued: Callable[[], None] | None = None,
         wall: Callable[[], float] = time.time,
+        instance: str = "meshwatch",
     ) -> None:
         self.rules = list(rules)
         self.metrics = metrics
@@ -87,7 +92,10 @@ class AlertEngine:
         self.lock = threading.RLock()
         self.assets: dict[AssetKey, TrackedAsset] = {}
         self.saver = Saver(state, wall)
-        self.health = HealthMap(metrics, publisher, prefix, reroute_settings or RerouteSettings())
+        self.peers = Peers(instance, prefix)
+        self.health = HealthMap(
+            metrics, publisher, prefix, reroute_settings or RerouteSettings(), self.peers
+        )
         self.deadman = Deadman()
         self.silences = Silences(clock=wall)
         self.shelves = Shelves()
@@ -106,7 +114,7 @@ class AlertEngine:
         self.dispatcher.describe = self.episodes.describe
         self.clock = FleetClock(wall=wall)
         self._shelve_stage = ShelveStage(self.shelves, metrics)
-        self._inhibitor = (-1, Inhibitor.of(()))
+        self._inhibitor: tuple[object, Inhibitor] = (None, Inhibitor.of(()))
         self._census: tuple[int, int, int] = (-1, -1, 0)
         self._restore()
 
@@ -140,6 +148,13 @@ class AlertEngine:
         """
         with self.lock:
             self.save_and_tell()
+
+    def hear(self, topic: str, payload: bytes) -> None:
+        """Another instance's health or status message (on the alerts connection's thread)."""
+        with self.lock:
+            if self.peers.hear(topic, payload):
+                self.health.peers_changed()
+                self.deadman.checked_at = 0  # sites spread over instances: look again
 
     def republish(self) -> None:
         """Publish the whole health map and all advice again (after the broker reconnects)."""
@@ -233,7 +248,13 @@ class AlertEngine:
     # ---- deadman ----
 
     def _check_deadman(self, now: int) -> None:
-        for rule, alert, ts in self.deadman.check(self.assets.values(), self.episodes.open, now):
+        elsewhere = self.peers.sites()
+        deadman = self.deadman
+        for ekey in deadman.revived(elsewhere):
+            self.episodes.resolve(ekey, now)
+        for rule, alert, ts in deadman.check(
+            self.assets.values(), self.episodes.open, now, elsewhere
+        ):
             self.episodes.fire(rule, alert, ts)
 
     # ---- after each batch or tick ----
@@ -279,9 +300,12 @@ class AlertEngine:
             self._flush(dispatcher.due)
 
     def _flush(self, now: int) -> None:
-        if self._inhibitor[0] != self.episodes.transitions:
-            # Only a firing or resolving alert changes what inhibits what.
-            self._inhibitor = (self.episodes.transitions, Inhibitor.of(self.episodes.alerts()))
+        cause = (self.episodes.transitions, self.deadman.down_elsewhere)
+        if self._inhibitor[0] != cause:
+            # Only a firing or resolving alert (here or, for a site, elsewhere) changes what
+            # inhibits what.
+            alerts = self.episodes.alerts()
+            self._inhibitor = (cause, Inhibitor.of(alerts, self.deadman.down_elsewhere))
         inhibitor = self._inhibitor[1]
         stages: list[Stage] = [
             MuteStage(inhibitor, "inhibited", self.metrics),

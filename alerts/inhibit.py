@@ -35,9 +35,12 @@ class Inhibitor:
     critical_assets: frozenset[tuple[str, str]]
 
     @classmethod
-    def of(cls, alerts: Iterable[Alert]) -> Inhibitor:
-        """The inhibitions the firing ones among `alerts` impose."""
-        sites = set()
+    def of(cls, alerts: Iterable[Alert], sites_down: Iterable[str] = ()) -> Inhibitor:
+        """The inhibitions the firing ones among `alerts` impose.
+
+        `sites_down` are sites down as a whole whose site-wide alert another instance raised.
+        """
+        sites = set(sites_down)
         critical = set()
         for a in alerts:
             if a.state is not State.FIRING:

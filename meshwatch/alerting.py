@@ -94,8 +94,11 @@ def build_alerts(
     feedback_desk: FeedbackDesk | None = None
 
     def on_message(topic: str, payload: bytes) -> None:
-        command = topic.rsplit("/", 1)[-1]
         assert desk is not None
+        if not topic.startswith(commands):
+            desk.engine.hear(topic, payload)  # another instance's health or status
+            return
+        command = topic.rsplit("/", 1)[-1]
         reply = handler.handle(desk, command, payload, feedback_desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
@@ -107,9 +110,12 @@ def build_alerts(
         if desk is not None:
             desk.engine.republish()
 
+    commands = f"{prefix}/cmd/"
+    # The fleet beyond this instance: every instance's retained health, and whether it is up.
+    peers = [f"{prefix}/health/+/+", f"{prefix}/status/+"]
     publisher = MqttPublisher(
         settings.mqtt,
-        subscriptions=[f"{prefix}/cmd/{name}" for name in handler.COMMANDS],
+        subscriptions=[*(commands + name for name in handler.COMMANDS), *peers],
         on_message=on_message,
         on_connect=on_connect,
     )
@@ -130,6 +136,7 @@ def build_alerts(
         prefix=prefix,
         reroute_settings=settings.alerts.reroute,
         on_queued=courier.poke,
+        instance=settings.mqtt.client_id,
     )
     desk = AlertDesk(engine)
     feedback_desk = FeedbackDesk(engine, feedback)

@@ -25,11 +25,14 @@ class Broadcaster:
         The MQTT connection; None publishes nothing (offline use, tests of pure logic).
     prefix
         Topic prefix.
+    instance
+        This instance's name, in each health message (whose asset it is).
     """
 
-    def __init__(self, publisher: Publisher | None, prefix: str) -> None:
+    def __init__(self, publisher: Publisher | None, prefix: str, instance: str) -> None:
         self.publisher = publisher
         self.prefix = prefix
+        self.instance = instance
         self._health: dict[AssetKey, AssetHealth] = {}
         self._advice: dict[AssetKey, dict[str, Any] | None] = {}
 
@@ -53,7 +56,8 @@ class Broadcaster:
         """Publish one asset's health, retained."""
         if self.publisher is not None:
             topic = f"{self.prefix}/health/{h.site}/{h.asset}"
-            self.publisher.publish(topic, orjson.dumps(h.payload()), retain=True)
+            payload = {**h.payload(), "instance": self.instance}
+            self.publisher.publish(topic, orjson.dumps(payload), retain=True)
 
     def advice(self, key: AssetKey, advice: Mapping[str, Any] | None) -> None:
         """Publish one asset's advice, retained; None clears it (an empty retained message)."""

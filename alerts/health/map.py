@@ -17,6 +17,7 @@ from alerts.base import SITE_WIDE, Alert, AssetKey, EpisodeKey, Labels, Publishe
 from alerts.fleet import TrackedAsset
 from alerts.health import reroute
 from alerts.health.broadcast import Broadcaster
+from alerts.health.peers import Peers
 from alerts.health.status import AssetHealth, examine
 from alerts.lifecycle import Episode
 from alerts.metrics import AlertMetrics
@@ -44,6 +45,8 @@ class HealthMap:
         Topic prefix of the messages.
     settings
         Ranking of reroute advice.
+    peers
+        The health other instances publish: reroute candidates beyond this instance.
     """
 
     def __init__(
@@ -52,11 +55,13 @@ class HealthMap:
         publisher: Publisher | None,
         prefix: str,
         settings: reroute.RerouteSettings,
+        peers: Peers,
     ) -> None:
         self.entries: dict[AssetKey, AssetHealth] = {}
         self.advice: dict[AssetKey, dict[str, Any]] = {}
         self.reroute = settings
-        self.broadcast = Broadcaster(publisher, prefix)
+        self.peers = peers
+        self.broadcast = Broadcaster(publisher, prefix, peers.instance)
         self.metrics = metrics
         #: The silences and windows muting when the map was last looked at: a change may
         #: change any asset.
@@ -67,6 +72,13 @@ class HealthMap:
         self._advice_at = 0
         self._ranked_at = 0
         self._ranking: dict[str, list[AssetKey]] | None = None
+        #: Another instance's health changed: rank the fleet again at the next refresh.
+        self._peers_changed = False
+
+    def peers_changed(self) -> None:
+        """The fleet beyond this instance changed: candidates may come or go."""
+        self._peers_changed = True
+        self._ranking = None
 
     def mark(self, key: AssetKey, ts: int) -> None:
         """The asset's health may have changed at event time `ts`."""
@@ -134,7 +146,8 @@ class HealthMap:
         # A status change moves candidates in or out; scores and loads drift slowly, so the
         # ranking is looked at again only every few seconds of event time while advice stands.
         drifted = bool(self.advice) and now - self._advice_at >= _ADVICE_EVERY_NS
-        if (reranked or drifted) and self.reroute.enabled:
+        if (reranked or drifted or self._peers_changed) and self.reroute.enabled:
+            self._peers_changed = False
             advice = self._readvise(now, assets)
             changes.kv["advice"] = list(self.advice.values())
         self.broadcast.stage(changed, advice)
@@ -143,10 +156,14 @@ class HealthMap:
         self, now: int, assets: Mapping[AssetKey, TrackedAsset]
     ) -> dict[AssetKey, dict[str, Any] | None]:
         """The advice that changed (None: cleared), kept in `advice`."""
+        fleet = {**self.peers.live(), **self.entries}
 
         def score(key: AssetKey) -> float | None:
             a = assets.get(key)
-            return a.score if a is not None else None
+            if a is not None:
+                return a.score
+            peer = fleet.get(key)  # another instance's asset: its score when it last changed
+            return peer.score if peer is not None else None
 
         self._advice_at = now
         published = {k: reroute.identity(v) for k, v in self.advice.items()}
@@ -157,9 +174,9 @@ class HealthMap:
             self._ranked_at = now
             names = self.reroute.load_metrics
             loads = {k: load for k, a in assets.items() if (load := a.load(names)) is not None}
-            self._ranking = reroute.rank(self.entries.values(), loads, score)
+            self._ranking = reroute.rank(fleet.values(), loads, score)
         advice = reroute.refresh(
-            self.entries, published, self._ranking, self.reroute.max_candidates, score
+            self.entries, published, self._ranking, self.reroute.max_candidates, score, fleet
         )
         for key, payload in advice.items():
             if payload is None:

@@ -92,16 +92,20 @@ def refresh(
     ranked: Mapping[str, Sequence[AssetKey]],
     limit: int,
     score_of: ScoreOf | None = None,
+    fleet: Mapping[AssetKey, AssetHealth] | None = None,
 ) -> dict[AssetKey, dict[str, Any] | None]:
     """Advice that changed since `published` (identities): new payloads, or None to clear.
 
+    `health` holds this instance's assets, the ones it advises for; `fleet` every asset whose
+    health is known, other instances' too (the candidates; `health` when not given).
     `ranked` (from `rank`, possibly a little older than `health`) is walked for each failing
     asset, skipping what is no longer healthy: a refresh costs no sort of the fleet.
     """
+    known = health if fleet is None else fleet
     changed: dict[AssetKey, dict[str, Any] | None] = {}
     for key, h in health.items():
         if h.condition in FAILING:
-            advice = _advice(h, ranked.get(h.kind or "", []), health, limit, score_of)
+            advice = _advice(h, ranked.get(h.kind or "", []), known, limit, score_of)
             if identity(advice) != published.get(key):
                 changed[key] = advice
     for key in published:

@@ -758,3 +758,53 @@ def test_flap_damping_survives_a_crash(
     assert (watcher.alerts()[-1]["state"], watcher.alerts()[-1]["flapping"]) == ("resolved", True)
     assert len({a["id"] for a in watcher.alerts()[4:]}) == 1
     pipeline.stop()
+
+
+# --- the fleet seen whole: two instances, each with its own part -----------------------------
+
+
+def test_advice_names_an_asset_held_by_another_instance(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Two pipelines, each on its own partition of the topics, are one fleet.
+
+    The first's failing CNC is advised to move to the second's healthy one, and ``status``
+    sees both parts.
+    """
+    parts = []
+    for n in (1, 2):
+        (tmp_path / f"i{n}").mkdir()
+        config = tmp_path / f"i{n}" / "meshwatch.yaml"
+        config.write_text(LIMIT_CONFIG)
+        env = pipeline_env(
+            mosquitto,
+            data_dir / f"i{n}",
+            f"{unique_topic}-{n}",
+            MESHWATCH_MQTT__PREFIX=prefix,
+        )
+        parts.append(PipelineProcess(env, tmp_path / f"i{n}" / "meshwatch.log", config))
+        parts[-1].start()
+
+    def cnc(part: int, site: str, n: int, temp: float) -> tuple[str, bytes]:
+        body = {"ts": BASE_TS + n * 1000, "kind": "cnc", "metrics": {"temp": temp}}
+        return f"{unique_topic}-{part}/{site}/cnc-1/telemetry", orjson.dumps(body)
+
+    publish(mosquitto, [cnc(2, "south", n, 60.0) for n in range(5)])
+    wait_for(lambda: watcher.status("south", "cnc-1") == "ok", 10, "south's health")
+    publish(mosquitto, [cnc(1, "north", n, 95.0) for n in range(5)])
+    mine = f"{prefix}/reroute/north/cnc-1"
+
+    def advice() -> dict[str, Any] | None:
+        found = [m for m in watcher.on("reroute") if m.topic == mine]
+        return found[-1].json() if found and found[-1].payload else None
+
+    wait_for(lambda: advice() is not None and advice()["candidates"], 10, "advice")
+    assert [(c["site"], c["asset"]) for c in advice()["candidates"]] == [("south", "cnc-1")]
+    status = _cli(parts[0], "status", "--json", "--wait", "2")
+    fleet = {(h["site"], h["asset"]): h for h in map(orjson.loads, status.stdout.splitlines())}
+    assert {k: (h["status"], h["instance"]) for k, h in fleet.items()} == {
+        ("north", "cnc-1"): ("critical", f"meshwatch-{unique_topic}-1"),
+        ("south", "cnc-1"): ("ok", f"meshwatch-{unique_topic}-2"),
+    }
+    for part in parts:
+        part.stop()

@@ -632,6 +632,7 @@ def test_health_message_says_why(plant: Callable[..., Plant]) -> None:
         "since": "2026-01-01T00:00:03.000Z",
         "reason": alert.message,
         "alerts": [{"id": alert.id, "rule": "anomaly", "severity": "warning", "state": "firing"}],
+        "instance": "meshwatch",
     }
 
 
