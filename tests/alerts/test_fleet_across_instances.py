@@ -1,7 +1,8 @@
 """The fleet seen whole (`alerts.health.peers`) across instances that each own a part of it.
 
-Reroute advice and site-wide offline. The plant is one instance (``meshwatch``); another instance's health reaches it as the
-retained messages it publishes (`AlertEngine.hear`), as on the alerts connection.
+Reroute advice and site-wide offline. The plant is one instance (``meshwatch``); another
+instance's health reaches it as the retained messages it publishes (`AlertEngine.hear`), as
+on the alerts connection.
 """
 
 from __future__ import annotations
