@@ -183,12 +183,16 @@ class Notification:
         Each alert as the docs/design.md §3 alert JSON (``meshwatch/alerts/{site}/{asset}``).
     id
         Unique delivery id (a far end can deduplicate retries by it).
+    at
+        Event time (ns) of the flush that queued it; 0 when unknown. Kept in the store's
+        ``notification`` records (`alerts.history.records`), not in what is delivered.
     """
 
     receiver: str
     group: Mapping[str, str]
     alerts: Sequence[Mapping[str, Any]]
     id: str = ""
+    at: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The form the outbox stores."""

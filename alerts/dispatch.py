@@ -210,7 +210,7 @@ class Dispatcher:
                     if a.state is State.FIRING:
                         self.describe(a, now)
             alerts = [a.to_json(muted=muted.get(a.id)) for a in batch]
-            out.append(Notification(receiver, group.labels, alerts, _new_id()))
+            out.append(Notification(receiver, group.labels, alerts, _new_id(), now))
             still_told = {i for i in held if i in told}
             self.sent[(receiver, key)] = Sent({a.id for a in firing} | still_told, now)
             if self.metrics is not None:

@@ -80,6 +80,7 @@ def record(alert: Alert, rule: str, state: State, ts: int) -> Point:
             "message": alert.message,
             "id": alert.id,
             "flapping": alert.flapping,
+            "kind": alert.kind or "",
         },
         ts,
     )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from alerts.base import Observation
 from alerts.engine import AlertEngine
+from alerts.history.ledger import Ledger
 from ingest.base import Point, Reading
 from models.base import AnomalyPoint, Verdict
 
@@ -22,13 +23,17 @@ class AlertProcessor:
     ----------
     engine
         The alert engine.
+    ledger
+        Hands the commands' actions and the queued notifications to the store with each
+        batch (`alerts.history.ledger`); one of its own by default.
     """
 
-    def __init__(self, engine: AlertEngine) -> None:
+    def __init__(self, engine: AlertEngine, ledger: Ledger | None = None) -> None:
         self.engine = engine
+        self.ledger = ledger or Ledger(engine)
 
     def process(self, readings: Sequence[Reading], derived: Sequence[Point] = ()) -> list[Point]:
-        """The ``alert`` and ``health`` records this batch caused."""
+        """The ``alert``, ``health``, ``notification`` and ``alert_action`` records of the batch."""
         scores = [p for p in derived if isinstance(p, AnomalyPoint)]
         verdicts: Sequence[Verdict | None]
         if _aligned(scores, readings):
@@ -54,14 +59,19 @@ class AlertProcessor:
             )
             for r, v in zip(readings, verdicts, strict=True)
         ]
-        return [*self.engine.observe(observations), *self.engine.health_points()]
+        engine = self.engine
+        with engine.lock:  # no command's save between the batch and the ledger's drain
+            return [*engine.observe(observations), *engine.health_points(), *self.ledger.drain()]
 
     def tick(self) -> list[Point]:
-        """The ``alert`` records that passing time caused (assets that went silent)."""
-        return [*self.engine.tick(), *self.engine.health_points()]
+        """The records that passing time caused (assets that went silent), and the actions."""
+        engine = self.engine
+        with engine.lock:
+            return [*engine.tick(), *engine.health_points(), *self.ledger.drain()]
 
     def committed(self) -> None:
         """The records are stored: save the alert state, then notify and publish."""
+        self.ledger.stored()
         self.engine.commit()
 
     def close(self) -> None:

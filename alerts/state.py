@@ -23,7 +23,9 @@ import orjson
 from alerts import labels, outbox
 from alerts.base import AssetKey, EpisodeKey, Notification
 from alerts.fleet import TrackedAsset
+from alerts.history import pending
 from alerts.labels import Label
+from ingest.base import Point
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog
 from ingest.sqlite import connect, transaction
@@ -97,6 +99,8 @@ class Changes:
     #: Episodes that resolved, by alert id (kept for feedback).
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: list[Label] = field(default_factory=list)
+    #: ``alert_action`` points of the commands, kept until the store has them.
+    records: list[Point] = field(default_factory=list)
 
     @property
     def urgent(self) -> bool:
@@ -110,6 +114,7 @@ class Changes:
             or self.flaps
             or self.resolved
             or self.labels
+            or self.records
         )
 
     def __bool__(self) -> bool:
@@ -125,6 +130,7 @@ class Changes:
             or self.notifications
             or self.resolved
             or self.labels
+            or self.records
         )
 
 
@@ -143,6 +149,7 @@ class AlertState:
         self.conn.executescript(_SCHEMA)
         outbox.create_tables(self.conn)
         labels.create_tables(self.conn)
+        pending.create_tables(self.conn)
 
     def load(self) -> Snapshot:
         """Everything saved."""
@@ -218,6 +225,7 @@ class AlertState:
                 )
                 _prune_resolved(c, now)
             labels.save(c, changes.labels)
+            pending.save(c, changes.records)
             if changes.notifications:
                 outbox.enqueue(c, changes.notifications, now)
 

@@ -22,7 +22,12 @@ TAGS: dict[str, tuple[str, ...]] = {
     "anomaly": ("site", "asset", "detector"),
     "alert": ("site", "asset", "rule", "severity"),
     "health": ("site", "asset"),
+    "alert_action": ("site", "asset", "rule", "action"),
+    "notification": ("site", "asset", "rule", "receiver", "state"),
 }
+#: Measurements read by time range over the whole fleet (dashboards, status, alert history):
+#: each gets an index on ``ts`` (the primary key serves ranges of one series only).
+TIME_INDEXED = ("telemetry", "alert", "alert_action", "notification")
 
 
 def _upsert(measurement: str) -> str:
@@ -39,7 +44,7 @@ _UPSERT = {measurement: _upsert(measurement) for measurement in TAGS}
 
 
 class EmbeddedStore:
-    """SQLite store of telemetry, anomaly and alert facts.
+    """SQLite store of telemetry, anomaly, alert, health, action and notification facts.
 
     Parameters
     ----------
@@ -67,8 +72,8 @@ class EmbeddedStore:
                 f"CREATE TABLE IF NOT EXISTS {measurement} ({tag_columns}, ts INTEGER NOT NULL,"
                 f" fields TEXT NOT NULL, PRIMARY KEY ({', '.join(tags)}, ts)) WITHOUT ROWID"
             )
-        # Time-range scans over the whole fleet (dashboards, status).
-        self._conn.execute("CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts)")
+        for measurement in TIME_INDEXED:
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {measurement}_ts ON {measurement} (ts)")
 
     def write(self, batch: Batch) -> None:
         """Commit all readings and points of `batch` in one transaction."""

@@ -5,8 +5,9 @@ Hierarchy::
     IngestError
     ├── RejectedMessage      a message that breaks the payload contract (carries `reason`)
     ├── TopicTemplateError   a topic template that cannot work
-    └── StoreError           a durable write that did not happen (carries `retryable`)
-        └── SpoolFull        the on-disk spool reached its bound: back-pressure, not loss
+    ├── StoreError           a durable write that did not happen (carries `retryable`)
+    │   └── SpoolFull        the on-disk spool reached its bound: back-pressure, not loss
+    └── StoreReadError       a query of the store failed (a damaged file, a server down)
 """
 
 from __future__ import annotations
@@ -75,3 +76,7 @@ class StoreError(IngestError):
 
 class SpoolFull(StoreError):
     """The spool holds `max_bytes` already; the pipeline stops acking until it drains."""
+
+
+class StoreReadError(IngestError):
+    """A query of the store failed: the file is locked or damaged, the server unreachable."""

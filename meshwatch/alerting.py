@@ -2,9 +2,10 @@
 
 Built in data-flow order and handed to each other: the state file, the MQTT publisher (which
 also receives the commands), the receivers, the courier that delivers the outbox, the engine,
-the desks that take the commands (silences, acks and shelves; verdicts and model resets,
-handed the models' feedback log), and the
-processor that plugs the engine into the ingest pipeline.
+the ledger that hands the commands' actions to the store, the desks that take the commands
+(silences, acks and shelves; verdicts and model resets, handed the models' feedback log;
+history, handed a reader of the store), and the processor that plugs the engine into the
+ingest pipeline.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from alerts.base import Receiver
 from alerts.commands import handler
 from alerts.commands.desk import AlertDesk
 from alerts.commands.feedback import FeedbackDesk
+from alerts.commands.history import HistoryDesk
 from alerts.connection import MqttPublisher
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
 from alerts.errors import AlertsError
+from alerts.history.ledger import Ledger
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
 from alerts.receivers import (
@@ -35,6 +38,7 @@ from alerts.receivers import (
 from alerts.settings import Alerting, ReceiverSpec, load
 from alerts.state import AlertState
 from ingest.errors import StoreError
+from ingest.query import StoreReader, open_reader
 from meshwatch.errors import ConfigError
 from meshwatch.settings import Settings
 from models.feedback import FeedbackLog
@@ -51,6 +55,7 @@ class AlertsRuntime:
     courier: Courier
     publisher: MqttPublisher
     receivers: dict[str, Receiver]
+    reader: StoreReader
 
     def start(self) -> None:
         """Connect to the broker and start delivering the outbox."""
@@ -70,6 +75,7 @@ class AlertsRuntime:
             self.processor.close()
             for receiver in self.receivers.values():
                 receiver.close()
+            self.reader.close()
 
 
 def build_alerts(
@@ -92,6 +98,7 @@ def build_alerts(
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
     desk: AlertDesk | None = None
     feedback_desk: FeedbackDesk | None = None
+    history_desk: HistoryDesk | None = None
 
     def on_message(topic: str, payload: bytes) -> None:
         assert desk is not None
@@ -99,7 +106,7 @@ def build_alerts(
             desk.engine.hear(topic, payload)  # another instance's health or status
             return
         command = topic.rsplit("/", 1)[-1]
-        reply = handler.handle(desk, command, payload, feedback_desk)
+        reply = handler.handle(desk, command, payload, feedback_desk, history_desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:
@@ -138,9 +145,13 @@ def build_alerts(
         on_queued=courier.poke,
         instance=settings.mqtt.client_id,
     )
-    desk = AlertDesk(engine)
-    feedback_desk = FeedbackDesk(engine, feedback)
-    return AlertsRuntime(engine, AlertProcessor(engine), courier, publisher, receivers)
+    ledger = Ledger(engine)
+    desk = AlertDesk(engine, ledger)
+    feedback_desk = FeedbackDesk(engine, feedback, ledger)
+    reader = open_reader(settings.influx, settings.data_dir)
+    history_desk = HistoryDesk(engine, reader)
+    processor = AlertProcessor(engine, ledger)
+    return AlertsRuntime(engine, processor, courier, publisher, receivers, reader)
 
 
 def _receivers(alerting: Alerting, publisher: MqttPublisher, prefix: str) -> dict[str, Receiver]:

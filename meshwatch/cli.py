@@ -22,6 +22,7 @@ from meshwatch.errors import MeshwatchError
 # Command name -> "module:attribute" of its click command, imported on first use.
 _COMMANDS = {
     "ack": "meshwatch.commands.alerts:ack",
+    "alerts": "meshwatch.commands.history:alerts",
     "config": "meshwatch.commands.config:config",
     "deadletters": "meshwatch.commands.deadletters:deadletters",
     "demo": "meshwatch.commands.demo:demo",

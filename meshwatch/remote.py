@@ -2,7 +2,7 @@
 
 The CLI never reaches the pipeline directly. It reads the retained health map
 (``<prefix>/health/{site}/{asset}``) and sends commands to
-``<prefix>/cmd/{silence,ack,shelve,feedback,model}``, whose replies come on
+``<prefix>/cmd/{silence,ack,shelve,feedback,model,history}``, whose replies come on
 ``<prefix>/cmd/result`` carrying the command's ``request_id``. Each call uses a transient
 connection: a clean session and a client id of its own (``meshwatch-cli-<hex>``), driven on
 the caller's thread and closed before returning.
@@ -112,7 +112,7 @@ def fleet_health(settings: MqttSettings, *, wait: float) -> list[dict[str, Any]]
 
 
 #: The commands `request` can send (`alerts.commands.handler.COMMANDS`).
-Command = Literal["silence", "ack", "shelve", "feedback", "model"]
+Command = Literal["silence", "ack", "shelve", "feedback", "model", "history"]
 
 
 def request(

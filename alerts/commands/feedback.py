@@ -43,6 +43,8 @@ from alerts.base import SITE_WIDE, Alert, State
 from alerts.commands.desk import UNSAVED
 from alerts.engine import AlertEngine
 from alerts.errors import CommandError
+from alerts.history.ledger import Ledger
+from alerts.history.records import alert_action
 from alerts.labels import Label, Verdict
 from alerts.lifecycle import Episode
 from alerts.state import KEEP_RESOLVED_SECONDS
@@ -62,11 +64,16 @@ class FeedbackDesk:
         The alert engine (open alerts, resolved ones, labels, resolution).
     models
         The models' feedback log; None when models are off (verdicts teach nothing then).
+    ledger
+        Where each verdict's record for the store goes (one of its own by default).
     """
 
-    def __init__(self, engine: AlertEngine, models: FeedbackLog | None) -> None:
+    def __init__(
+        self, engine: AlertEngine, models: FeedbackLog | None, ledger: Ledger | None = None
+    ) -> None:
         self.engine = engine
         self.models = models
+        self.ledger = ledger or Ledger(engine)
 
     def give(self, alert_id: str, verdict: Verdict, by: str, comment: str) -> dict[str, Any]:
         """Record a verdict on an alert and act on it; return the reply's fields.
@@ -108,7 +115,7 @@ class FeedbackDesk:
             anomaly = alert.extra.get("type") == "anomaly"
             teaching = self._teach(label, anomaly) if verdict is Verdict.NORMAL else "none"
             try:
-                self._save_label(label)
+                self._save_label(label, alert)
             except CommandError:
                 if teaching == "requested":
                     self._withdraw(label)
@@ -169,12 +176,24 @@ class FeedbackDesk:
         engine.retell(ts)
         return alert
 
-    def _save_label(self, label: Label) -> None:
-        """Save a verdict on an alert now (`CommandError` when it cannot be saved)."""
+    def _save_label(self, label: Label, alert: Alert) -> None:
+        """Save a verdict on an alert now, with its record (`CommandError` when unsaved)."""
         changes = self.engine.saver.changes
         changes.labels.append(label)
+        ledger = self.ledger
+        record = ledger.record(
+            alert_action(
+                "feedback",
+                alert,
+                ledger.stamp(),
+                label.by,
+                label.comment,
+                verdict=label.verdict.value,
+            )
+        )
         if not self.engine.save_and_tell():
             changes.labels.remove(label)
+            ledger.withdraw(record)
             raise CommandError(UNSAVED)
 
     def _teach(self, label: Label, anomaly: bool) -> str:

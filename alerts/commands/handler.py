@@ -22,6 +22,8 @@ there, changes nothing and is answered with ``"ok": false`` and the problem::
      "comment": "new coolant pump, runs warmer"}                                   (feedback)
     {"request_id": "r9", "action": "reset", "site": "lyon", "asset": "cnc-1",
      "by": "ana", "comment": "spindle bearing replaced"}                           (model)
+    {"request_id": "r10", "matchers": ["site=lyon"], "since": "7d", "limit": 100,
+     "summary": false}                                                            (history)
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ from pydantic import (
 
 from alerts.commands.desk import AlertDesk
 from alerts.commands.feedback import FeedbackDesk
-from alerts.errors import CommandError
+from alerts.commands.history import HistoryDesk
+from alerts.errors import CommandError, RulesError
+from alerts.history.query import DEFAULT_LIMIT, MAX_LIMIT
 from alerts.labels import Verdict
+from alerts.matchers import Matcher, parse_all
 from alerts.shelves import check_duration
 from alerts.silences import UNTIL_EXPIRED, Silence
 from alerts.timeintervals import parse_every
@@ -53,7 +58,7 @@ from common.durations import Duration
 from ingest.topic import ID_RULE
 
 #: The commands the pipeline answers, by topic suffix under ``{prefix}/cmd/``.
-COMMANDS = ("silence", "ack", "shelve", "feedback", "model")
+COMMANDS = ("silence", "ack", "shelve", "feedback", "model", "history")
 #: A command payload is small; anything larger is not a command.
 _MAX_PAYLOAD = 64 * 1024
 _ID = re.compile(ID_RULE)
@@ -190,6 +195,28 @@ class ModelReset(_Command):
         return value.strip()
 
 
+class History(_Command):
+    """Alert history: the episodes of the last `since`, selected by matchers (read-only)."""
+
+    matchers: list[str] = Field(default_factory=list, max_length=32)
+    since: Duration = Field(7 * 86_400.0, gt=0)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    summary: bool = False
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str]) -> list[str]:
+        try:
+            parse_all(value)
+        except RulesError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def parsed(self) -> tuple[Matcher, ...]:
+        """The matchers, parsed (checked already)."""
+        return parse_all(self.matchers)
+
+
 _SILENCE = TypeAdapter(
     Annotated[SilenceAdd | SilenceList | SilenceExpire, Field(discriminator="action")]
 )
@@ -197,22 +224,34 @@ _SHELVE = TypeAdapter(Annotated[Shelve | Unshelve | ShelfList, Field(discriminat
 
 
 def handle(
-    desk: AlertDesk, command: str, payload: bytes, feedback: FeedbackDesk | None = None
+    desk: AlertDesk,
+    command: str,
+    payload: bytes,
+    feedback: FeedbackDesk | None = None,
+    history: HistoryDesk | None = None,
 ) -> dict[str, Any]:
     """Apply one command at the desk; return the reply (never raises for bad input).
 
     `feedback` takes feedback and model resets (without one, verdicts teach no model and
-    resets are refused).
+    resets are refused); `history` answers from the store (without one, it is refused).
     """
     request_id = _request_id(payload)
     try:
-        result = _apply(desk, feedback or FeedbackDesk(desk.engine, None), command, payload)
+        result = _apply(
+            desk,
+            feedback or FeedbackDesk(desk.engine, None, desk.ledger),
+            history or HistoryDesk(desk.engine, None),
+            command,
+            payload,
+        )
     except CommandError as exc:
         return {"request_id": request_id, "command": command, "ok": False, "error": str(exc)}
     return {"request_id": request_id, "command": command, "ok": True, **result}
 
 
-def _apply(desk: AlertDesk, feedback: FeedbackDesk, command: str, payload: bytes) -> dict[str, Any]:
+def _apply(
+    desk: AlertDesk, feedback: FeedbackDesk, history: HistoryDesk, command: str, payload: bytes
+) -> dict[str, Any]:
     engine = desk.engine
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r} (commands are {', '.join(COMMANDS)})")
@@ -235,6 +274,9 @@ def _apply(desk: AlertDesk, feedback: FeedbackDesk, command: str, payload: bytes
         if command == "feedback":
             verdict = Feedback.model_validate(data)
             return feedback.give(verdict.id, verdict.verdict, verdict.by, verdict.comment)
+        if command == "history":
+            asked = History.model_validate(data)
+            return history.answer(asked.parsed(), asked.since, asked.limit, asked.summary)
         if command == "model":
             reset = ModelReset.model_validate(data)
             # The same request delivered again is the same reset (not a second one).

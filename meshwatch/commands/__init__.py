@@ -13,6 +13,7 @@ inside the command that uses them.
 - ``status``: ``status``, the fleet's health map.
 - ``silence``: ``silence add``, ``list`` and ``expire``.
 - ``alerts``: ``ack``, ``shelve``, ``unshelve`` and ``feedback``.
+- ``history``: ``alerts history``, the alert episodes and the weekly review's tallies.
 - ``model``: ``model reset``.
 - ``web``: ``web``, the web console, and ``web adduser``.
 """

@@ -2,7 +2,7 @@
 
 Its own process beside the pipelines (docs/design.md §13): it reads the live fleet from the
 broker (`fleet`), acts through the broker commands the CLI sends (`actions`), reads history
-from the store (`history`, `influxhistory`) and draws charts on the server (`charts`).
+from the store (`history`, over `ingest.query`) and draws charts on the server (`charts`).
 `app` builds the Starlette application from `pages` and `forms`; `auth` and `csrf` guard it;
 `serve` runs it with uvicorn.
 """

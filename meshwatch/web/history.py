@@ -1,33 +1,35 @@
-"""Reading history from the store the pipeline writes: alerts of the last days, an asset's hours.
+"""What the console reads from the store the pipeline writes: recent alerts, an asset's hours.
 
-`History` is what the pages need; `EmbeddedHistory` reads the embedded store
-(``<data_dir>/meshwatch.db``, docs/design.md §5) read-only, and
-`meshwatch.web.influxhistory.InfluxHistory` reads InfluxDB through its query API. Both
-return the same values: the pages do not know which store is behind them.
+`StoreHistory` answers the pages over a `ingest.query.StoreReader` (the embedded store or
+InfluxDB, `ingest.query.open_reader`), and rebuilds alert episodes with the pipeline's own
+code (`alerts.history.episodes`): the pages do not know which store is behind them.
+`EmbeddedHistory` is the embedded store's, opened read-only: the console never creates nor
+writes it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
-
-from meshwatch.errors import MeshwatchError
+from alerts.history.episodes import build
+from ingest.embeddedreader import EmbeddedReader
+from ingest.errors import StoreReadError
+from ingest.query import Row, StoreReader
 
 # Alert history rows shown at most: a page, not an export.
 HISTORY_LIMIT = 500
 # The anomaly threshold the store records (docs/design.md §5: always 0.5).
 THRESHOLD = 0.5
 _NS = 1_000_000_000
+#: An asset's chart shows episodes that began up to this long before its window.
+_EPISODE_LOOKBACK_NS = 30 * 86_400 * _NS
 
-
-class HistoryError(MeshwatchError):
-    """The store could not be read (a locked or damaged file, an unreachable server)."""
+#: The store could not be read (a locked or damaged file, an unreachable server).
+HistoryError = StoreReadError
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +46,20 @@ class AlertRecord:
     id: str
 
     @classmethod
-    def of(cls, ts: int, tags: Sequence[object], fields: Mapping[str, object]) -> AlertRecord:
-        """From the store: the time, the tags (site, asset, rule, severity), the fields."""
-        site, asset, rule, severity = (str(tag) for tag in tags)
-        text = {name: str(fields.get(name, "")) for name in ("state", "message", "id")}
-        return cls(ts, site, asset, rule, severity, text["state"], text["message"], text["id"])
+    def of(cls, row: Row) -> AlertRecord:
+        """From an ``alert`` row of the store."""
+        tags: Mapping[str, str] = row.tags
+        text = {name: str(row.fields.get(name, "")) for name in ("state", "message", "id")}
+        return cls(
+            row.ts,
+            tags["site"],
+            tags["asset"],
+            tags["rule"],
+            tags["severity"],
+            text["state"],
+            text["message"],
+            text["id"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,109 +104,63 @@ class History(Protocol):
         ...
 
 
-def episodes(records: list[AlertRecord]) -> list[Episode]:
-    """Pair each alert's firing with its resolution (records oldest first).
-
-    Examples
-    --------
-    >>> r = lambda ts, state: AlertRecord(ts, "s", "a", "hot", "critical", state, "", "1")
-    >>> [(e.start, e.end) for e in episodes([r(10, "firing"), r(20, "resolved"), r(30, "firing")])]
-    [(10, 20), (30, None)]
-    """
-    open_: dict[str, AlertRecord] = {}
-    found: list[Episode] = []
-    for record in records:
-        if record.state == "firing":
-            open_.setdefault(record.id, record)
-        elif record.id in open_:
-            first = open_.pop(record.id)
-            found.append(Episode(first.ts, record.ts, first.rule, first.severity))
-    found.extend(Episode(r.ts, None, r.rule, r.severity) for r in open_.values())
-    return sorted(found, key=lambda e: e.start)
-
-
-class EmbeddedHistory:
-    """The embedded store, opened read-only: the console never creates nor writes it.
+class StoreHistory:
+    """The console's `History` over a reader of the store.
 
     Parameters
     ----------
-    path
-        ``<data_dir>/meshwatch.db``; while it does not exist, history is empty.
+    reader
+        The store the pipeline writes.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, reader: StoreReader) -> None:
+        self.reader = reader
 
     def alerts(self, days: float) -> list[AlertRecord]:
         """Alert transitions of the last `days`, newest first."""
         since = time.time_ns() - int(days * 86_400 * _NS)
-        rows = self._query(
-            "SELECT ts, site, asset, rule, severity, fields FROM alert WHERE ts >= ? "
-            "ORDER BY ts DESC LIMIT ?",
-            (since, HISTORY_LIMIT),
-        )
-        return [_record(row) for row in rows]
+        rows = self.reader.rows("alert", start=since, newest_first=True, limit=HISTORY_LIMIT)
+        return [AlertRecord.of(row) for row in rows]
 
     def asset(self, site: str, asset: str, hours: float) -> AssetHistory:
         """Telemetry, scores and alert episodes of the asset's last `hours`."""
-        latest = self._query(
-            "SELECT max(ts) FROM telemetry WHERE site = ? AND asset = ?", (site, asset)
-        )
-        end = latest[0][0] if latest else None
-        if not isinstance(end, int):
+        where = {"site": site, "asset": asset}
+        end = self.reader.latest("telemetry", where)
+        if end is None:
             now = time.time_ns()
             return AssetHistory(now - int(hours * 3600 * _NS), now)
         start = end - int(hours * 3600 * _NS)
         history = AssetHistory(start, end)
-        window = (site, asset, start)
         metrics: dict[str, list[tuple[int, float]]] = {}
-        for ts, fields in self._query(
-            "SELECT ts, fields FROM telemetry WHERE site = ? AND asset = ? AND ts >= ? ORDER BY ts",
-            window,
-        ):
-            for name, value in orjson.loads(fields).items():
-                if isinstance(value, int | float):
-                    metrics.setdefault(name, []).append((ts, float(value)))
+        for row in self.reader.rows("telemetry", start=start, tags=where):
+            for name, value in row.fields.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    metrics.setdefault(name, []).append((row.ts, float(value)))
         history.metrics = [Series(name, points) for name, points in sorted(metrics.items())]
         scores = []
-        for ts, fields in self._query(
-            "SELECT ts, fields FROM anomaly WHERE site = ? AND asset = ? AND ts >= ? ORDER BY ts",
-            window,
-        ):
-            doc = orjson.loads(fields)
-            if isinstance(doc.get("score"), int | float) and not doc.get("warming_up"):
-                scores.append((ts, float(doc["score"])))
+        for row in self.reader.rows("anomaly", start=start, tags=where):
+            score = row.fields.get("score")
+            if isinstance(score, int | float) and not row.fields.get("warming_up"):
+                scores.append((row.ts, float(score)))
         history.score = Series("score", scores)
-        records = [
-            _record(row)
-            for row in self._query(
-                "SELECT ts, site, asset, rule, severity, fields FROM alert "
-                "WHERE site = ? AND asset = ? ORDER BY ts",
-                (site, asset),
-            )
+        alerts = self.reader.rows("alert", start=start - _EPISODE_LOOKBACK_NS, tags=where)
+        history.episodes = [
+            Episode(e.fired, e.resolved, e.rule, e.severity)
+            for e in build(alerts)
+            if e.fired is not None and (e.resolved is None or e.resolved >= start)
         ]
-        history.episodes = [e for e in episodes(records) if e.end is None or e.end >= start]
         return history
 
-    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        if not self.path.exists():
-            return []
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot open the store {self.path}: {exc}") from None
-        try:
-            return conn.execute(sql, parameters).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # the pipeline has not created it yet
-                return []
-            raise HistoryError(f"cannot read the store {self.path}: {exc}") from None
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot read the store {self.path}: {exc}") from None
-        finally:
-            conn.close()
 
+class EmbeddedHistory(StoreHistory):
+    """The console's history of the embedded store (``<data_dir>/meshwatch.db``), read-only.
 
-def _record(row: tuple[Any, ...]) -> AlertRecord:
-    ts, *tags, fields = row
-    return AlertRecord.of(ts, tags, orjson.loads(fields))
+    Parameters
+    ----------
+    path
+        The store's file; while it does not exist, history is empty.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(EmbeddedReader(path))
+        self.path = path

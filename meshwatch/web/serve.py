@@ -16,13 +16,14 @@ from pathlib import Path
 
 import uvicorn
 
+from ingest.query import open_reader
 from meshwatch.errors import ConfigError
 from meshwatch.settings import Settings
 from meshwatch.web.actions import Actions
 from meshwatch.web.app import Console, create_app
 from meshwatch.web.auth import Users
 from meshwatch.web.fleet import Fleet, FleetFeed
-from meshwatch.web.history import EmbeddedHistory, History
+from meshwatch.web.history import History, StoreHistory
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,7 @@ def users(settings: Settings, read_only: bool) -> Users | None:
 
 def history(settings: Settings) -> History:
     """The store the pipeline writes: InfluxDB when ``influx.url`` is set, else embedded."""
-    if settings.influx.url is not None:
-        from meshwatch.web.influxhistory import InfluxHistory
-
-        return InfluxHistory(settings.influx)
-    return EmbeddedHistory(settings.data_dir / "meshwatch.db")
+    return StoreHistory(open_reader(settings.influx, settings.data_dir))
 
 
 class WebServer:

@@ -265,7 +265,8 @@ def test_ack_is_kept_in_the_state_file(pipeline: Pipeline) -> None:
         (
             "reboot",
             {"action": "add"},
-            "unknown command 'reboot' (commands are silence, ack, shelve, feedback, model)",
+            "unknown command 'reboot' (commands are silence, ack, shelve, feedback, model, "
+            "history)",
         ),
         ("silence", _add(action="mute", duration="1h"), "does not match any of the expected tags"),
         ("silence", _add(action=None, duration="1h"), "Unable to extract tag using discriminator"),

@@ -655,7 +655,7 @@ def test_alert_points_are_written_on_firing_and_resolved_only(
 
 
 def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Plant]) -> None:
-    """Tags site, asset, rule, severity; fields state, value, message, the alert id, flapping."""
+    """Tags site, asset, rule, severity; fields state, value, message, id, flapping, kind."""
     p = plant(rules=quick_rules())
     (point,) = p.run(3, faulty=[CNC_A])
     alert = p.open_alert("anomaly", CNC_A)
@@ -671,6 +671,7 @@ def test_alert_point_carries_the_schema_tags_and_fields(plant: Callable[..., Pla
         "message": alert.message,
         "id": alert.id,
         "flapping": False,
+        "kind": alert.kind,
     }
 
 

@@ -83,3 +83,55 @@ def test_readings_scores_and_alerts_reach_a_real_influxdb_and_read_back_through_
     assert sorted(v for *_, v in got) == [n * 0.5 for n in range(200)]
     assert len(scores) == 200
     assert all(0.0 <= float(v) <= 1.0 for v in scores)
+
+
+def test_alert_history_reads_back_from_a_real_influxdb_through_the_pipeline(
+    mosquitto: Mosquitto, data_dir: Path, unique_topic: str, tmp_path: Path
+) -> None:
+    """``meshwatch alerts history`` asks the pipeline, which reads InfluxDB in Flux."""
+    import subprocess
+    import sys
+
+    import orjson
+
+    assert URL is not None
+    prefix = f"{unique_topic}-mw"
+    env = pipeline_env(
+        mosquitto,
+        data_dir,
+        unique_topic,
+        MESHWATCH_MQTT__PREFIX=prefix,
+        MESHWATCH_INFLUX__URL=URL,
+        MESHWATCH_INFLUX__TOKEN=TOKEN,
+        MESHWATCH_INFLUX__ORG=ORG,
+        MESHWATCH_INFLUX__BUCKET=BUCKET,
+        MESHWATCH_ALERTS__RULES='[{"name": "hot", "type": "limit", "condition": "temp > 90"}]',
+    )
+    pipeline = PipelineProcess(env, tmp_path / "log")
+    pipeline.start()
+    publish(mosquitto, site_scoped(fleet_messages(unique_topic, 200), unique_topic))
+    cli = {
+        **os.environ,
+        "MESHWATCH_MQTT__HOST": mosquitto.host,
+        "MESHWATCH_MQTT__PORT": str(mosquitto.port),
+        "MESHWATCH_MQTT__PREFIX": prefix,
+    }
+
+    def episodes() -> list[dict[str, object]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "meshwatch", "alerts", "history", "--json", "--since", "30d"],
+            env=cli,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        found: list[dict[str, object]] = (
+            orjson.loads(done.stdout)["episodes"] if done.returncode == 0 else []
+        )
+        return found
+
+    wait_for(lambda: bool(episodes()), 60, "the firing episode in the history")
+    found = episodes()
+    pipeline.stop()
+    assert {(e["rule"], e["open"]) for e in found} == {("hot", True)}
+    assert all(e["notifications"] for e in found)
