@@ -23,8 +23,9 @@ from alerts.timeintervals import TimeInterval, TimeIntervalSpec, describe
 from common.timestamps import format_rfc3339
 
 SilenceStatus = Literal["pending", "active", "expired"]
-#: The end of a repeating silence given none: 9999-12-31T23:59:59Z, until someone expires it.
-UNTIL_EXPIRED = 253_402_300_799.0
+#: The end of a repeating silence given none, until someone expires it: 2199-12-31T23:59:59Z
+#: (its nanoseconds still fit the store's 64-bit integers).
+UNTIL_EXPIRED = 7_258_118_399.0
 _ASSET_LABELS = frozenset({"site", "asset", "kind"})
 
 

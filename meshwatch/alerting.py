@@ -11,6 +11,7 @@ ingest pipeline.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -56,6 +57,8 @@ class AlertsRuntime:
     publisher: MqttPublisher
     receivers: dict[str, Receiver]
     reader: StoreReader
+    #: Answers history queries off the connection's thread (a query may take a while).
+    queries: ThreadPoolExecutor
 
     def start(self) -> None:
         """Connect to the broker and start delivering the outbox."""
@@ -70,6 +73,7 @@ class AlertsRuntime:
         """
         try:
             self.courier.close()
+            self.queries.shutdown(wait=True, cancel_futures=True)
             self.publisher.close()
         finally:
             self.processor.close()
@@ -106,11 +110,20 @@ def build_alerts(
             desk.engine.hear(topic, payload)  # another instance's health or status
             return
         command = topic.rsplit("/", 1)[-1]
+        if command == "history":
+            # Read-only and possibly slow: answered on its own thread, so commands, peers'
+            # health and PUBACKs are not held up behind it.
+            queries.submit(answer, command, payload)
+        else:
+            answer(command, payload)
+
+    def answer(command: str, payload: bytes) -> None:
+        assert desk is not None
         reply = handler.handle(desk, command, payload, feedback_desk, history_desk)
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:
-            log.warning("command on %s rejected: %s", topic, reply["error"])
+            log.warning("command %s rejected: %s", command, reply["error"])
         publisher.publish(f"{prefix}/cmd/result", orjson.dumps(reply))
 
     def on_connect() -> None:
@@ -118,6 +131,7 @@ def build_alerts(
             desk.engine.republish()
 
     commands = f"{prefix}/cmd/"
+    queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
     # The fleet beyond this instance: every instance's retained health, and whether it is up.
     peers = [f"{prefix}/health/+/+", f"{prefix}/status/+"]
     publisher = MqttPublisher(
@@ -151,7 +165,7 @@ def build_alerts(
     reader = open_reader(settings.influx, settings.data_dir)
     history_desk = HistoryDesk(engine, reader)
     processor = AlertProcessor(engine, ledger)
-    return AlertsRuntime(engine, processor, courier, publisher, receivers, reader)
+    return AlertsRuntime(engine, processor, courier, publisher, receivers, reader, queries)
 
 
 def _receivers(alerting: Alerting, publisher: MqttPublisher, prefix: str) -> dict[str, Receiver]:

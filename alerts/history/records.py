@@ -34,6 +34,8 @@ NOTIFICATION = "notification"
 AlertAction = Literal["ack", "shelve", "unshelve", "feedback"]
 SilenceAction = Literal["silence", "expire"]
 _NS = 1_000_000_000
+#: The largest integer a field holds (InfluxDB and SQLite store 64-bit integers).
+_INT64_MAX = 2**63 - 1
 
 
 def alert_action(
@@ -80,13 +82,18 @@ def silence_action(action: SilenceAction, silence: Mapping[str, Any], ts: int) -
         "by": str(silence.get("created_by", "")),
         "comment": str(silence.get("comment", "")),
         "matchers": orjson.dumps([str(m) for m in silence.get("matchers", ())]).decode(),
-        "starts_at": int(float(silence["starts_at"]) * _NS),
-        "ends_at": int(float(silence["ends_at"]) * _NS),
+        "starts_at": _ns(silence["starts_at"]),
+        "ends_at": _ns(silence["ends_at"]),
     }
     if silence.get("every"):
         # A repeating silence's weekly window (`alerts.timeintervals.TimeIntervalSpec`).
         fields["every"] = orjson.dumps(silence["every"]).decode()
     return Point(ACTION, tags, fields, ts)
+
+
+def _ns(seconds: object) -> int:
+    """Wall-clock seconds as ns, held inside the store's 64-bit integers (year 2262)."""
+    return min(int(float(str(seconds)) * _NS), _INT64_MAX)
 
 
 def notification_points(notifications: Iterable[Notification], ts: int) -> list[Point]:
