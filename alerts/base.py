@@ -16,6 +16,10 @@ Labels = Mapping[str, str]
 #: cannot collide with a real asset, and legal in an MQTT topic name.
 SITE_WIDE = "*"
 
+#: What the alerts' MQTT connection adds to ``mqtt.client_id``: its status topic,
+#: ``{prefix}/status/<client_id>-alerts``, says whether an instance is up to answer.
+ALERTS_SUFFIX = "-alerts"
+
 #: An asset: (site, asset).
 AssetKey = tuple[str, str]
 #: An episode of a rule on an asset (or a site, with `SITE_WIDE`): (rule, site, asset).

@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from alerts.base import ALERTS_SUFFIX
 from alerts.errors import DeliveryError
 from common import mqtt as transport
 from ingest import mqttclient
@@ -90,7 +91,7 @@ class MqttPublisher:
         on_connect: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.client_id = f"{settings.client_id}-alerts"
+        self.client_id = settings.client_id + ALERTS_SUFFIX
         self.status_topic = f"{settings.prefix}/status/{self.client_id}"
         self.subscriptions = tuple(subscriptions)
         self._handle_message = on_message

@@ -63,8 +63,13 @@ class Silence:
         created_by: str,
         comment: str,
         every: TimeIntervalSpec | None = None,
+        silence_id: str | None = None,
     ) -> Silence:
-        """A new silence with a fresh id; raises `CommandError` when it cannot work."""
+        """A new silence; raises `CommandError` when it cannot work.
+
+        Its id is `silence_id` (instances given the same command give it the same id, so one
+        ``expire`` reaches it everywhere), or a fresh one.
+        """
         if not matchers:
             raise CommandError("a silence needs at least one matcher (it would mute everything)")
         if ends_at <= starts_at:
@@ -77,8 +82,8 @@ class Silence:
             parsed = parse_all(matchers)
         except RulesError as exc:
             raise CommandError(str(exc)) from None
-        silence_id = uuid.uuid4().hex[:16]
-        return cls(silence_id, parsed, starts_at, ends_at, created_by, comment, *_window(every))
+        chosen = silence_id or uuid.uuid4().hex[:16]
+        return cls(chosen, parsed, starts_at, ends_at, created_by, comment, *_window(every))
 
     def status(self, now: float) -> SilenceStatus:
         """Pending before its start, active inside its window, expired after its end."""

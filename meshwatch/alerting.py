@@ -120,6 +120,8 @@ def build_alerts(
     def answer(command: str, payload: bytes) -> None:
         assert desk is not None
         reply = handler.handle(desk, command, payload, feedback_desk, history_desk)
+        # Every instance answers every command: the sender tells the replies apart by this.
+        reply["instance"] = settings.mqtt.client_id
         outcome = "ok" if reply["ok"] else "rejected"
         metrics.commands.labels(command, outcome).inc()
         if not reply["ok"]:

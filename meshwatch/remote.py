@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from alerts.base import ALERTS_SUFFIX
 from alerts.errors import RulesError
 from alerts.matchers import Matcher
 from common import mqtt as transport
@@ -122,10 +123,14 @@ def request(
     *,
     timeout: float,
 ) -> dict[str, Any]:
-    """Send a command to the running pipeline and return its reply.
+    """Send a command to the running pipelines and return the reply that counts.
 
-    The body gets a fresh ``request_id``; the reply is the first message on
-    ``<prefix>/cmd/result`` with that id, subscribed to before the command is published.
+    The body gets a fresh ``request_id``; replies are the messages on ``<prefix>/cmd/result``
+    with that id, subscribed to before the command is published. Every running instance
+    answers (each holds its own part of the fleet): the first ``"ok": true`` reply wins (the
+    instance that holds the alert, or any that applied a silence); a refusal counts once every
+    live instance (an ``online`` retained ``<prefix>/status/<instance>-alerts``) has answered,
+    or when the time is up.
 
     Raises
     ------
@@ -136,21 +141,33 @@ def request(
     request_id = uuid.uuid4().hex
     result_topic = f"{settings.prefix}/cmd/result"
     command_topic = f"{settings.prefix}/cmd/{command}"
+    status_prefix = f"{settings.prefix}/status/"
     replies: list[dict[str, Any]] = []
+    live: dict[str, bool] = {}
 
     def match(topic: str, payload: bytes) -> None:
         try:
-            reply = orjson.loads(payload)
+            reply = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
             return
-        if isinstance(reply, dict) and reply.get("request_id") == request_id:
+        if not isinstance(reply, dict):
+            return
+        if topic.startswith(status_prefix):
+            if topic.endswith(ALERTS_SUFFIX):
+                live[topic[len(status_prefix) :]] = reply.get("status") == "online"
+        elif reply.get("request_id") == request_id:
             replies.append(reply)
+
+    def answered() -> bool:
+        if any(r.get("ok") is True for r in replies):
+            return True
+        return bool(replies) and len(replies) >= sum(live.values())
 
     deadline = time.monotonic() + timeout
     with _Connection(settings, deadline, match) as connection:
-        connection.subscribe(result_topic)
+        connection.subscribe(result_topic, status_prefix + "+")
         acked = connection.publish(command_topic, orjson.dumps({**body, "request_id": request_id}))
-        connection.run_until(lambda: bool(replies) or (acked.done and acked.refused is not None))
+        connection.run_until(lambda: answered() or (acked.done and acked.refused is not None))
     if acked.refused is not None:
         raise RemoteError(
             f"the broker refused the command on {command_topic}: {acked.refused} (check the ACL)"
@@ -165,7 +182,7 @@ def request(
             f"no reply from a running pipeline on {result_topic} within {timeout:g} s "
             "(the command stays queued for the pipeline's next connection)"
         )
-    reply = replies[0]
+    reply = next((r for r in replies if r.get("ok") is True), replies[0])
     if reply.get("ok") is True:
         return reply
     raise RemoteError(str(reply.get("error") or f"the pipeline refused the {command} command"))
@@ -237,18 +254,18 @@ class _Connection(Closing):
         self.client.disconnect()
         transport.release(self.client)
 
-    def subscribe(self, topic: str) -> None:
-        """Subscribe at QoS 1 and wait for the SUBACK."""
-        result = transport.subscribe(
-            self.client, [transport.Subscription(topic)], self.settings.protocol
-        )
-        self._check(result, f"subscribe to {topic}")
+    def subscribe(self, *topics: str) -> None:
+        """Subscribe to `topics` at QoS 1 and wait for the SUBACK."""
+        wanted = [transport.Subscription(topic) for topic in topics]
+        named = ", ".join(topics)
+        result = transport.subscribe(self.client, wanted, self.settings.protocol)
+        self._check(result, f"subscribe to {named}")
         if not self.run_until(lambda: self._subscribed is not None):
-            raise RemoteError(f"the broker did not confirm the subscription to {topic} in time")
+            raise RemoteError(f"the broker did not confirm the subscription to {named} in time")
         assert self._subscribed is not None
         refused = transport.refusal(self._subscribed)
         if refused is not None:
-            raise RemoteError(f"the broker refused the subscription to {topic}: {refused}")
+            raise RemoteError(f"the broker refused the subscription to {named}: {refused}")
 
     def publish(self, topic: str, payload: bytes) -> _Ack:
         """Publish at QoS 1; the returned `_Ack` fills in when the PUBACK arrives."""

@@ -249,6 +249,15 @@ def handle(
     return {"request_id": request_id, "command": command, "ok": True, **result}
 
 
+def _key(request_id: str | None, payload: bytes) -> str:
+    """16 hex digits naming what a command makes, the same wherever and however often applied.
+
+    From its ``request_id``, else from the payload itself.
+    """
+    source = request_id.encode() if request_id else payload
+    return hashlib.blake2b(source, digest_size=8).hexdigest()
+
+
 def _apply(
     desk: AlertDesk, feedback: FeedbackDesk, history: HistoryDesk, command: str, payload: bytes
 ) -> dict[str, Any]:
@@ -280,7 +289,7 @@ def _apply(
         if command == "model":
             reset = ModelReset.model_validate(data)
             # The same request delivered again is the same reset (not a second one).
-            key = reset.request_id or hashlib.blake2b(payload, digest_size=8).hexdigest()
+            key = reset.request_id or _key(None, payload)  # a reset is keyed as it was
             return feedback.reset(reset.site, reset.asset, reset.by, reset.comment, key)
         parsed = _SILENCE.validate_python(data)
     except ValidationError as exc:
@@ -301,8 +310,10 @@ def _apply(
     if ends <= now:
         raise CommandError("the silence would already be over (its end is in the past)")
     every = None if parsed.every is None else parse_every(parsed.every)
+    # Every instance takes the same command: the same id, so that one expire ends it on all.
+    silence_id = _key(parsed.request_id, payload)
     silence = Silence.create(
-        parsed.matchers, starts, ends, parsed.created_by, parsed.comment, every
+        parsed.matchers, starts, ends, parsed.created_by, parsed.comment, every, silence_id
     )
     return {"silence": desk.add_silence(silence).to_json(now)}
 

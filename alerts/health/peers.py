@@ -31,13 +31,12 @@ from dataclasses import dataclass
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from alerts.base import AssetKey
+from alerts.base import ALERTS_SUFFIX, AssetKey
 from alerts.health.status import AssetHealth, Status
 from common.timestamps import TimestampError, parse_rfc3339
 from ingest.logthrottle import ThrottledLog
 
 log = logging.getLogger(__name__)
-_ALERTS_SUFFIX = "-alerts"
 
 
 class _HealthMessage(BaseModel):
@@ -89,7 +88,7 @@ class Peers:
         """Take one health or status message; True when the fleet beyond us changed."""
         if topic.startswith(self._health_prefix):
             return self._health(topic, payload)
-        if topic.startswith(self._status_prefix) and topic.endswith(_ALERTS_SUFFIX):
+        if topic.startswith(self._status_prefix) and topic.endswith(ALERTS_SUFFIX):
             return self._status(topic, payload)
         return False
 
@@ -125,7 +124,7 @@ class Peers:
         return True
 
     def _status(self, topic: str, payload: bytes) -> bool:
-        instance = topic[len(self._status_prefix) : -len(_ALERTS_SUFFIX)]
+        instance = topic[len(self._status_prefix) : -len(ALERTS_SUFFIX)]
         if instance == self.instance:
             return False
         try:

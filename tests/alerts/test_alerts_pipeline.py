@@ -10,9 +10,11 @@ from __future__ import annotations
 import email
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -763,6 +765,29 @@ def test_flap_damping_survives_a_crash(
 # --- the fleet seen whole: two instances, each with its own part -----------------------------
 
 
+def _instances(
+    mosquitto: Mosquitto, data_dir: Path, unique: str, prefix: str, tmp_path: Path, n: int = 2
+) -> list[PipelineProcess]:
+    """`n` pipelines on one broker and prefix, instance k on the topics ``<unique>-k/...``."""
+    parts = []
+    for k in range(1, n + 1):
+        (tmp_path / f"i{k}").mkdir()
+        config = tmp_path / f"i{k}" / "meshwatch.yaml"
+        config.write_text(LIMIT_CONFIG)
+        env = pipeline_env(
+            mosquitto, data_dir / f"i{k}", f"{unique}-{k}", MESHWATCH_MQTT__PREFIX=prefix
+        )
+        parts.append(PipelineProcess(env, tmp_path / f"i{k}" / "meshwatch.log", config))
+        parts[-1].start()
+    return parts
+
+
+def _cnc(unique: str, part: int, site: str, n: int, temp: float) -> tuple[str, bytes]:
+    """A CNC's reading at second `n`, on instance `part`'s topics."""
+    body = {"ts": BASE_TS + n * 1000, "kind": "cnc", "metrics": {"temp": temp}}
+    return f"{unique}-{part}/{site}/cnc-1/telemetry", orjson.dumps(body)
+
+
 def test_advice_names_an_asset_held_by_another_instance(
     mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
 ) -> None:
@@ -771,27 +796,10 @@ def test_advice_names_an_asset_held_by_another_instance(
     The first's failing CNC is advised to move to the second's healthy one, and ``status``
     sees both parts.
     """
-    parts = []
-    for n in (1, 2):
-        (tmp_path / f"i{n}").mkdir()
-        config = tmp_path / f"i{n}" / "meshwatch.yaml"
-        config.write_text(LIMIT_CONFIG)
-        env = pipeline_env(
-            mosquitto,
-            data_dir / f"i{n}",
-            f"{unique_topic}-{n}",
-            MESHWATCH_MQTT__PREFIX=prefix,
-        )
-        parts.append(PipelineProcess(env, tmp_path / f"i{n}" / "meshwatch.log", config))
-        parts[-1].start()
-
-    def cnc(part: int, site: str, n: int, temp: float) -> tuple[str, bytes]:
-        body = {"ts": BASE_TS + n * 1000, "kind": "cnc", "metrics": {"temp": temp}}
-        return f"{unique_topic}-{part}/{site}/cnc-1/telemetry", orjson.dumps(body)
-
-    publish(mosquitto, [cnc(2, "south", n, 60.0) for n in range(5)])
+    parts = _instances(mosquitto, data_dir, unique_topic, prefix, tmp_path)
+    publish(mosquitto, [_cnc(unique_topic, 2, "south", n, 60.0) for n in range(5)])
     wait_for(lambda: watcher.status("south", "cnc-1") == "ok", 10, "south's health")
-    publish(mosquitto, [cnc(1, "north", n, 95.0) for n in range(5)])
+    publish(mosquitto, [_cnc(unique_topic, 1, "north", n, 95.0) for n in range(5)])
     mine = f"{prefix}/reroute/north/cnc-1"
 
     def advice() -> dict[str, Any] | None:
@@ -808,3 +816,39 @@ def test_advice_names_an_asset_held_by_another_instance(
     }
     for part in parts:
         part.stop()
+
+
+def test_commands_reach_the_instance_that_holds_the_alert(
+    mosquitto, data_dir, unique_topic, prefix, tmp_path, watcher
+) -> None:
+    """Every instance answers; the one that holds the alert decides.
+
+    ``ack`` of the second instance's alert succeeds though the first refuses it; an unknown
+    id is refused once both have answered; a silence gets one id on both, and one expire
+    ends it on both.
+    """
+    parts = _instances(mosquitto, data_dir, unique_topic, prefix, tmp_path)
+    publish(mosquitto, [_cnc(unique_topic, 2, "south", n, 95.0) for n in range(5)])
+    wait_for(lambda: len(watcher.alerts()) >= 1, 10, "south's alert")
+    alert_id = watcher.alerts()[0]["id"]
+    acked = _cli(parts[0], "ack", alert_id, "--comment", "on it")
+    assert acked.returncode == 0, acked.stderr
+    assert acked.stdout == f"alert {alert_id} (hot on south/cnc-1) acknowledged by {_user()}\n"
+    unknown = _cli(parts[0], "ack", "0123456789abcdef")
+    assert (unknown.returncode, unknown.stderr.count("\n")) == (1, 1)
+    assert "no open alert with id '0123456789abcdef'" in unknown.stderr
+    added = _cli(parts[1], "silence", "add", "site=north", "--duration", "1h", "--comment", "pm")
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split()[1]
+    expired = _cli(parts[0], "silence", "expire", silence_id)
+    assert expired.returncode == 0, expired.stderr
+    for k, part in enumerate(parts, start=1):
+        part.stop()
+        with closing(sqlite3.connect(data_dir / f"i{k}" / "alerts.db")) as conn:
+            saved = [orjson.loads(data) for (data,) in conn.execute("SELECT data FROM silences")]
+        assert [s["id"] for s in saved] == [silence_id]
+        assert saved[0]["ends_at"] < saved[0]["starts_at"] + 3600  # expired on both
+
+
+def _user() -> str:
+    return os.environ.get("USER") or "cli"

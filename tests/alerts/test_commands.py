@@ -191,15 +191,35 @@ def test_reply_carries_the_request_id_and_command(pipeline: Pipeline) -> None:
 
 def test_silence_list_shows_the_silences_not_expired(pipeline: Pipeline) -> None:
     """``list`` returns pending and active silences, oldest start first."""
-    later = pipeline.send("silence", _add(starts_at="2026-01-01T02:00:00Z", duration="1h"))
-    now = pipeline.send("silence", _add(duration="1h"))
+    later = pipeline.send(
+        "silence", _add(starts_at="2026-01-01T02:00:00Z", duration="1h", request_id="r1")
+    )
+    now = pipeline.send("silence", _add(duration="1h", request_id="r2"))
     pipeline.send("silence", {"action": "expire", "id": now["silence"]["id"]})
-    active = pipeline.send("silence", _add(duration="3h"))
+    active = pipeline.send("silence", _add(duration="3h", request_id="r3"))
     reply = pipeline.send("silence", {"action": "list"})
     assert [s["id"] for s in reply["silences"]] == [
         active["silence"]["id"],
         later["silence"]["id"],
     ]
+
+
+def test_the_same_silence_command_delivered_again_is_one_silence(pipeline: Pipeline) -> None:
+    """A redelivery (same ``request_id``) makes the same silence, not a second one."""
+    first = pipeline.send("silence", _add(duration="1h"))["silence"]
+    again = pipeline.send("silence", _add(duration="1h"))["silence"]
+    assert first["id"] == again["id"]
+    assert len(pipeline.send("silence", {"action": "list"})["silences"]) == 1
+
+
+def test_a_silence_command_without_a_request_id_is_named_by_its_payload(
+    pipeline: Pipeline,
+) -> None:
+    """Every instance given the same payload names the silence alike (one expire ends all)."""
+    first = pipeline.send("silence", _add(duration="1h", request_id=None))["silence"]
+    other = pipeline.send("silence", _add(duration="2h", request_id=None))["silence"]
+    assert first["id"] != other["id"]
+    assert len(first["id"]) == 16
 
 
 def test_silence_list_all_includes_expired_ones(pipeline: Pipeline) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,56 @@ def test_request_raises_the_pipelines_error_when_not_ok(
     with Responder(mosquitto, unique_topic, refuse), pytest.raises(RemoteError) as err:
         request(settings_for(mosquitto, unique_topic), "ack", {"id": "a1"}, timeout=10)
     assert str(err.value) == "no alert 'a1'"
+
+
+def _online(mosquitto: Mosquitto, prefix: str, *instances: str) -> None:
+    """Retained ``online`` statuses of these instances' alerts connections."""
+    publish_retained(
+        mosquitto,
+        [
+            (f"{prefix}/status/{n}-alerts", orjson.dumps({"client_id": n, "status": "online"}))
+            for n in instances
+        ],
+    )
+
+
+@pytest.mark.integration
+def test_request_takes_the_ok_reply_of_the_instance_that_holds_the_alert(
+    mosquitto: Mosquitto, unique_topic: str
+) -> None:
+    """Two instances answer: the one without the alert refuses first, the holder's ok wins."""
+    _online(mosquitto, unique_topic, "i1", "i2")
+
+    def refuse(command: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": False, "error": "no open alert with id 'a1'", "instance": "i1"}
+
+    def accept(command: str, body: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.3)  # the holder answers second
+        return {"ok": True, "alert": {"id": "a1"}, "instance": "i2"}
+
+    with Responder(mosquitto, unique_topic, refuse), Responder(mosquitto, unique_topic, accept):
+        reply = request(settings_for(mosquitto, unique_topic), "ack", {"id": "a1"}, timeout=10)
+    assert (reply["ok"], reply["instance"]) == (True, "i2")
+
+
+@pytest.mark.integration
+def test_request_refused_by_every_live_instance_raises_without_waiting_out_the_time(
+    mosquitto: Mosquitto, unique_topic: str
+) -> None:
+    """Both live instances refuse: the refusal is raised once both have answered."""
+    _online(mosquitto, unique_topic, "i1", "i2")
+
+    def refuse(command: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": False, "error": "no open alert with id 'a1'"}
+
+    start = time.monotonic()
+    with (
+        Responder(mosquitto, unique_topic, refuse),
+        Responder(mosquitto, unique_topic, refuse),
+        pytest.raises(RemoteError, match="no open alert with id 'a1'"),
+    ):
+        request(settings_for(mosquitto, unique_topic), "ack", {"id": "a1"}, timeout=30)
+    assert time.monotonic() - start < 20  # answered by both, not given up on at 30 s
 
 
 @pytest.mark.integration
