@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from common.mqtt import Broker, Tls
 from ingest.errors import TopicTemplateError
+from ingest.partition import Partition
 from ingest.topic import TopicTemplate
 
 
@@ -120,3 +121,17 @@ class IngestSettings(_Section):
     linger: float = Field(0.05, ge=0, le=10)
     publish_deadletters: bool = False
     deadletters_max: int = Field(100_000, ge=1)
+    #: ``k/N``: this process is worker k of N and takes only its assets (`ingest.partition`).
+    #: Set by ``meshwatch run --workers`` for its workers; None: every asset.
+    partition: str | None = None
+
+    @field_validator("partition")
+    @classmethod
+    def _partition_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            Partition.parse(value)
+        return value
+
+    def owned(self) -> Partition | None:
+        """The partition this process takes, or None for all of the fleet."""
+        return None if self.partition is None else Partition.parse(self.partition)

@@ -82,6 +82,14 @@ class AlertsRuntime:
             self.reader.close()
 
 
+def alerting_of(settings: Settings) -> Alerting:
+    """The alerting configuration in force; a bad rules or routes file is a `ConfigError`."""
+    try:
+        return load(settings.alerts)
+    except AlertsError as exc:
+        raise ConfigError(f"invalid alert configuration: {exc}") from None
+
+
 def build_alerts(
     settings: Settings, registry: CollectorRegistry, feedback: FeedbackLog | None = None
 ) -> AlertsRuntime:
@@ -90,14 +98,11 @@ def build_alerts(
     `feedback` is the models' feedback log (None when models are off): verdicts of
     ``normal`` teach the models through it, and model resets go through it.
     """
-    try:
-        alerting = load(settings.alerts)
-    except AlertsError as exc:
-        raise ConfigError(f"invalid alert configuration: {exc}") from None
+    alerting = alerting_of(settings)
     metrics = AlertMetrics(registry)
     prefix = settings.mqtt.prefix
     try:
-        state = AlertState(settings.data_dir / "alerts.db")
+        state = AlertState(settings.state_dir() / "alerts.db")
     except StoreError as exc:
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
     desk: AlertDesk | None = None
@@ -144,7 +149,7 @@ def build_alerts(
     )
     receivers = _receivers(alerting, publisher, prefix)
     courier = Courier(
-        settings.data_dir / "alerts.db",
+        settings.state_dir() / "alerts.db",
         receivers,
         metrics,
         retry_min=settings.alerts.retry_min,

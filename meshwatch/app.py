@@ -19,7 +19,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
-from meshwatch.alerting import AlertsRuntime, build_alerts
+from meshwatch.alerting import AlertsRuntime, alerting_of, build_alerts
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
@@ -103,7 +103,7 @@ def build(settings: Settings) -> App:
     """Build the pipeline from settings, in data-flow order: store, scoring, alerts, subscriber."""
     data_dir = settings.data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        settings.state_dir().mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
     metrics = IngestMetrics()
@@ -116,6 +116,7 @@ def build(settings: Settings) -> App:
         TopicTemplate.parse(settings.mqtt.topic),
         max_payload=settings.ingest.max_payload,
         max_future_ns=int(settings.ingest.max_future * 1e9),
+        partition=settings.ingest.owned(),
     )
     scoring = _scoring(settings) if settings.models.enabled else None
     feedback = scoring.feedback if scoring is not None else None
@@ -151,14 +152,30 @@ def build(settings: Settings) -> App:
     return _with_http(app)
 
 
-def _scoring(settings: Settings) -> ScoringProcessor:
-    models = settings.models
-    for profile in models.profiles:
+def check(settings: Settings) -> None:
+    """Refuse what `build` would refuse in the configuration, opening nothing (`ConfigError`).
+
+    ``meshwatch run --workers`` checks before it starts any worker, so a mistake is one line
+    from one process, not one from each worker.
+    """
+    if settings.models.enabled:
+        _check_profiles(settings)
+    if settings.alerts.enabled:
+        alerting_of(settings)
+
+
+def _check_profiles(settings: Settings) -> None:
+    for profile in settings.models.profiles:
         try:
             AssetModel(profile)  # a profile that cannot build a model fails start-up
         except ProfileError as exc:
             raise ConfigError(f"invalid setting models.profiles: {exc}") from None
-    path = settings.data_dir / "models.db"
+
+
+def _scoring(settings: Settings) -> ScoringProcessor:
+    models = settings.models
+    _check_profiles(settings)
+    path = settings.state_dir() / "models.db"
     registry = ModelRegistry(
         ProfileSelector(models.profiles),
         CheckpointStore(path),
@@ -195,7 +212,7 @@ def _store(settings: Settings, metrics: IngestMetrics) -> Store:
         influx.bucket,
         influx.timeout,
     )
-    spool = Spool(settings.data_dir / "spool.db", settings.spool.max_bytes)
+    spool = Spool(settings.state_dir() / "spool.db", settings.spool.max_bytes)
     return InfluxStore(spool, writer, metrics, batch_lines=influx.batch_size)
 
 

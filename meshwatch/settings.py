@@ -58,6 +58,19 @@ class Settings(FileSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    #: Worker processes of ``meshwatch run`` (``--workers``); 0: one per core available.
+    workers: int = Field(0, ge=0, le=256)
+
+    def state_dir(self) -> Path:
+        """Where this process keeps its own state (alerts.db, models.db, spool.db).
+
+        The data dir itself, or ``<data_dir>/workers/<k>`` for worker k: the embedded store
+        and the dead letters are shared by the workers, the models and alert state are not.
+        """
+        partition = self.ingest.owned()
+        if partition is None:
+            return self.data_dir
+        return self.data_dir / "workers" / str(partition.index)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

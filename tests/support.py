@@ -343,6 +343,8 @@ def pipeline_env(broker: Mosquitto, data_dir: Path, prefix: str, **extra: str) -
         "MESHWATCH_MQTT__RECONNECT_MAX": "2",
         "MESHWATCH_HTTP__PORT": str(free_port()),
         "MESHWATCH_HTTP__HOST": "127.0.0.1",
+        # One process, its state in the data dir itself; tests of --workers set their own.
+        "MESHWATCH_WORKERS": "1",
         **extra,
     }
 
