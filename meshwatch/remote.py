@@ -32,6 +32,7 @@ from alerts.matchers import Matcher
 from common import mqtt as transport
 from common.closing import Closing
 from ingest.settings import MqttSettings
+from meshwatch.datadir import state_files
 from meshwatch.errors import MeshwatchError
 
 # The health map is complete once no retained message has come for this long (s): mosquitto
@@ -319,17 +320,20 @@ class _Connection(Closing):
 
 
 def saved_health(data_dir: Path) -> list[dict[str, Any]]:
-    """The health map a pipeline saved in its data dir, as the retained messages carry it."""
+    """The health map a pipeline saved in its data dir, as the retained messages carry it.
+
+    With workers, every worker's part of it.
+    """
     # imported here: the health model pulls in the rules, which the other commands never need
     from alerts.health.status import AssetHealth
     from alerts.state import AlertState
 
-    path = data_dir / "alerts.db"
-    if not path.exists():
-        return []
-    state = AlertState(path)
-    try:
-        saved = state.load().health
-    finally:
-        state.close()
-    return [AssetHealth.from_state(data).payload() for data in saved.values()]
+    found = []
+    for path in state_files(data_dir, "alerts.db"):
+        state = AlertState(path)
+        try:
+            saved = state.load().health
+        finally:
+            state.close()
+        found += [AssetHealth.from_state(data).payload() for data in saved.values()]
+    return found

@@ -16,6 +16,7 @@ from pydantic_settings import SettingsConfigDict
 from alerts.settings import AlertsSettings
 from ingest.settings import InfluxSettings, IngestSettings, MqttSettings, SpoolSettings
 from meshwatch.clientsettings import FileSettings, LogSettings, load
+from meshwatch.datadir import state_dir
 from models.settings import ModelsSettings
 
 
@@ -68,9 +69,7 @@ class Settings(FileSettings):
         and the dead letters are shared by the workers, the models and alert state are not.
         """
         partition = self.ingest.owned()
-        if partition is None:
-            return self.data_dir
-        return self.data_dir / "workers" / str(partition.index)
+        return state_dir(self.data_dir, None if partition is None else partition.index)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -143,8 +143,9 @@ def _feedback_report(data_dir: Path, export: Path | None, as_json: bool) -> None
 
     from alerts.labels import read_labels
     from meshwatch import feedbackreport
+    from meshwatch.datadir import state_files
 
-    found = read_labels(data_dir / "alerts.db")
+    found = [label for path in state_files(data_dir, "alerts.db") for label in read_labels(path)]
     if not found:
         raise click.ClickException(
             f"no verdicts in {data_dir / 'alerts.db'} yet (give them with meshwatch feedback)"

@@ -173,7 +173,7 @@ def test_silence_add_sends_the_command_and_prints_one_line(
 
 @pytest.mark.integration
 def test_silence_list_prints_a_table_of_silences(mosquitto: Mosquitto, unique_topic: str) -> None:
-    """The reply's silences as a table: id, matchers, times, author, comment, status."""
+    """The reply's silences as a table: id, matchers, repeat, times, author, comment, status."""
     with Responder(mosquitto, unique_topic, _silence_commands):
         result = _meshwatch(env_for(mosquitto, unique_topic), "silence", "list")
     assert result.returncode == 0, result.stderr
@@ -181,6 +181,7 @@ def test_silence_list_prints_a_table_of_silences(mosquitto: Mosquitto, unique_to
     assert row == [
         "3f2a9c",
         "site=plant-a asset=~cnc-.*",
+        "-",
         "2026-11-25 12:00:00Z",
         "2026-11-25 14:00:00Z",
         "alice",

@@ -117,6 +117,16 @@ def test_each_asset_is_modelled_by_exactly_one_worker(
     assert first.isdisjoint(second)
     assert first | second == {(f"s{a % 5}", f"a{a}") for a in range(20)}
     assert all(owner(site, asset, 2) == 0 for site, asset in first)
+    local = subprocess.run(
+        [sys.executable, "-m", "meshwatch", "status", "--local", "--json"],
+        env={**process.env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    health = [orjson.loads(line) for line in local.stdout.splitlines()]
+    assert {(h["site"], h["asset"]) for h in health} == first | second  # both workers' parts
 
 
 def test_a_worker_killed_mid_stream_loses_nothing_stores_nothing_twice_and_tells_once(
