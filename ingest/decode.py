@@ -19,7 +19,6 @@ import orjson
 
 from ingest.base import Reading
 from ingest.errors import Reason, RejectedMessage
-from ingest.partition import Partition
 from ingest.timestamps import parse_ts
 from ingest.topic import ID_PATTERN, ID_RULE, TopicTemplate
 
@@ -32,8 +31,6 @@ _RESERVED = frozenset(("ts", "seq", "kind", "metrics"))
 _TAKEN = frozenset(("site", "asset", "kind", "time"))
 # Caches of validated names are bounded so that a flood of distinct garbage cannot grow memory.
 _CACHE_LIMIT = 100_000
-#: What the topic cache holds for a topic another worker takes (compared by identity).
-_ELSEWHERE = ("", "")
 
 
 @dataclass(slots=True)
@@ -48,10 +45,6 @@ class Decoder:
         Largest accepted payload in bytes (docs/design.md §2: 64 KiB).
     max_future_ns
         How far ahead of the arrival time a ``ts`` may be (docs/design.md §2: 5 minutes).
-    partition
-        The part of the fleet this worker takes (`ingest.partition`): a message of another
-        worker's asset decodes to nothing, and so does a bad one whose topic hashes elsewhere
-        (its dead letter is that worker's to keep). None: every message.
 
     Examples
     --------
@@ -71,7 +64,6 @@ seq=None)]
     template: TopicTemplate
     max_payload: int = 65_536
     max_future_ns: int = 300 * 1_000_000_000
-    partition: Partition | None = None
     _topics: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     _names: set[str] = field(default_factory=set, repr=False)
 
@@ -80,20 +72,18 @@ seq=None)]
 
         Raises `RejectedMessage` with the specific reason when the message breaks the contract.
         """
-        site_asset = self._topics.get(topic)
-        if site_asset is None:
-            site_asset = self._site_asset(topic)
-            if len(self._topics) >= _CACHE_LIMIT:
-                self._topics.clear()
-            self._topics[topic] = site_asset
-        if site_asset is _ELSEWHERE:
-            return []  # another worker's asset
         if len(payload) > self.max_payload:
             raise RejectedMessage(
                 Reason.OVERSIZE,
                 f"payload is {len(payload)} bytes, limit {self.max_payload} "
                 "(the dead letter keeps the first ones)",
             )
+        site_asset = self._topics.get(topic)
+        if site_asset is None:
+            site_asset = self.template.match(topic)
+            if len(self._topics) >= _CACHE_LIMIT:
+                self._topics.clear()
+            self._topics[topic] = site_asset
         site, asset = site_asset
         doc = _parse_json(payload)
         if isinstance(doc, dict):
@@ -117,19 +107,6 @@ seq=None)]
         raise RejectedMessage(
             Reason.BAD_SHAPE, f"payload is {_json_type(doc)}, expected an object or an array"
         )
-
-    def _site_asset(self, topic: str) -> tuple[str, str]:
-        """Site and asset of a topic, or `_ELSEWHERE` when another worker takes it."""
-        partition = self.partition
-        try:
-            site, asset = self.template.match(topic)
-        except RejectedMessage:
-            if partition is not None and not partition.owns_topic(topic):
-                return _ELSEWHERE
-            raise
-        if partition is not None and not partition.owns(site, asset):
-            return _ELSEWHERE
-        return site, asset
 
     def _reading(self, site: str, asset: str, doc: dict[str, Any], arrival_ns: int) -> Reading:
         raw_ts = doc.get("ts")

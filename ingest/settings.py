@@ -121,8 +121,8 @@ class IngestSettings(_Section):
     linger: float = Field(0.05, ge=0, le=10)
     publish_deadletters: bool = False
     deadletters_max: int = Field(100_000, ge=1)
-    #: ``k/N``: this process is worker k of N and takes only its assets (`ingest.partition`).
-    #: Set by ``meshwatch run --workers`` for its workers; None: every asset.
+    #: ``k/N``: this process is worker k of N (`ingest.partition`), its state in
+    #: ``<data_dir>/workers/<k>``. Set by ``meshwatch run --workers`` for its workers.
     partition: str | None = None
 
     @field_validator("partition")
@@ -133,5 +133,5 @@ class IngestSettings(_Section):
         return value
 
     def owned(self) -> Partition | None:
-        """The partition this process takes, or None for all of the fleet."""
+        """Which worker this process is, or None for a single process."""
         return None if self.partition is None else Partition.parse(self.partition)

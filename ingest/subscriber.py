@@ -7,6 +7,9 @@ store refuses commits (spool full, disk trouble) it holds the batch and its acks
 connection alive and retries: the broker's in-flight limit then stops the flow, and nothing
 is dropped. Acks are sent only on the connection that received the message; after a
 reconnect the broker redelivers, and idempotent writes make that harmless.
+
+What it hands batches to is a `BatchSink`: the pipeline itself in a single process, or, with
+``meshwatch run --workers N``, the fan-out to the workers (`ingest.fanout.FanOut`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import logging
 import ssl
 import threading
 import time
-from typing import cast
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -28,11 +32,39 @@ from ingest import mqttclient
 from ingest.deadletters import DeadLetter
 from ingest.errors import StoreError
 from ingest.logthrottle import ThrottledLog
-from ingest.pipeline import IngestPipeline, Message, PreparedBatch
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Message
 from ingest.settings import IngestSettings, MqttSettings
 from ingest.topic import TopicTemplate
 
 log = logging.getLogger(__name__)
+
+
+class Prepared(Protocol):
+    """A batch on its way to the store: the messages its commit lets the subscriber ack."""
+
+    messages: list[Message]
+
+
+P = TypeVar("P", bound=Prepared)
+
+
+class BatchSink(Protocol[P]):
+    """Where the subscriber's batches go: the pipeline, or the fan-out to workers."""
+
+    metrics: IngestMetrics
+    #: Called with each dead letter once stored (the subscriber republishes them).
+    on_rejected: Callable[[DeadLetter], None] | None
+
+    def prepare(self, messages: list[Message]) -> P:
+        """Decode and process the messages (or hand them on): the batch to commit."""
+
+    def commit(self, prepared: P) -> None:
+        """Make the batch durable; `StoreError` (retryable or not) when the store refuses."""
+
+    def tick(self) -> None:
+        """Let time act between batches (flushes, deadman, checkpoints)."""
+
 
 _SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
 # Delay bounds (s) between commit retries while the store refuses writes.
@@ -61,14 +93,14 @@ class Subscriber:
     ingest_settings
         Batching limits.
     pipeline
-        Decodes, processes and commits.
+        Decodes, processes and commits (`BatchSink`).
     """
 
     def __init__(
         self,
         mqtt_settings: MqttSettings,
         ingest_settings: IngestSettings,
-        pipeline: IngestPipeline,
+        pipeline: BatchSink[Any],
     ) -> None:
         self.settings = mqtt_settings
         self.pipeline = pipeline
@@ -83,7 +115,7 @@ class Subscriber:
         self._batch_max = min(ingest_settings.batch_max, mqtt_settings.receive_maximum)
         self._linger_ns = int(ingest_settings.linger * 1e9)
         self._pending: list[Message] = []
-        self._held: PreparedBatch | None = None
+        self._held: Prepared | None = None
         self._held_failures = 0
         self._retry_at = 0.0
         self._session = 0
@@ -266,7 +298,7 @@ class Subscriber:
             self._pending = []
             self._commit(self.pipeline.prepare(pending))
 
-    def _commit(self, prepared: PreparedBatch) -> None:
+    def _commit(self, prepared: Prepared) -> None:
         try:
             self.pipeline.commit(prepared)
         except StoreError as exc:

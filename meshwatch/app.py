@@ -1,4 +1,9 @@
-"""Pipeline assembly: builds the parts from settings in data-flow order and runs them."""
+"""Pipeline assembly: builds the parts from settings in data-flow order and runs them.
+
+A single process reads the broker itself (`ingest.subscriber.Subscriber`); a worker of
+``meshwatch run --workers`` reads its slices from the reader (`ingest.handoff.Handoff`,
+`meshwatch.workers`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Protocol
 
 from ingest.base import Processor, Store
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
 from ingest.errors import StoreError
+from ingest.handoff import Handoff
 from ingest.influx import InfluxStore, InfluxWriter
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
@@ -34,6 +42,20 @@ from models.scoring import ScoringProcessor
 log = logging.getLogger("meshwatch")
 
 
+class Source(Protocol):
+    """Where the pipeline's batches come from: the broker, or a worker's link to the reader."""
+
+    connected: bool
+    subscribed: bool
+
+    @property
+    def backpressure(self) -> bool:
+        """True while a batch waits for the store, its acks held back."""
+
+    def run(self, stop: threading.Event) -> None:
+        """Take batches and commit them until `stop` is set or the source ends."""
+
+
 @dataclass
 class App:
     """The running pipeline's parts, built by `build` and stopped by `close`."""
@@ -43,7 +65,7 @@ class App:
     store: Store
     deadletters: DeadLetters
     pipeline: IngestPipeline
-    subscriber: Subscriber
+    source: Source
     scoring: ScoringProcessor | None
     alerts: AlertsRuntime | None
     http: MetricsServer | None
@@ -63,7 +85,7 @@ class App:
         if self.alerts is not None:
             self.alerts.start()
         try:
-            self.subscriber.run(self.stop)
+            self.source.run(self.stop)
         except StoreError as exc:
             raise MeshwatchError(
                 f"the store refused a batch for good, nothing of it acked: {exc}"
@@ -73,7 +95,7 @@ class App:
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy while connected and subscribed to the broker."""
-        s = self.subscriber
+        s = self.source
         ok = s.connected and s.subscribed
         return ok, {
             "mqtt_connected": s.connected,
@@ -99,8 +121,11 @@ class App:
                     self.feedback.close()
 
 
-def build(settings: Settings) -> App:
-    """Build the pipeline from settings, in data-flow order: store, scoring, alerts, subscriber."""
+def build(settings: Settings, link: Connection | None = None) -> App:
+    """Build the pipeline from settings, in data-flow order: store, scoring, alerts, source.
+
+    The source is the broker, or with `link` (a worker of ``--workers``) the reader.
+    """
     data_dir = settings.data_dir
     try:
         settings.state_dir().mkdir(parents=True, exist_ok=True)
@@ -116,7 +141,6 @@ def build(settings: Settings) -> App:
         TopicTemplate.parse(settings.mqtt.topic),
         max_payload=settings.ingest.max_payload,
         max_future_ns=int(settings.ingest.max_future * 1e9),
-        partition=settings.ingest.owned(),
     )
     scoring = _scoring(settings) if settings.models.enabled else None
     feedback = scoring.feedback if scoring is not None else None
@@ -136,14 +160,18 @@ def build(settings: Settings) -> App:
     if alerts is not None:
         processors.append(alerts.processor)
     pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
-    subscriber = Subscriber(settings.mqtt, settings.ingest, pipeline)
+    source: Source
+    if link is None:
+        source = Subscriber(settings.mqtt, settings.ingest, pipeline)
+    else:
+        source = Handoff(link, pipeline)
     app = App(
         settings,
         metrics,
         store,
         deadletters,
         pipeline,
-        subscriber,
+        source,
         scoring,
         alerts,
         None,
@@ -156,7 +184,7 @@ def check(settings: Settings) -> None:
     """Refuse what `build` would refuse in the configuration, opening nothing (`ConfigError`).
 
     ``meshwatch run --workers`` checks before it starts any worker, so a mistake is one line
-    from one process, not one from each worker.
+    from the reader, not one from each worker.
     """
     if settings.models.enabled:
         _check_profiles(settings)
@@ -214,6 +242,16 @@ def _store(settings: Settings, metrics: IngestMetrics) -> Store:
     )
     spool = Spool(settings.state_dir() / "spool.db", settings.spool.max_bytes)
     return InfluxStore(spool, writer, metrics, batch_lines=influx.batch_size)
+
+
+def run_worker(settings: Settings, link_fd: int) -> None:
+    """Run as a worker of ``--workers`` on the socket `link_fd` until the reader closes it.
+
+    The signals are the reader's to act on: it finishes its batch, then closes the link.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    build(settings, Connection(link_fd)).run()
 
 
 def run(settings: Settings) -> None:

@@ -194,7 +194,7 @@ def _console(settings: Settings, console: Console) -> WebServer:
 def _wait_subscribed(app: App) -> None:
     """The pipeline's session is new: what is published before it subscribed is lost."""
     deadline = time.monotonic() + 30
-    while not app.subscriber.subscribed:
+    while not app.source.subscribed:
         if time.monotonic() > deadline:
             raise RuntimeError("the pipeline did not subscribe within 30 s (see the log)")
         time.sleep(0.02)

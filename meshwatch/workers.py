@@ -1,17 +1,19 @@
-"""``meshwatch run --workers N``: N pipeline processes, each owning a partition of the assets.
+"""``meshwatch run --workers N``: one reader on the broker, N worker processes behind it.
 
-Each worker is a whole ``meshwatch run`` (its own broker session ``<client_id>-w<k>``, models,
-alert state and deadman in ``<data_dir>/workers/<k>``; the embedded store and the dead
-letters shared) that subscribes to all the telemetry and keeps only the assets whose hash
-falls to it (`ingest.partition`), acking the others with its batch: their owner has its own
-copy in its own session. So acks still follow each worker's own durable commit, in order on
-its connection, and an asset is scored by one process only. Plain mosquitto is enough.
+The reader is the usual subscriber (the usual session, ``mqtt.client_id``) with the fan-out
+(`ingest.fanout.FanOut`) where the pipeline would be: it hands each message to the worker
+that owns its asset (`ingest.partition`) and acks a batch once every worker has committed
+its share, so acks still follow the durable write, in order on the one connection. Each
+worker is a whole pipeline behind a socket pair (`ingest.handoff.Handoff`): decoding,
+models, alerts and the store, its own state in ``<data_dir>/workers/<k>``.
 
-The supervisor (this module) starts the workers and restarts one that dies, with a growing
-pause; the broker redelivers what the dead worker had not acked, the store takes it once, and
-its saved alert state and outbox keep notifications from repeating. A worker that fails at
-start-up (a bad setting) stops them all, its one-line error on stderr. SIGTERM or SIGINT
-stops every worker cleanly.
+The reader also supervises: a worker that dies is started again (with a pause doubling from
+1 s to 30 s while it keeps dying) and sent what it had not confirmed; nothing of that batch
+was acked, the store takes a resent reading once, and the worker's saved alert state and
+outbox keep notifications from repeating. A worker that cannot start at all stops the run
+with its error. SIGTERM or SIGINT stop the reader, which finishes its batch and closes the
+links; each worker then commits, saves and exits (workers ignore the signals themselves, so
+that a Ctrl-C to the whole process group stops them in that order).
 """
 
 from __future__ import annotations
@@ -19,24 +21,38 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from types import FrameType
+
+from ingest.errors import StoreError
+from ingest.fanout import FanOut
+from ingest.metrics import IngestMetrics
+from ingest.subscriber import Subscriber
+from ingest.topic import TopicTemplate
+from meshwatch.errors import ConfigError, MeshwatchError
+from meshwatch.http import MetricsServer
+from meshwatch.settings import Settings
 
 log = logging.getLogger("meshwatch")
 
-#: A worker that exits this soon after its first start failed to start: no restart.
+#: A worker that exits this soon after its first start could not run: the run stops.
 _START_UP = 10.0
-#: Pauses before a restart: doubling from the first to the last, back to the first after a
-#: worker has run `_STEADY` seconds.
+#: Pauses before a restart: doubling from the first to the last while the worker keeps dying,
+#: back to the first once it has run `_STEADY` seconds.
 _PAUSE_MIN, _PAUSE_MAX, _STEADY = 1.0, 30.0, 60.0
-#: How long workers get to finish their batch and save after SIGTERM, before SIGKILL.
+#: How long the workers get to commit and save after the reader stopped, before SIGKILL.
 _GRACE = 30.0
-_POLL = 0.2
+
+
+class WorkerFailed(MeshwatchError):
+    """A worker exited at its first start: it would fail again however often restarted."""
 
 
 def cores() -> int:
@@ -50,7 +66,7 @@ def cores() -> int:
 def worker_env(
     base: Mapping[str, str], index: int, count: int, client_id: str, http_port: int
 ) -> dict[str, str]:
-    """The environment of worker `index` of `count`: its partition, session and HTTP port.
+    """The environment of worker `index` of `count`: its state, alerts session and HTTP port.
 
     Examples
     --------
@@ -58,129 +74,103 @@ def worker_env(
     >>> env["MESHWATCH_INGEST__PARTITION"], env["MESHWATCH_MQTT__CLIENT_ID"]
     ('1/2', 'meshwatch-ingest-w1')
     >>> env["MESHWATCH_HTTP__PORT"], env["MESHWATCH_WORKERS"]
-    ('9465', '1')
+    ('9466', '1')
     """
     return {
         **base,
         "MESHWATCH_INGEST__PARTITION": f"{index}/{count}",
         "MESHWATCH_WORKERS": "1",
         "MESHWATCH_MQTT__CLIENT_ID": f"{client_id}-w{index}",
-        "MESHWATCH_HTTP__PORT": str(http_port + index if http_port else 0),
+        "MESHWATCH_HTTP__PORT": str(http_port + 1 + index if http_port else 0),
     }
 
 
-@dataclass
-class Worker:
-    """One worker process and its restart history."""
+class WorkerProcess:
+    """One worker: a ``meshwatch run --link FD`` child on one end of a socket pair.
 
-    index: int
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    starts: int = 0
-    pause: float = _PAUSE_MIN
-    restart_at: float | None = None
-    exits: list[int] = field(default_factory=list)
-
-
-class Supervisor:
-    """Starts `count` workers, restarts the ones that die, and stops them all on request.
-
-    Parameters
-    ----------
-    count
-        How many workers.
-    config_file
-        The ``--config`` file the workers read, if any.
-    client_id, http_port
-        The settings the workers' own are derived from (``-w<k>``, port + k).
-    env
-        The environment the workers inherit (the supervisor's own by default).
+    Implements `ingest.fanout.Link`: frames go over the pair, `restart` starts a new child.
     """
 
-    def __init__(
-        self,
-        count: int,
-        config_file: Path | None,
-        client_id: str,
-        http_port: int,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        base = dict(os.environ if env is None else env)
-        self.command = [
-            sys.executable,
-            "-m",
-            "meshwatch",
-            *(["--config", str(config_file)] if config_file is not None else []),
-            "run",
-        ]
-        self.workers = [
-            Worker(k, worker_env(base, k, count, client_id, http_port)) for k in range(count)
-        ]
-        self.stop = threading.Event()
+    def __init__(self, index: int, command: list[str], env: dict[str, str]) -> None:
+        self.index = index
+        self.command = command
+        self.env = env
+        self.starts = 0
+        self.pause = _PAUSE_MIN
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
+        self.started_at = 0.0
+        self.start()
 
-    def run(self) -> int:
-        """Run the workers until `stop` is set; the exit status (a worker's, if one failed)."""
-        for w in self.workers:
-            self._start(w)
-        status = 0
+    def start(self) -> None:
+        """Start the child with its end of a new socket pair."""
+        mine, theirs = socket.socketpair()
+        fd = theirs.fileno()
+        command = [*self.command, "--link", str(fd)]
+        self.proc = subprocess.Popen(command, env=self.env, pass_fds=[fd])
+        theirs.close()
+        self.conn = Connection(mine.detach())
+        self.started_at = time.monotonic()
+        self.starts += 1
+        log.info("worker %d started (pid %d)", self.index, self.proc.pid)
+
+    def send(self, frame: bytes) -> None:
+        """Send one frame to the worker."""
+        assert self.conn is not None
+        self.conn.send_bytes(frame)
+
+    def poll(self, timeout: float) -> bool:
+        """Whether a reply (or the link's end) is waiting, after at most `timeout` s."""
+        assert self.conn is not None
+        return self.conn.poll(timeout)
+
+    def recv(self) -> bytes:
+        """The next reply (`EOFError` once the worker is gone)."""
+        assert self.conn is not None
         try:
-            while not self.stop.wait(_POLL):
-                failed = self._watch()
-                if failed is not None:
-                    status = failed
-                    break
-        finally:
-            self._stop_all()
-        return status
+            return self.conn.recv_bytes()
+        except OSError as exc:  # killed with our frame unread: the connection was reset
+            raise EOFError(str(exc)) from exc
 
-    def _start(self, w: Worker) -> None:
-        w.proc = subprocess.Popen(self.command, env=w.env, preexec_fn=_die_with_parent)
-        w.started_at = time.monotonic()
-        w.starts += 1
-        w.restart_at = None
-        log.info("worker %d of %d started (pid %d)", w.index, len(self.workers), w.proc.pid)
+    def alive(self) -> bool:
+        """Whether the worker process runs."""
+        return self.proc is not None and self.proc.poll() is None
 
-    def _watch(self) -> int | None:
-        """Restart the workers that died; a worker's status if one failed to start."""
-        now = time.monotonic()
-        for w in self.workers:
-            if w.restart_at is not None:
-                if now >= w.restart_at:
-                    self._start(w)
-                continue
-            assert w.proc is not None
-            code = w.proc.poll()
-            if code is None:
-                if now - w.started_at >= _STEADY:
-                    w.pause = _PAUSE_MIN
-                continue
-            w.exits.append(code)
-            if w.starts == 1 and now - w.started_at < _START_UP and code != -signal.SIGKILL:
-                log.error("worker %d exited at start-up with status %d: stopping", w.index, code)
-                return code if code > 0 else 1
-            log.warning(
-                "worker %d exited with %s; restarting it in %g s",
-                w.index,
-                _describe(code),
-                w.pause,
-            )
-            w.restart_at = now + w.pause
-            w.pause = min(w.pause * 2, _PAUSE_MAX)
-        return None
+    def restart(self) -> None:
+        """Start the worker again after a pause; `WorkerFailed` if it never got going."""
+        assert self.proc is not None and self.conn is not None
+        try:
+            code = self.proc.wait(_GRACE)
+        except subprocess.TimeoutExpired:  # its link closed, yet it hangs on
+            self.proc.kill()
+            code = self.proc.wait()
+        self.conn.close()
+        ran = time.monotonic() - self.started_at
+        if self.starts == 1 and ran < _START_UP and code > 0:
+            raise WorkerFailed(f"worker {self.index} exited at start-up with status {code}")
+        if ran >= _STEADY:
+            self.pause = _PAUSE_MIN
+        why = _describe(code)
+        log.warning("worker %d exited with %s; restarting it in %g s", self.index, why, self.pause)
+        time.sleep(self.pause)
+        self.pause = min(self.pause * 2, _PAUSE_MAX)
+        self.start()
 
-    def _stop_all(self) -> None:
-        running = [w.proc for w in self.workers if w.proc is not None and w.proc.poll() is None]
-        for proc in running:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _GRACE
-        for proc in running:
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("worker pid %d did not stop within %g s: killed", proc.pid, _GRACE)
-                proc.kill()
-                proc.wait()
+    def close(self) -> None:
+        """Close the link: the worker commits what it has, saves and exits."""
+        if self.conn is not None:
+            self.conn.close()
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the worker to exit until `deadline` (monotonic), then kill it."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("worker %d did not stop within %g s: killed", self.index, _GRACE)
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _describe(code: int) -> str:
@@ -189,26 +179,87 @@ def _describe(code: int) -> str:
     return f"status {code}"
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the supervisor dies (Linux), so no worker is orphaned."""
-    try:
-        import ctypes
+class Reader:
+    """The reading side of ``--workers``: subscriber, fan-out, workers and ``/metrics``."""
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    def __init__(self, settings: Settings, count: int, config_file: Path | None) -> None:
+        self.settings = settings
+        command = [sys.executable, "-m", "meshwatch"]
+        if config_file is not None:
+            command += ["--config", str(config_file)]
+        command.append("run")
+        mqtt, port = settings.mqtt, settings.http.port
+        self.workers = [
+            WorkerProcess(k, command, worker_env(os.environ, k, count, mqtt.client_id, port))
+            for k in range(count)
+        ]
+        self.metrics = IngestMetrics()
+        self.fanout = FanOut(TopicTemplate.parse(mqtt.topic), self.workers, self.metrics)
+        self.subscriber = Subscriber(mqtt, settings.ingest, self.fanout)
+        self.stop = threading.Event()
+        self.http: MetricsServer | None = None
+        if port:
+            try:
+                self.http = MetricsServer(
+                    settings.http.host, port, self.metrics.registry, self.health
+                )
+            except OSError as exc:
+                self.close()
+                raise ConfigError(
+                    f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
+                    f"{settings.http.host}:{port}: {exc.strerror}"
+                ) from None
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Healthy while connected and subscribed, with every worker running."""
+        s = self.subscriber
+        running = [w.alive() for w in self.workers]
+        return s.connected and s.subscribed and all(running), {
+            "mqtt_connected": s.connected,
+            "subscribed": s.subscribed,
+            "backpressure": s.backpressure,
+            "workers_running": sum(running),
+        }
+
+    def run(self) -> None:
+        """Read and fan out until `stop` is set; then let the workers finish and exit."""
+        if self.http is not None:
+            self.http.start()
+        try:
+            self.subscriber.run(self.stop)
+        except StoreError as exc:
+            raise MeshwatchError(
+                f"the store refused a batch for good, nothing of it acked: {exc}"
+            ) from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the links, wait for the workers (at most `_GRACE` s), free the port."""
+        for w in self.workers:
+            w.close()
+        deadline = time.monotonic() + _GRACE
+        for w in self.workers:
+            w.wait(deadline)
+        if self.http is not None:
+            self.http.close()
 
 
-def run(count: int, config_file: Path | None, client_id: str, http_port: int) -> int:
-    """Supervise `count` workers until SIGTERM or SIGINT; the exit status."""
-    supervisor = Supervisor(count, config_file, client_id, http_port)
+def run(settings: Settings, count: int, config_file: Path | None) -> None:
+    """Read the broker with `count` workers until SIGTERM or SIGINT."""
+    reader = Reader(settings, count, config_file)
 
-    def _stop(signum: int, frame: object) -> None:
-        log.info("%s received: stopping the workers", signal.Signals(signum).name)
-        supervisor.stop.set()
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)
+        reader.stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("meshwatch run: %d workers, each owning a partition of the assets", count)
-    return supervisor.run()
+    log.info(
+        "meshwatch run: %s on %s:%d, %d workers, each owning a partition of the assets",
+        settings.mqtt.topic,
+        settings.mqtt.host,
+        settings.mqtt.port,
+        count,
+    )
+    reader.run()

@@ -107,6 +107,8 @@ class Subscriber(Protocol):
 def cpu_seconds(pid: int) -> float | None:
     """Return the CPU (user + system) seconds a live process has used so far, from ``/proc``.
 
+    Its live descendants count too: the workers of ``meshwatch run --workers``.
+
     Parameters
     ----------
     pid : int
@@ -124,7 +126,23 @@ def cpu_seconds(pid: int) -> float | None:
     # fields after "(comm) ": utime and stime are fields 14 and 15 of proc(5), in clock ticks
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    return own + sum(cpu_seconds(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (those its threads started), from ``/proc``."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def memory_mib(pid: int) -> tuple[float, float]:

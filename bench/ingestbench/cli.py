@@ -54,11 +54,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="record meshwatch with `py-spy record --format raw` during each drain into DIR "
         "(py-spy takes CPU: rates of such a run are not comparable)",
     )
+    parser.add_argument(
+        "--workers",
+        default="0",
+        help="comma-separated `meshwatch run --workers` counts to drain with, e.g. 1,2 "
+        "(default 0: the setting's default, one per core)",
+    )
     parser.add_argument("--bare-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.batched_messages = 5_000, 500
     require_positive(parser, args, ("messages", "batched_messages", "batch", "assets", "sites"))
+    try:
+        args.workers = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers: expected counts such as 1,2, got {args.workers!r}")
     return args
 
 
@@ -84,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         console.log(f"work dir {workdir}")
         with Mosquitto(workdir / "mosquitto", free_port()) as broker:
             bench = Bench(broker, workdir, console, args.profile)
+            subscribers: list[Subscriber] = [BarePaho(bench)]
+            for count in args.workers:
+                named = f"{MESHWATCH}, {count} workers" if count else MESHWATCH
+                workers = {"MESHWATCH_WORKERS": str(count)}
+                run = MeshwatchRun(bench, name=named, tag=f"w{count}", settings=workers)
+                subscribers.append(run)
             # The same pipeline without alerting shows what alert evaluation costs end to end.
             no_alerts = MeshwatchRun(
                 bench,
@@ -91,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 tag="noalerts",
                 settings={"MESHWATCH_ALERTS__ENABLED": "false"},
             )
-            subscribers: tuple[Subscriber, ...] = (BarePaho(bench), MeshwatchRun(bench), no_alerts)
+            subscribers.append(no_alerts)
             for name, messages, batch in plan:
                 t0 = time.monotonic()
                 workload = make_workload(name, messages, batch, args.assets, args.sites)

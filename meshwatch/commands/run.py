@@ -15,22 +15,23 @@ from meshwatch.clicontext import settings_of
     help="Worker processes, each owning a partition of the assets (setting `workers`; "
     "0: one per core, the default).",
 )
+# How the reader of ``--workers`` starts each worker: its end of the link (meshwatch.workers).
+@click.option("--link", type=int, default=None, hidden=True)
 @click.pass_context
-def run(ctx: click.Context, workers: int | None) -> None:
+def run(ctx: click.Context, workers: int | None, link: int | None) -> None:
     """Run the ingest pipeline until SIGTERM or Ctrl-C."""
     settings = settings_of(ctx)
-    from meshwatch.workers import cores
-
-    count = settings.workers if workers is None else workers
-    count = count or cores()
-    if count > 1 and settings.ingest.partition is None:
-        from meshwatch import app
-        from meshwatch import workers as supervision
-
-        app.check(settings)  # a mistake is one line from here, not one from each worker
-        mqtt = settings.mqtt
-        ctx.exit(supervision.run(count, ctx.find_root().obj, mqtt.client_id, settings.http.port))
     # Imported here: the pipeline brings the detectors (river) and the stores.
     from meshwatch import app
 
-    app.run(settings)
+    if link is not None:
+        app.run_worker(settings, link)
+        return
+    from meshwatch import workers as reader
+
+    count = (settings.workers if workers is None else workers) or reader.cores()
+    if count == 1:
+        app.run(settings)
+        return
+    app.check(settings)  # a mistake is one line from the reader, not one from each worker
+    reader.run(settings, count, ctx.find_root().obj)

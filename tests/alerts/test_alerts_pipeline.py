@@ -782,7 +782,7 @@ def _instances(
     return parts
 
 
-def _cnc(unique: str, part: int, site: str, n: int, temp: float) -> tuple[str, bytes]:
+def _instance_cnc(unique: str, part: int, site: str, n: int, temp: float) -> tuple[str, bytes]:
     """A CNC's reading at second `n`, on instance `part`'s topics."""
     body = {"ts": BASE_TS + n * 1000, "kind": "cnc", "metrics": {"temp": temp}}
     return f"{unique}-{part}/{site}/cnc-1/telemetry", orjson.dumps(body)
@@ -797,9 +797,9 @@ def test_advice_names_an_asset_held_by_another_instance(
     sees both parts.
     """
     parts = _instances(mosquitto, data_dir, unique_topic, prefix, tmp_path)
-    publish(mosquitto, [_cnc(unique_topic, 2, "south", n, 60.0) for n in range(5)])
+    publish(mosquitto, [_instance_cnc(unique_topic, 2, "south", n, 60.0) for n in range(5)])
     wait_for(lambda: watcher.status("south", "cnc-1") == "ok", 10, "south's health")
-    publish(mosquitto, [_cnc(unique_topic, 1, "north", n, 95.0) for n in range(5)])
+    publish(mosquitto, [_instance_cnc(unique_topic, 1, "north", n, 95.0) for n in range(5)])
     mine = f"{prefix}/reroute/north/cnc-1"
 
     def advice() -> dict[str, Any] | None:
@@ -828,7 +828,7 @@ def test_commands_reach_the_instance_that_holds_the_alert(
     ends it on both.
     """
     parts = _instances(mosquitto, data_dir, unique_topic, prefix, tmp_path)
-    publish(mosquitto, [_cnc(unique_topic, 2, "south", n, 95.0) for n in range(5)])
+    publish(mosquitto, [_instance_cnc(unique_topic, 2, "south", n, 95.0) for n in range(5)])
     wait_for(lambda: len(watcher.alerts()) >= 1, 10, "south's alert")
     alert_id = watcher.alerts()[0]["id"]
     acked = _cli(parts[0], "ack", alert_id, "--comment", "on it")

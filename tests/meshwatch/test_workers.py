@@ -1,7 +1,7 @@
 """``meshwatch run --workers N`` (`meshwatch.workers`): every core, each asset in one worker.
 
-Real mosquitto, real worker processes under the real supervisor. The single-process tests
-elsewhere pin ``MESHWATCH_WORKERS=1``; these set 2.
+Real mosquitto, a real reader and real worker processes. The single-process tests elsewhere
+pin ``MESHWATCH_WORKERS=1``; these set 2.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def _workers(
     env = pipeline_env(mosquitto, data_dir, unique, MESHWATCH_WORKERS=str(count), **extra)
     process = PipelineProcess(env, tmp_path / f"meshwatch-{count}.log", config)
     process.start()
-    for k in range(1, count):  # worker 0 answers on the port itself, worker k on port + k
-        port = process.http_port + k
+    # The reader answers on the port itself, worker k on port + 1 + k; one is a single process.
+    for k in range(count if count > 1 else 0):
+        port = process.http_port + 1 + k
         wait_for(lambda p=port: _healthy(p), 20, f"worker {k} healthy")  # type: ignore[misc]
     return process
 
@@ -134,7 +135,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_stores_nothing_twice_and_tells
 ) -> None:
     """SIGKILL one worker during a 12,000-reading stream with a hot oven.
 
-    The supervisor restarts it, every reading is stored once, and the oven's alert is told
+    The reader starts it again, every reading is stored once, and the oven's alert is told
     once.
     """
     prefix = f"{unique_topic}-mw"
@@ -178,7 +179,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_stores_nothing_twice_and_tells
     publisher.close()
     total = len(messages) + len(hot)
     wait_for(lambda: stored_count(db) >= total, 120, "every reading stored")
-    wait_for(lambda: "restarting it in" in process.log(), 10, "the supervisor's restart")
+    wait_for(lambda: "restarting it in" in process.log(), 10, "the reader's restart")
     process.stop(timeout=40)
     watcher.close()
     keys = stored_keys(db)
@@ -193,7 +194,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_stores_nothing_twice_and_tells
 
 
 def test_a_bad_rules_file_stops_start_up_once_before_any_worker(tmp_path: Path) -> None:
-    """The supervisor checks the configuration first: one line, exit status 2, no worker."""
+    """The reader checks the configuration first: one line, exit status 2, no worker."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: hot\n    type: limit\n    condition: temp >> 80\n")
     result = subprocess.run(
