@@ -3,7 +3,9 @@
 Each query opens the file read-only (``mode=ro``): a reader never creates the store nor
 takes the writer's lock, and WAL mode lets it read beside the pipeline's commits. A store
 not yet created reads as empty. Time ranges over a whole measurement walk its ``ts`` index;
-those naming every tag walk the primary key (docs/design.md §5).
+those naming every tag walk the primary key (docs/design.md §5). `EmbeddedReader.extremes`
+reduces in SQL: ``json_each`` unfolds the fields, ``GROUP BY`` field and bucket keeps the
+lowest and highest, so Python sees a few thousand rows instead of every point.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 
 from ingest.embedded import TAGS
 from ingest.errors import StoreReadError
-from ingest.query import Row
+from ingest.query import Extremes, Row, bucket_width
 
 
 class EmbeddedReader:
@@ -81,6 +83,39 @@ class EmbeddedReader:
             for values in self._query(sql, tuple(parameters))
         ]
 
+    def extremes(
+        self,
+        measurement: str,
+        *,
+        start: int,
+        stop: int,
+        buckets: int,
+        tags: Mapping[str, str] | None = None,
+        field: str | None = None,
+        unless: str | None = None,
+    ) -> list[Extremes]:
+        """Each numeric field's lowest and highest value per time bucket, by field then time.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from ingest.base import Batch, Reading
+        >>> from ingest.embedded import EmbeddedStore
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "meshwatch.db"
+        >>> store = EmbeddedStore(path)
+        >>> store.write(Batch([Reading("s1", "a1", None, t, {"t": float(t)}) for t in range(4)]))
+        >>> EmbeddedReader(path).extremes("telemetry", start=0, stop=4, buckets=2)
+        [Extremes(field='t', ts=0, low=0.0, high=1.0), Extremes(field='t', ts=2, low=2.0, high=3.0)]
+        >>> store.close()
+        """
+        width = bucket_width(start, stop, buckets)
+        bounds = (start, stop, width)
+        found = self._query(*_extremes_query(measurement, bounds, tags or {}, field, unless))
+        return [
+            Extremes(name, start + bucket * width, float(low), float(high))
+            for name, bucket, low, high in found
+        ]
+
     def latest(self, measurement: str, tags: Mapping[str, str]) -> int | None:
         """The time of the newest point whose tags equal `tags`."""
         _tags_of(measurement, tags)
@@ -121,3 +156,41 @@ def _tags_of(measurement: str, tags: Mapping[str, str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"{measurement} has no tag {sorted(unknown)[0]!r}")
     return TAGS[measurement]
+
+
+def _extremes_query(
+    measurement: str,
+    bounds: tuple[int, int, int],
+    tags: Mapping[str, str],
+    field: str | None,
+    unless: str | None,
+) -> tuple[str, tuple[object, ...]]:
+    """The SQL of `EmbeddedReader.extremes` over (start, stop, bucket width), and its parameters.
+
+    Examples
+    --------
+    >>> sql, parameters = _extremes_query(
+    ...     "anomaly", (0, 100, 10), {"asset": "a1"}, "score", "warming_up")
+    >>> sql[sql.index("WHERE") : sql.index("GROUP")]
+    "WHERE m.asset = ? AND m.ts >= ? AND m.ts < ? AND f.type IN ('integer', 'real') AND \
+f.key = ? AND json_extract(m.fields, ?) IS NOT 1 "
+    >>> parameters
+    (0, 10, 'a1', 0, 100, 'score', '$."warming_up"')
+    """
+    _tags_of(measurement, tags)
+    start, stop, width = bounds
+    where = [f"m.{tag} = ?" for tag in tags]
+    where += ["m.ts >= ?", "m.ts < ?", "f.type IN ('integer', 'real')"]  # not JSON true, false
+    parameters: list[object] = [start, width, *tags.values(), start, stop]
+    if field is not None:
+        where.append("f.key = ?")
+        parameters.append(field)
+    if unless is not None:
+        where.append("json_extract(m.fields, ?) IS NOT 1")  # JSON true reads as 1
+        parameters.append(f'$."{unless}"')
+    sql = (
+        "SELECT f.key, (m.ts - ?) / ? AS bucket, min(f.value), max(f.value) "
+        f"FROM {measurement} AS m, json_each(m.fields) AS f WHERE {' AND '.join(where)} "
+        "GROUP BY f.key, bucket ORDER BY f.key, bucket"
+    )
+    return sql, tuple(parameters)

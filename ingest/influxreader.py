@@ -3,18 +3,19 @@
 The same facts as the embedded store (docs/design.md §5). Each query is one Flux pipeline:
 the bucket, a time range in nanoseconds, a filter on the measurement and exact tag values,
 then ``pivot`` folds the fields written at one time back into one row, as the embedded
-store keeps them. VictoriaMetrics takes InfluxDB writes but answers no Flux, so with it as
+store keeps them; `InfluxReader.extremes` has InfluxDB reduce a range with ``aggregateWindow``
+(`flux_extremes`). VictoriaMetrics takes InfluxDB writes but answers no Flux, so with it as
 the store only the console's live views and Grafana work; `flux` is what is unit-tested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ingest.embedded import TAGS
 from ingest.errors import StoreReadError
-from ingest.query import Row
+from ingest.query import Extremes, Row, bucket_width
 from ingest.settings import InfluxSettings
 
 _NS = 1_000_000_000
@@ -72,6 +73,96 @@ def flux(
     if limit is not None:
         lines.append(f"  |> limit(n: {int(limit)})")
     return "\n".join(lines)
+
+
+def flux_extremes(
+    bucket: str,
+    measurement: str,
+    *,
+    start: int,
+    stop: int,
+    buckets: int,
+    tags: Mapping[str, str] | None = None,
+    field: str | None = None,
+    unless: str | None = None,
+) -> str:
+    """The Flux query of `InfluxReader.extremes`: results ``low`` and ``high`` per window.
+
+    Windows are `bucket_width` wide and start at `start` (``offset``), each timed by its
+    start; the kinds of one asset are one series (``group`` by field). `unless` needs the
+    point's fields side by side, so it pivots and keeps `field` alone.
+
+    Examples
+    --------
+    >>> print(flux_extremes("b", "anomaly", start=10, stop=110, buckets=4,
+    ...                     field="score", unless="warming_up"))
+    data = from(bucket: "b")
+      |> range(start: time(v: 10), stop: time(v: 110))
+      |> filter(fn: (r) => r._measurement == "anomaly" and \
+(r._field == "score" or r._field == "warming_up"))
+      |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+      |> filter(fn: (r) => exists r["score"] and \
+(if exists r["warming_up"] then not r["warming_up"] else true))
+      |> map(fn: (r) => ({r with _field: "score", _value: r["score"]}))
+      |> group(columns: ["_field"])
+    data
+      |> aggregateWindow(every: 25ns, offset: 10ns, fn: min, createEmpty: false, \
+timeSrc: "_start")
+      |> yield(name: "low")
+    data
+      |> aggregateWindow(every: 25ns, offset: 10ns, fn: max, createEmpty: false, \
+timeSrc: "_start")
+      |> yield(name: "high")
+    """
+    width = bucket_width(start, stop, buckets)
+    predicate = _predicate(measurement, tags or {})
+    lines = [
+        f"data = from(bucket: {flux_string(bucket)})",
+        f"  |> range(start: time(v: {int(start)}), stop: time(v: {int(stop)}))",
+    ]
+    if unless is None:
+        chosen = "" if field is None else f" and r._field == {flux_string(field)}"
+        lines.append(f"  |> filter(fn: (r) => {predicate}{chosen})")
+    elif field is None:
+        raise ValueError("unless needs a field: InfluxDB keeps each field a series of its own")
+    else:
+        name, flag = flux_string(field), flux_string(unless)
+        lines += [
+            f"  |> filter(fn: (r) => {predicate} and (r._field == {name} or r._field == {flag}))",
+            '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+            f"  |> filter(fn: (r) => exists r[{name}] and "
+            f"(if exists r[{flag}] then not r[{flag}] else true))",
+            f"  |> map(fn: (r) => ({{r with _field: {name}, _value: r[{name}]}}))",
+        ]
+    lines.append('  |> group(columns: ["_field"])')
+    for result, fn in (("low", "min"), ("high", "max")):
+        lines += [
+            "data",
+            f"  |> aggregateWindow(every: {width}ns, offset: {start % width}ns, fn: {fn}, "
+            'createEmpty: false, timeSrc: "_start")',
+            f'  |> yield(name: "{result}")',
+        ]
+    return "\n".join(lines)
+
+
+def extremes_of(records: Iterable[tuple[Mapping[str, Any], int]]) -> list[Extremes]:
+    """The ``low`` and ``high`` records of `flux_extremes` paired by field and window.
+
+    Examples
+    --------
+    >>> extremes_of([({"result": "high", "_field": "t", "_value": 3.0}, 5),
+    ...              ({"result": "low", "_field": "t", "_value": 1}, 5)])
+    [Extremes(field='t', ts=5, low=1.0, high=3.0)]
+    """
+    bounds: dict[tuple[str, int], dict[str, float]] = {}
+    for values, ts in records:
+        key = (str(values["_field"]), ts)
+        bounds.setdefault(key, {})[str(values["result"])] = float(values["_value"])
+    return [
+        Extremes(name, ts, found["low"], found["high"])
+        for (name, ts), found in sorted(bounds.items())
+        if len(found) == 2
+    ]
 
 
 def _predicate(measurement: str, tags: Mapping[str, str]) -> str:
@@ -159,6 +250,34 @@ class InfluxReader:
             limit=limit,
         )
         return [row_of(measurement, values, ts) for values, ts in self._records(query)]
+
+    def extremes(
+        self,
+        measurement: str,
+        *,
+        start: int,
+        stop: int,
+        buckets: int,
+        tags: Mapping[str, str] | None = None,
+        field: str | None = None,
+        unless: str | None = None,
+    ) -> list[Extremes]:
+        """Each numeric field's lowest and highest value per time bucket, by field then time."""
+        if measurement not in TAGS:
+            raise ValueError(f"unknown measurement {measurement!r}; known: {', '.join(TAGS)}")
+        if stop <= start:  # Flux refuses an empty range
+            return []
+        query = flux_extremes(
+            self._bucket,
+            measurement,
+            start=start,
+            stop=stop,
+            buckets=buckets,
+            tags=tags,
+            field=field,
+            unless=unless,
+        )
+        return extremes_of(self._records(query))
 
     def latest(self, measurement: str, tags: Mapping[str, str]) -> int | None:
         """The time of the newest point whose tags equal `tags` (``last()`` of each field)."""

@@ -3,7 +3,8 @@
 The pipeline writes docs/design.md §5's measurements to the embedded store or to InfluxDB;
 alert history (`alerts.history`) and the web console read them back through a `StoreReader`,
 so neither knows which store is behind it. `ingest.embeddedreader` reads the SQLite file,
-`ingest.influxreader` asks InfluxDB in Flux.
+`ingest.influxreader` asks InfluxDB in Flux. A chart asks for `StoreReader.extremes`: the
+store reduces hours of points to the few hundred its pixels can show.
 """
 
 from __future__ import annotations
@@ -39,6 +40,45 @@ class Row:
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Extremes:
+    """The lowest and highest value of one numeric field within one time bucket.
+
+    Min and max per bucket is how a chart draws more points than it has pixels without
+    losing a spike shorter than a bucket (InfluxDB's ``aggregateWindow``, Grafana).
+
+    Parameters
+    ----------
+    field
+        The field's name (a metric of ``telemetry``, the ``score`` of ``anomaly``...).
+    ts
+        The bucket's start, in nanoseconds since the Unix epoch.
+    low, high
+        The field's lowest and highest value in the bucket.
+    """
+
+    field: str
+    ts: int
+    low: float
+    high: float
+
+
+def bucket_width(start: int, stop: int, buckets: int) -> int:
+    """The width in ns of time buckets from `start` that cut ``[start, stop)`` into `buckets`.
+
+    The smallest width for which the bucket of ``stop - 1`` is still the last one, so a
+    reader that numbers buckets ``(ts - start) // width`` returns at most `buckets` of them.
+
+    Examples
+    --------
+    >>> bucket_width(0, 100, 10), bucket_width(0, 101, 10), bucket_width(0, 3, 10)
+    (10, 11, 1)
+    """
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, not {buckets}")
+    return max((stop - start - 1) // buckets + 1, 1)
+
+
 class StoreReader(Protocol):
     """Reads points back from the store the pipeline writes; raises `StoreReadError`."""
 
@@ -53,6 +93,26 @@ class StoreReader(Protocol):
         limit: int | None = None,
     ) -> list[Row]:
         """Points with ``start <= ts < stop`` whose tags equal `tags`, by time (``limit`` first)."""
+        ...
+
+    def extremes(
+        self,
+        measurement: str,
+        *,
+        start: int,
+        stop: int,
+        buckets: int,
+        tags: Mapping[str, str] | None = None,
+        field: str | None = None,
+        unless: str | None = None,
+    ) -> list[Extremes]:
+        """Each numeric field's (or only `field`'s) `Extremes` in `buckets` slices of a range.
+
+        The slices are `bucket_width` wide from `start`; empty ones are left out. Points with
+        ``start <= ts < stop`` whose tags equal `tags` count, except where the boolean field
+        `unless` is true (it needs `field`: the anomaly score is not drawn while
+        ``warming_up``). By field, then time.
+        """
         ...
 
     def latest(self, measurement: str, tags: Mapping[str, str]) -> int | None:

@@ -1,9 +1,9 @@
 """Charts drawn on the server as SVG: one line per metric, alert episodes shaded.
 
-No JavaScript and nothing to download: the page carries the drawing. A series longer than
-the chart is wide is reduced to each pixel column's first, lowest, highest and last points
-(the M4 reduction of Jugel et al., VLDB 2014), so six hours at 1 Hz draw as ~1,600 points and
-still show every spike.
+No JavaScript and nothing to download: the page carries the drawing. The history gives each
+series as `COLUMNS` time buckets' lowest and highest values, reduced by the store
+(`meshwatch.web.history`), so six hours at 1 Hz draw as at most ~1,500 points and still show
+every spike.
 """
 
 from __future__ import annotations
@@ -20,41 +20,8 @@ from meshwatch.web.history import Episode, Series
 WIDTH, HEIGHT = 800, 160
 # Room for the axis labels, in the same units.
 _LEFT, _BOTTOM, _TOP = 48, 20, 8
-
-
-def reduce(points: Sequence[tuple[int, float]], start: int, end: int) -> list[tuple[int, float]]:
-    """At most four points per pixel column (first, min, max, last), in time order.
-
-    Examples
-    --------
-    >>> reduce([(0, 1.0), (1, 5.0), (2, 0.0), (3, 2.0)], 0, 3)
-    [(0, 1.0), (1, 5.0), (2, 0.0), (3, 2.0)]
-    >>> len(reduce([(t, float(t % 7)) for t in range(100_000)], 0, 100_000)) <= 4 * WIDTH
-    True
-    """
-    columns = WIDTH - _LEFT
-    if len(points) <= 4 * columns:
-        return list(points)
-    span = max(end - start, 1)
-    reduced: list[tuple[int, float]] = []
-    bucket: list[tuple[int, float]] = []
-    current = None
-    for point in points:
-        column = (point[0] - start) * columns // span
-        if column != current and bucket:
-            reduced.extend(_m4(bucket))
-            bucket = []
-        current = column
-        bucket.append(point)
-    if bucket:
-        reduced.extend(_m4(bucket))
-    return reduced
-
-
-def _m4(bucket: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    low = min(bucket, key=lambda p: p[1])
-    high = max(bucket, key=lambda p: p[1])
-    return sorted({bucket[0], low, high, bucket[-1]})
+#: The plot's width: one time bucket of the history per column.
+COLUMNS = WIDTH - _LEFT
 
 
 def chart(
@@ -75,7 +42,7 @@ def chart(
     high = max([*values, threshold] if threshold is not None else values, default=1.0)
     if high == low:
         low, high = low - 1.0, high + 1.0
-    plot_w, plot_h = WIDTH - _LEFT, HEIGHT - _BOTTOM - _TOP
+    plot_w, plot_h = COLUMNS, HEIGHT - _BOTTOM - _TOP
 
     def x(ts: int) -> float:
         return _LEFT + (ts - start) * plot_w / span
@@ -102,9 +69,8 @@ def chart(
             f'<line class="threshold" x1="{_LEFT}" x2="{WIDTH}" '
             f'y1="{y(threshold):.1f}" y2="{y(threshold):.1f}"/>'
         )
-    points = reduce(series.points, start, end)
-    if points:
-        path = " ".join(f"{x(ts):.1f},{y(v):.1f}" for ts, v in points)
+    if series.points:
+        path = " ".join(f"{x(ts):.1f},{y(v):.1f}" for ts, v in series.points)
         parts.append(f'<polyline class="line" points="{path}"/>')
     else:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no data</text>')

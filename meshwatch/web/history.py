@@ -2,7 +2,10 @@
 
 `StoreHistory` answers the pages over a `ingest.query.StoreReader` (the embedded store or
 InfluxDB, `ingest.query.open_reader`), and rebuilds alert episodes with the pipeline's own
-code (`alerts.history.episodes`): the pages do not know which store is behind them.
+code (`alerts.history.episodes`): the pages do not know which store is behind them. An
+asset's series come from the store already reduced to each time bucket's lowest and highest
+value (`StoreReader.extremes`, one bucket per pixel column of a chart): six hours at 1 Hz are
+21,600 points a metric, for a plot 752 columns wide.
 `EmbeddedHistory` is the embedded store's, opened read-only: the console never creates nor
 writes it.
 """
@@ -10,15 +13,17 @@ writes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Protocol
 
 from alerts.history.episodes import build
 from ingest.embeddedreader import EmbeddedReader
 from ingest.errors import StoreReadError
-from ingest.query import Row, StoreReader
+from ingest.query import Extremes, Row, StoreReader
 
 # Alert history rows shown at most: a page, not an export.
 HISTORY_LIMIT = 500
@@ -64,7 +69,11 @@ class AlertRecord:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One metric's points, oldest first: (time in ns, value)."""
+    """One metric's points, oldest first: (time in ns, value).
+
+    From the store, each time bucket's lowest then highest value, both at the bucket's start
+    (one point when they are equal).
+    """
 
     name: str
     points: list[tuple[int, float]]
@@ -99,8 +108,8 @@ class History(Protocol):
         """Alert transitions of the last `days`, newest first (at most `HISTORY_LIMIT`)."""
         ...
 
-    def asset(self, site: str, asset: str, hours: float) -> AssetHistory:
-        """The asset's last `hours` of data, ending at its latest reading."""
+    def asset(self, site: str, asset: str, hours: float, buckets: int) -> AssetHistory:
+        """The asset's last `hours` of data, ending at its latest reading, in `buckets` slices."""
         ...
 
 
@@ -122,8 +131,12 @@ class StoreHistory:
         rows = self.reader.rows("alert", start=since, newest_first=True, limit=HISTORY_LIMIT)
         return [AlertRecord.of(row) for row in rows]
 
-    def asset(self, site: str, asset: str, hours: float) -> AssetHistory:
-        """Telemetry, scores and alert episodes of the asset's last `hours`."""
+    def asset(self, site: str, asset: str, hours: float, buckets: int) -> AssetHistory:
+        """Telemetry, scores and alert episodes of the asset's last `hours`.
+
+        Each metric and the score as `buckets` slices' lowest and highest values (`Series`);
+        scores of a model still warming up are left out, as they judge nothing.
+        """
         where = {"site": site, "asset": asset}
         end = self.reader.latest("telemetry", where)
         if end is None:
@@ -131,18 +144,23 @@ class StoreHistory:
             return AssetHistory(now - int(hours * 3600 * _NS), now)
         start = end - int(hours * 3600 * _NS)
         history = AssetHistory(start, end)
-        metrics: dict[str, list[tuple[int, float]]] = {}
-        for row in self.reader.rows("telemetry", start=start, tags=where):
-            for name, value in row.fields.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    metrics.setdefault(name, []).append((row.ts, float(value)))
-        history.metrics = [Series(name, points) for name, points in sorted(metrics.items())]
-        scores = []
-        for row in self.reader.rows("anomaly", start=start, tags=where):
-            score = row.fields.get("score")
-            if isinstance(score, int | float) and not row.fields.get("warming_up"):
-                scores.append((row.ts, float(score)))
-        history.score = Series("score", scores)
+        metrics = self.reader.extremes(
+            "telemetry", start=start, stop=end + 1, buckets=buckets, tags=where
+        )
+        history.metrics = [
+            Series(name, _points(extremes))
+            for name, extremes in groupby(metrics, key=attrgetter("field"))
+        ]
+        scores = self.reader.extremes(
+            "anomaly",
+            start=start,
+            stop=end + 1,
+            buckets=buckets,
+            tags=where,
+            field="score",
+            unless="warming_up",
+        )
+        history.score = Series("score", _points(scores))
         alerts = self.reader.rows("alert", start=start - _EPISODE_LOOKBACK_NS, tags=where)
         history.episodes = [
             Episode(e.fired, e.resolved, e.rule, e.severity)
@@ -150,6 +168,22 @@ class StoreHistory:
             if e.fired is not None and (e.resolved is None or e.resolved >= start)
         ]
         return history
+
+
+def _points(extremes: Iterable[Extremes]) -> list[tuple[int, float]]:
+    """The points a chart draws of each bucket: its lowest then its highest value.
+
+    Examples
+    --------
+    >>> _points([Extremes("t", 0, 1.0, 4.0), Extremes("t", 10, 2.0, 2.0)])
+    [(0, 1.0), (0, 4.0), (10, 2.0)]
+    """
+    points = []
+    for bucket in extremes:
+        points.append((bucket.ts, bucket.low))
+        if bucket.high != bucket.low:
+            points.append((bucket.ts, bucket.high))
+    return points
 
 
 class EmbeddedHistory(StoreHistory):

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from meshwatch.web.actions import ActionError
 from meshwatch.web.app import Console
-from meshwatch.web.charts import chart
+from meshwatch.web.charts import COLUMNS, chart
 from meshwatch.web.fleet import STATUSES, Asset
 from meshwatch.web.history import AlertRecord, HistoryError
 
@@ -123,7 +123,7 @@ async def asset_page(console: Console, request: Request) -> Response:
     hours = _bounded(request.query_params.get("hours"), 6.0, _MAX_HOURS)
     problem = None
     try:
-        data = await run_in_threadpool(console.history.asset, site, name, hours)
+        data = await run_in_threadpool(console.history.asset, site, name, hours, COLUMNS)
     except HistoryError as exc:
         data, problem = None, str(exc)
     charts = []
