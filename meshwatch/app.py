@@ -27,6 +27,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
+from meshwatch import http
 from meshwatch.alerting import AlertsRuntime, alerting_of, build_alerts
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
@@ -85,11 +86,7 @@ class App:
         if self.alerts is not None:
             self.alerts.start()
         try:
-            self.source.run(self.stop)
-        except StoreError as exc:
-            raise MeshwatchError(
-                f"the store refused a batch for good, nothing of it acked: {exc}"
-            ) from exc
+            run_source(self.source, self.stop)
         finally:
             self.close()
 
@@ -119,6 +116,16 @@ class App:
                 self.deadletters.close()
                 if self.feedback is not None:  # the commands have stopped with the alerts
                     self.feedback.close()
+
+
+def run_source(source: Source, stop: threading.Event) -> None:
+    """Run `source` until `stop`; a batch the store refuses for good ends the run."""
+    try:
+        source.run(stop)
+    except StoreError as exc:
+        raise MeshwatchError(
+            f"the store refused a batch for good, nothing of it acked: {exc}"
+        ) from exc
 
 
 def build(settings: Settings, link: Connection | None = None) -> App:
@@ -217,15 +224,10 @@ def _with_http(app: App) -> App:
     if app.settings.http.port == 0:
         return app
     try:
-        app.http = MetricsServer(
-            app.settings.http.host, app.settings.http.port, app.metrics.registry, app.health
-        )
-    except OSError as exc:
+        app.http = http.serve(app.settings.http, app.metrics.registry, app.health)
+    except ConfigError:
         app.close()
-        raise ConfigError(
-            f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
-            f"{app.settings.http.host}:{app.settings.http.port}: {exc.strerror}"
-        ) from None
+        raise
     return app
 
 

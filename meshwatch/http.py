@@ -9,6 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from meshwatch.errors import ConfigError
+from meshwatch.settings import HttpSettings
+
 #: Returns (healthy, details); details are shown as JSON by ``/healthz``.
 HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
 
@@ -43,6 +46,19 @@ class MetricsServer:
         """Stop serving and free the port."""
         self._server.shutdown()
         self._server.server_close()
+
+
+def serve(
+    settings: HttpSettings, registry: CollectorRegistry, health: HealthCheck
+) -> MetricsServer:
+    """The endpoint of `settings` (not started); `ConfigError` when its port is taken."""
+    try:
+        return MetricsServer(settings.host, settings.port, registry, health)
+    except OSError as exc:
+        raise ConfigError(
+            f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
+            f"{settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
 
 
 def _handler(registry: CollectorRegistry, health: HealthCheck) -> type[BaseHTTPRequestHandler]:

@@ -31,11 +31,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 
-from ingest.errors import StoreError
 from ingest.fanout import FanOut
 from ingest.metrics import IngestMetrics
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
+from meshwatch import http
+from meshwatch.app import run_source
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
@@ -200,15 +201,10 @@ class Reader:
         self.http: MetricsServer | None = None
         if port:
             try:
-                self.http = MetricsServer(
-                    settings.http.host, port, self.metrics.registry, self.health
-                )
-            except OSError as exc:
+                self.http = http.serve(settings.http, self.metrics.registry, self.health)
+            except ConfigError:
                 self.close()
-                raise ConfigError(
-                    f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
-                    f"{settings.http.host}:{port}: {exc.strerror}"
-                ) from None
+                raise
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy while connected and subscribed, with every worker running."""
@@ -226,11 +222,7 @@ class Reader:
         if self.http is not None:
             self.http.start()
         try:
-            self.subscriber.run(self.stop)
-        except StoreError as exc:
-            raise MeshwatchError(
-                f"the store refused a batch for good, nothing of it acked: {exc}"
-            ) from exc
+            run_source(self.subscriber, self.stop)
         finally:
             self.close()
 
