@@ -11,7 +11,8 @@ and asks again, as with its own store. A worker that dies is started again and s
 had not confirmed; nothing was acked, and the store takes a resent reading once.
 
 Frames between them (`Link`) are pickled tuples: to a worker ``(seq, [(topic, payload,
-arrival_ns), ...])``; from it ``("done", seq, dead_letters)`` or ``("held", seq, reason)``.
+arrival_ns), ...])``; from it ``("done", seq, dead_letters)``, ``("held", seq, reason)`` or
+``("failed", seq, reason)`` (its store refused for good: the run ends, as with one process).
 The dead letters come back so the reader can republish them on its connection
 (``ingest.publish_deadletters``).
 """
@@ -172,8 +173,10 @@ class FanOut:
             if self.on_rejected is not None:
                 for letter in reply[2]:
                     self.on_rejected(letter)
-        else:
+        elif reply[0] == "held":
             dispatched.held[link.index] = str(reply[2])
+        else:  # failed: a store that will never take it; nothing of the batch is acked
+            raise StoreError(f"worker {link.index}: {reply[2]}", retryable=False)
 
     def _revive(self, link: Link, dispatched: Dispatched) -> None:
         """Start a dead worker again and send it its slice of the batch again."""

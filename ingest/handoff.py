@@ -1,10 +1,11 @@
 """The worker's side of ``--workers``: batches from the reader, committed, then confirmed.
 
 A worker runs the whole pipeline (decode, score, alert, store) on the slices the reader's
-`ingest.fanout.FanOut` sends it, and answers each with ``("done", seq)`` once committed. When
-its store refuses a write it answers ``("held", seq, reason)`` at once (the reader holds the
-batch unacked) and keeps trying with growing pauses until the write succeeds, then answers
-``done``. Between slices it lets time act (`IngestPipeline.tick`: deadman, flushes,
+`ingest.fanout.FanOut` sends it, and answers each with ``("done", seq, dead_letters)`` once
+committed. When its store refuses a write it answers ``("held", seq, reason)`` at once (the
+reader holds the batch unacked) and keeps trying with growing pauses until the write
+succeeds, then answers ``done``; a refusal for good is ``("failed", seq, reason)``, and the
+worker stops. Between slices it lets time act (`IngestPipeline.tick`: deadman, flushes,
 checkpoints). The end of the pipe (the reader stopped, or died) ends it.
 """
 
@@ -89,7 +90,8 @@ class Handoff:
         try:
             self.pipeline.commit(prepared)
         except StoreError as exc:
-            if not exc.retryable:
+            if not exc.retryable:  # the reader ends the run, as a single process would
+                self.pipe.send_bytes(pickle.dumps(("failed", seq, str(exc))))
                 raise
             self._held = (seq, prepared)
             self._failures += 1

@@ -37,8 +37,11 @@ class RefusingStore(EmbeddedStore):
     """An embedded store that refuses its first `failures` writes (a full disk, say)."""
 
     failures = 0
+    for_good = False
 
     def write(self, batch: Batch) -> None:
+        if self.for_good:
+            raise StoreError("database disk image is malformed", retryable=False)
         if self.failures:
             self.failures -= 1
             raise StoreError("disk full")
@@ -48,8 +51,11 @@ class RefusingStore(EmbeddedStore):
 class ThreadWorker:
     """A worker on one end of a real pipe, its pipeline built and run in its own thread."""
 
-    def __init__(self, index: int, data_dir: Path, *, refusals: int = 0, dies: int = 0) -> None:
+    def __init__(
+        self, index: int, data_dir: Path, *, refusals: int = 0, dies: int = 0, broken: bool = False
+    ) -> None:
         self.index = index
+        self.broken = broken
         self.db = data_dir / f"worker-{index}.db"
         self.data_dir = data_dir
         self.refusals = refusals
@@ -73,10 +79,13 @@ class ThreadWorker:
             return
         store = RefusingStore(self.db)
         store.failures = self.refusals
+        store.for_good = self.broken
         letters = DeadLetters(self.data_dir / f"letters-{self.index}.db")
         pipeline = IngestPipeline(Decoder(TEMPLATE), store, letters, IngestMetrics())
         try:
             Handoff(pipe, pipeline).run(threading.Event())
+        except StoreError:
+            pass  # a refusal for good ends the worker (the reader was told)
         finally:
             store.close()
             letters.close()
@@ -165,6 +174,15 @@ def test_a_worker_that_dies_holding_its_slice_is_started_again_and_sent_it(worke
     fanout.commit(fanout.prepare(_messages(100)))
     assert [w.starts for w in links] == [2, 2]
     assert sum(len(w.assets()) for w in links) == 100
+
+
+def test_a_store_that_refuses_for_good_ends_the_run_with_nothing_acked(workers) -> None:
+    """As in a single process: a non-retryable refusal is not held for ever, nor retried."""
+    links = workers(2, broken=True)
+    fanout = FanOut(TEMPLATE, links, IngestMetrics())
+    with pytest.raises(StoreError, match="malformed") as refused:
+        fanout.commit(fanout.prepare(_messages(100)))
+    assert not refused.value.retryable
 
 
 def test_dead_letters_come_back_to_the_reader(workers) -> None:
