@@ -3,8 +3,8 @@
 The contract is docs/design.md §2. A message is all or nothing: if any reading of a
 batched array breaks the contract, the whole message becomes one dead letter (its raw bytes can
 be fixed and replayed as they came). This runs once per message on the hot path, so it avoids
-per-message allocations beyond the readings themselves: valid topics and metric names are
-cached, and the slow classifying parse runs only when the fast parser fails.
+per-message allocations beyond the readings themselves: valid topics, kinds and metric names
+are cached, and the slow classifying parse runs only when the fast parser fails.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ _RESERVED = frozenset(("ts", "seq", "kind", "metrics"))
 # Names a metric cannot take: the telemetry tags and InfluxDB's own keys (``time`` and
 # anything starting with "_"), which InfluxDB refuses or confuses with tags.
 _TAKEN = frozenset(("site", "asset", "kind", "time"))
+# Stands for a field the payload does not have (``"metrics": null`` is a shape error).
+_ABSENT = object()
 # Caches of validated names are bounded so that a flood of distinct garbage cannot grow memory.
 _CACHE_LIMIT = 100_000
 
@@ -66,6 +68,7 @@ seq=None)]
     max_future_ns: int = 300 * 1_000_000_000
     _topics: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     _names: set[str] = field(default_factory=set, repr=False)
+    _kinds: set[str] = field(default_factory=set, repr=False)
 
     def decode(self, topic: str, payload: bytes, arrival_ns: int) -> list[Reading]:
         """Decode one message; `arrival_ns` stands in for a missing ``ts``.
@@ -109,7 +112,8 @@ seq=None)]
         )
 
     def _reading(self, site: str, asset: str, doc: dict[str, Any], arrival_ns: int) -> Reading:
-        raw_ts = doc.get("ts")
+        get = doc.get
+        raw_ts = get("ts")
         ts = arrival_ns if raw_ts is None else parse_ts(raw_ts)
         if ts > arrival_ns + self.max_future_ns:
             raise RejectedMessage(
@@ -117,35 +121,65 @@ seq=None)]
                 f"ts {raw_ts!r} is {(ts - arrival_ns) / 1e9:.0f} s ahead of arrival "
                 f"(limit {self.max_future_ns / 1e9:.0f} s): check the sensor's clock",
             )
-        kind = doc.get("kind")
-        if kind is not None and not (isinstance(kind, str) and ID_PATTERN.fullmatch(kind)):
+        kind = get("kind")
+        if kind is not None and (type(kind) is not str or kind not in self._kinds):
+            self._check_kind(kind)
+        seq = get("seq")
+        if seq is not None and (type(seq) is not int or seq < 0):
+            raise RejectedMessage(Reason.BAD_SEQ, f"seq {seq!r} must be a non-negative integer")
+        raw = get("metrics", _ABSENT)
+        if raw is _ABSENT:
+            metrics = self._flat_metrics(doc)
+        elif type(raw) is dict:
+            metrics = self._strict_metrics(raw)
+        else:
+            raise RejectedMessage(
+                Reason.BAD_SHAPE, f"metrics is {_json_type(raw)}, expected an object"
+            )
+        return Reading(site, asset, kind, ts, metrics, seq)
+
+    def _check_kind(self, kind: object) -> None:
+        """Reject a ``kind`` that is no ID; remember a valid one (checked once, then cached)."""
+        if not (isinstance(kind, str) and ID_PATTERN.fullmatch(kind)):
             raise RejectedMessage(
                 Reason.BAD_KIND, f"kind {kind!r} must be a string matching {ID_RULE}"
             )
-        seq = doc.get("seq")
-        if seq is not None and (type(seq) is not int or seq < 0):
-            raise RejectedMessage(Reason.BAD_SEQ, f"seq {seq!r} must be a non-negative integer")
-        if "metrics" in doc:
-            raw = doc["metrics"]
-            if not isinstance(raw, dict):
-                raise RejectedMessage(
-                    Reason.BAD_SHAPE, f"metrics is {_json_type(raw)}, expected an object"
-                )
-            metrics = self._metrics(raw, strict=True)
-        else:
-            metrics = self._metrics(doc, strict=False)
-        return Reading(site, asset, kind, ts, metrics, seq)
+        if len(self._kinds) >= _CACHE_LIMIT:
+            self._kinds.clear()
+        self._kinds.add(kind)
 
-    def _metrics(self, raw: dict[str, Any], *, strict: bool) -> dict[str, float]:
-        """Validate metric values; `strict` (a ``metrics`` object) rejects non-numbers.
+    def _strict_metrics(self, raw: dict[str, Any]) -> dict[str, float]:
+        """Validate a ``metrics`` object: every value must be a number.
 
-        In a flat payload, non-numeric fields (units, labels) are not metrics and are skipped.
+        The parsed object becomes the reading's metrics, its ints and booleans turned into
+        floats in place: no second dict per reading.
         """
-        metrics: dict[str, float] = {}
+        names = self._names
         for name, value in raw.items():
-            if not strict and (name in _RESERVED or name in _TAKEN or name[:1] == "_"):
-                continue  # in a flat payload, identity and bookkeeping fields are no metrics
             # orjson yields only finite floats and ints within 64 bits (see _parse_json).
+            kind = type(value)
+            if kind is not float:
+                if kind is int:
+                    raw[name] = float(value)
+                elif kind is bool:
+                    raw[name] = 1.0 if value else 0.0
+                else:
+                    raise RejectedMessage(
+                        Reason.BAD_METRIC_VALUE,
+                        f"metric {name!r} is {_json_type(value)} {_short(value)}, "
+                        "expected a number",
+                    )
+            if name not in names:
+                self._check_name(name)
+        _check_count(len(raw))
+        return raw
+
+    def _flat_metrics(self, doc: dict[str, Any]) -> dict[str, float]:
+        """The numeric fields of a flat payload; the others (units, labels) are no metrics."""
+        metrics: dict[str, float] = {}
+        for name, value in doc.items():
+            if name in _RESERVED or name in _TAKEN or name[:1] == "_":
+                continue  # identity and bookkeeping fields are no metrics
             kind = type(value)
             if kind is float:
                 pass
@@ -153,37 +187,41 @@ seq=None)]
                 value = float(value)
             elif kind is bool:
                 value = 1.0 if value else 0.0
-            elif strict:
-                raise RejectedMessage(
-                    Reason.BAD_METRIC_VALUE,
-                    f"metric {name!r} is {_json_type(value)} {_short(value)}, expected a number",
-                )
             else:
                 continue
             if name not in self._names:
-                if name in _TAKEN or name[:1] == "_":
-                    raise RejectedMessage(
-                        Reason.BAD_METRIC_NAME,
-                        f"metric name {name!r} is reserved (site, asset, kind, time and names "
-                        "starting with '_' belong to the storage schema)",
-                    )
-                if not ID_PATTERN.fullmatch(name):
-                    raise RejectedMessage(
-                        Reason.BAD_METRIC_NAME,
-                        f"metric name {_short(name)} must match {ID_RULE}",
-                    )
-                if len(self._names) >= _CACHE_LIMIT:
-                    self._names.clear()
-                self._names.add(name)
+                self._check_name(name)
             metrics[name] = value
-        if not metrics:
-            raise RejectedMessage(Reason.NO_METRICS, "a reading needs 1 to 64 metrics, got none")
-        if len(metrics) > MAX_METRICS:
-            raise RejectedMessage(
-                Reason.TOO_MANY_METRICS,
-                f"a reading carries at most {MAX_METRICS} metrics, got {len(metrics)}",
-            )
+        _check_count(len(metrics))
         return metrics
+
+    def _check_name(self, name: str) -> None:
+        """Reject a metric name that is reserved or no ID; remember a valid one."""
+        if name in _TAKEN or name[:1] == "_":
+            raise RejectedMessage(
+                Reason.BAD_METRIC_NAME,
+                f"metric name {name!r} is reserved (site, asset, kind, time and names "
+                "starting with '_' belong to the storage schema)",
+            )
+        if not ID_PATTERN.fullmatch(name):
+            raise RejectedMessage(
+                Reason.BAD_METRIC_NAME,
+                f"metric name {_short(name)} must match {ID_RULE}",
+            )
+        if len(self._names) >= _CACHE_LIMIT:
+            self._names.clear()
+        self._names.add(name)
+
+
+def _check_count(count: int) -> None:
+    """A reading carries 1 to `MAX_METRICS` metrics."""
+    if not count:
+        raise RejectedMessage(Reason.NO_METRICS, "a reading needs 1 to 64 metrics, got none")
+    if count > MAX_METRICS:
+        raise RejectedMessage(
+            Reason.TOO_MANY_METRICS,
+            f"a reading carries at most {MAX_METRICS} metrics, got {count}",
+        )
 
 
 def _parse_json(payload: bytes) -> Any:

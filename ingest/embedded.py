@@ -7,12 +7,12 @@ Fields are kept as a JSON object, so readings with any metrics fit one table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import orjson
 
-from ingest.base import Batch, Point
+from ingest.base import Batch, Point, Reading
 from ingest.errors import StoreError
 from ingest.sqlite import connect, transaction
 
@@ -77,16 +77,11 @@ class EmbeddedStore:
 
     def write(self, batch: Batch) -> None:
         """Commit all readings and points of `batch` in one transaction."""
-        dumps = orjson.dumps
-        telemetry = [
-            (r.site, r.asset, r.kind or "", r.ts, dumps(r.metrics).decode()) for r in batch.readings
-        ]
-        by_measurement: dict[str, list[tuple[object, ...]]] = {}
-        for p in batch.points:
-            by_measurement.setdefault(p.measurement, []).append(_point_row(p))
+        telemetry = _telemetry_rows(batch.readings)
+        points = {m: _point_rows(TAGS[m], run) for m, run in _by_measurement(batch.points).items()}
         with transaction(self._conn, f"embedded store {self.path}") as conn:
             conn.executemany(_UPSERT["telemetry"], telemetry)
-            for measurement, rows in by_measurement.items():
+            for measurement, rows in points.items():
                 conn.executemany(_UPSERT[measurement], rows)
 
     def count(self, measurement: str) -> int:
@@ -120,11 +115,46 @@ def _table(measurement: str) -> str:
     return measurement
 
 
-def _point_row(p: Point) -> tuple[object, ...]:
-    if p.measurement not in TAGS:
-        raise StoreError(
-            f"no table for measurement {p.measurement!r} (known: {', '.join(TAGS)})",
-            retryable=False,
-        )
-    tags: Iterable[str] = (p.tags.get(tag, "") for tag in TAGS[p.measurement])
-    return (*tags, p.ts, orjson.dumps(dict(p.fields)).decode())
+def _by_measurement(points: Iterable[Point]) -> dict[str, list[Point]]:
+    """The points by measurement, in the order they came.
+
+    Raises `StoreError` (not retryable) for a measurement without a table.
+    """
+    by_measurement: dict[str, list[Point]] = {}
+    measurement: str | None = None
+    run: list[Point] = []
+    for p in points:
+        if p.measurement != measurement:  # points come in runs of one measurement
+            measurement = p.measurement
+            if measurement not in TAGS:
+                raise StoreError(
+                    f"no table for measurement {measurement!r} (known: {', '.join(TAGS)})",
+                    retryable=False,
+                )
+            run = by_measurement.setdefault(measurement, [])
+        run.append(p)
+    return by_measurement
+
+
+def _telemetry_rows(readings: Iterable[Reading]) -> list[tuple[object, ...]]:
+    """Each reading's row: site, asset, kind ('' when unknown), ``ts``, metrics as JSON."""
+    dumps = orjson.dumps
+    return [(r.site, r.asset, r.kind or "", r.ts, dumps(r.metrics).decode()) for r in readings]
+
+
+def _point_rows(tags: tuple[str, ...], points: Iterable[Point]) -> list[tuple[object, ...]]:
+    """Each point's row: its `tags` in order ('' when missing), ``ts``, fields as JSON."""
+    dumps = orjson.dumps
+    blanks = ("",) * len(tags)
+    rows: list[tuple[object, ...]] = []
+    shared: Mapping[str, str] | None = None
+    key: tuple[str, ...] = ()
+    for p in points:
+        if p.tags is not shared:  # scoring gives a run of an asset's points one tags dict
+            shared = p.tags
+            key = tuple(map(shared.get, tags, blanks))
+        fields = p.fields
+        if type(fields) is not dict:  # orjson takes dicts only
+            fields = dict(fields)
+        rows.append((*key, p.ts, dumps(fields).decode()))
+    return rows

@@ -7,6 +7,7 @@ A single process reads the broker itself (`ingest.subscriber.Subscriber`); a wor
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -41,6 +42,9 @@ from models.registry import ModelRegistry
 from models.scoring import ScoringProcessor
 
 log = logging.getLogger("meshwatch")
+
+#: Allocations (net of frees) between collections of the youngest generation (`tune_gc`).
+GC_YOUNG_THRESHOLD = 10_000
 
 
 class Source(Protocol):
@@ -246,6 +250,21 @@ def _store(settings: Settings, metrics: IngestMetrics) -> Store:
     return InfluxStore(spool, writer, metrics, batch_lines=influx.batch_size)
 
 
+def tune_gc() -> None:
+    """Set the garbage collector for a pipeline process, once `build` made its parts.
+
+    The objects start-up made (imports, settings, the pipeline: ~130,000) live as long as
+    the process, so they are frozen out of every collection; before, each full collection
+    walked them all again. A batch keeps a few objects per reading alive until its commit, so
+    the youngest generation is collected every `GC_YOUNG_THRESHOLD` allocations instead of
+    CPython's 700, which kept walking batches that could not be freed yet. Together they
+    took ~5 µs of CPU off each reading (issue 14).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run_worker(settings: Settings, link_fd: int) -> None:
     """Run as a worker of ``--workers`` on the socket `link_fd` until the reader closes it.
 
@@ -253,12 +272,15 @@ def run_worker(settings: Settings, link_fd: int) -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    build(settings, Connection(link_fd)).run()
+    app = build(settings, Connection(link_fd))
+    tune_gc()
+    app.run()
 
 
 def run(settings: Settings) -> None:
     """Build and run the pipeline until SIGTERM or SIGINT."""
     app = build(settings)
+    tune_gc()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)

@@ -70,13 +70,27 @@ class Detector(Protocol):
         """Learn readings that maintenance staff called normal (a false alarm's episode)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     """An asset model's judgement of one reading (the ``anomaly`` measurement's fields).
 
     `score` and `threshold` are calibrated to [0, 1] against the asset's own normal
     readings; `anomalous` needs the threshold crossed persistently and is never set while
     `warming_up`; `top_metric` is the metric furthest from the asset's normal.
+
+    Not frozen, though never changed once made: one is made per reading (see
+    `ingest.base.Reading`). Asset models keep their last verdicts, so checkpoints hold
+    some: they are pickled as they were while this class was frozen, a list of the fields
+    in order, and checkpoints of either version load in the other.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> verdict = Verdict(0.7, 0.5, True, False, "temp")
+    >>> verdict.__getstate__()
+    [0.7, 0.5, True, False, 'temp']
+    >>> pickle.loads(pickle.dumps(verdict)) == verdict
+    True
     """
 
     score: float
@@ -85,10 +99,18 @@ class Verdict:
     warming_up: bool
     top_metric: str
 
+    def __getstate__(self) -> list[object]:
+        return [self.score, self.threshold, self.anomalous, self.warming_up, self.top_metric]
 
-@dataclass(frozen=True, slots=True)
+    def __setstate__(self, state: list[Any]) -> None:
+        self.score, self.threshold, self.anomalous, self.warming_up, self.top_metric = state
+
+
+@dataclass(slots=True)
 class AnomalyPoint(Point):
     """An ``anomaly`` point, stored as its fields, that hands its `Verdict` on to alerting.
+
+    Not frozen, like `Point`.
 
     Examples
     --------

@@ -34,7 +34,10 @@ _BROKEN = 3.0
 
 
 def evidence(model: OperatingStates, x: list[float]) -> list[float]:
-    """Advance the filters with one reading; return each metric's evidence."""
+    """Advance the filters with one reading; return each metric's evidence.
+
+    This runs once per reading: the per-metric loops read the model's lists through locals.
+    """
     d = len(x)
     lam, lam_slow, lam_rough = model.lam, model.lam_slow, model.lam_rough
     slope = lam_slow / (1.0 - lam_slow)  # (level - slow level) over the slope
@@ -46,43 +49,49 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
     moved = 0
     for j in range(d):
         v = x[j]
+        last = prev[j]
         if v != v:  # a metric missing from this reading holds its last value
-            v = x[j] = prev[j]
+            v = x[j] = last
         if abs(v) > span[j]:  # a magnitude never seen: its scale floor grows
             span[j] = abs(v)
             if FLOOR * span[j] > scale[j]:
                 scale[j] = FLOOR * span[j]
                 model._sl[j] = model._sl_array[j] = scale[j] * model.sl_ratio
         jump = step_k * scale[j]
-        step_age[j] = 0 if abs(v - level[j]) > jump else step_age[j] + 1
+        smoothed = level[j]
+        step_age[j] = 0 if abs(v - smoothed) > jump else step_age[j] + 1
         if not smooth[j] and abs(v - back[j]) > jump:
             moved += 1
-        level[j] += lam * (v - level[j])
-        slow[j] += lam_slow * (level[j] - slow[j])
-        rate[j] = (level[j] - slow[j]) * slope
-        second = abs(v - 2.0 * prev[j] + prev2[j])
-        rough[j] += lam_rough * ((second if second < cap[j] else cap[j]) - rough[j])
-        run[j] = run[j] + 1 if v == prev[j] else 1
+        smoothed += lam * (v - smoothed)
+        level[j] = smoothed
+        slower = slow[j]
+        slower += lam_slow * (smoothed - slower)
+        slow[j] = slower
+        rate[j] = (smoothed - slower) * slope
+        second = abs(v - 2.0 * last + prev2[j])
+        roughness = rough[j]
+        rough[j] = roughness + lam_rough * ((second if second < cap[j] else cap[j]) - roughness)
+        run[j] = run[j] + 1 if v == last else 1
     model.prev2, model.prev = prev, x
     track_changes(model, moved, back)
     model._stale += 1
     if model._stale >= _CACHE_EVERY or model.since_change == 0:
         _cache(model)
     z = _level_evidence(model)
-    model._plain = list(z)  # before grace and settling: what top_metric falls back on
-    model.in_grace = False
-    for j in range(d):
-        if step_age[j] < model.grace:  # a step of its own: judged once its neighbours had time
-            z[j] = 0.0
-            model.in_grace = True
+    model._plain = z  # before grace and settling: what top_metric falls back on
     settle(model)
     rough_z = _rough_evidence(model)
     threshold, stuck_limit, can_stick = model.threshold, model._stuck_limit, model._can_stick
+    sensor, settling, grace = model._sensor, model.settling, model.grace
+    in_grace = False
     out = [0.0] * d
     for j in range(d):
-        if not model._sensor[j]:
+        waiting = step_age[j] < grace  # a step of its own: judged once its neighbours had time
+        if waiting:
+            in_grace = True
+        if not sensor[j]:
             continue
-        e = 0.0 if model.settling[j] else z[j]
+        e = 0.0 if waiting or settling[j] else z[j]
         if rough_z[j] > e:
             e = rough_z[j]
         if can_stick[j] and x[j] != 0.0:
@@ -91,6 +100,7 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
             if stuck > e:
                 e = stuck
         out[j] = e
+    model.in_grace = in_grace
     return out
 
 
@@ -120,29 +130,32 @@ def _cache(model: OperatingStates) -> None:
 
 def _level_evidence(model: OperatingStates) -> list[float]:
     """Each metric against the state the others are in, unless a relation explains it."""
-    assert model.relations is not None
-    d = len(model.level)
+    relations = model.relations
+    assert relations is not None
     level, sl, wander = model.level, model._sl, model._wander
+    d = len(level)
     z = [math.inf] * d
     expected = model._expected
+    t = model.since_change
     if expected is not None:
         # Right after a change of state every metric may stand apart from the states
         # seen, in proportion to how far the others moved; later only those settling.
-        t = model.since_change
+        fast, settling_time = t < model.fast_window, t < model.settle
+        settling, others, gamma = model.settling, model._others, model.gamma
         for j in range(d):
-            if t < model.fast_window or (t < model.settle and model.settling[j]):
-                allowance = math.sqrt(1.0 + (model.gamma * model._others[j]) ** 2)
+            if fast or (settling_time and settling[j]):
+                allowance = math.sqrt(1.0 + (gamma * others[j]) ** 2)
             else:
                 allowance = 1.0
             unit = sl[j] if sl[j] > wander[j] else wander[j]
             z[j] = abs(level[j] - expected[j]) / (unit * allowance)
-    relations = model.relations
     related = relations.zscores(level, model.rate, model._spread)
-    settled = model.since_change >= model.fast_window
+    accuse = model.accuse and t >= model.fast_window  # relations judge once settled
+    leverage = model._leverage
     judged: list[int] = []
     for j in range(d):
         r = related[j]
-        if model.accuse and settled and r < math.inf and model._leverage[j] < _FAMILIAR:
+        if accuse and r < math.inf and leverage[j] < _FAMILIAR:
             # On ground its relation knows, a metric is judged by the relation: one that
             # leaves what it follows is an anomaly even inside its normal range.
             judged.append(j)
@@ -162,6 +175,8 @@ def _blame(model: OperatingStates, z: list[float], judged: list[int], related: l
     culprit is the partner of broken relations (or, in a pair that follows each other,
     the one further from its remembered state), and its followers are cleared.
     """
+    if len(judged) < 2:  # as when relations only explain (the default): none to blame
+        return
     broken = [j for j in judged if related[j] > _BROKEN]
     if len(broken) < 2:
         return
@@ -184,20 +199,28 @@ def _blame(model: OperatingStates, z: list[float], judged: list[int], related: l
 def _rough_evidence(model: OperatingStates) -> list[float]:
     """Noise grown past the state's, additive or in proportion to the level."""
     state = model._state
+    rough_mean, warm_level, scale, level = (
+        model._rough_mean,
+        model._warm_level,
+        model._scale,
+        model.level,
+    )
     out = []
     for j, rough in enumerate(model.rough):
-        reference, at = model._rough_mean[j], model._warm_level[j]
+        reference, at = rough_mean[j], warm_level[j]
         if state is not None:
-            reference = max(reference, state[0][j])
+            if state[0][j] > reference:
+                reference = state[0][j]
             at = state[1][j]
-        reference = max(reference, 0.05 * model._scale[j])
+        if 0.05 * scale[j] > reference:
+            reference = 0.05 * scale[j]
         if rough <= reference:
             out.append(0.0)
             continue
         grown = math.log(rough / reference)
         # noise that scales with the level (speeds, flows, pressures) is normal too
-        ratio = abs(model.level[j]) / at if at > 0 else math.inf
+        ratio = abs(level[j]) / at if at > 0 else math.inf
         if ratio > 1.0:
             grown -= math.log(ratio) if ratio < math.inf else grown
-        out.append(max(grown, 0.0) / _LOG_ROUGH_SD)
+        out.append((0.0 if grown < 0.0 else grown) / _LOG_ROUGH_SD)
     return out

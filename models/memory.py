@@ -57,8 +57,8 @@ class StateMemory:
 
     def nearest(self, level: Vector, sl: Vector) -> int:
         """Index of the state closest to `level` over all metrics (-1 when empty)."""
-        if not len(self):
-            return -1
+        if len(self) < 2:  # none, or the only one (no need to measure: a steady machine)
+            return len(self) - 1
         return int((((self.levels - level) / sl) ** 2).sum(axis=1).argmin())
 
     def expected(self, level: Vector, sl: Vector) -> tuple[Vector, Vector]:
@@ -73,6 +73,8 @@ class StateMemory:
         support = np.maximum(sl, 0.05 * (self.levels.max(axis=0) - self.levels.min(axis=0)))
         squares = (diff / support) ** 2
         others = np.sqrt(np.maximum(squares.sum(axis=1)[:, None] - squares, 0.0))
+        if len(self) == 1:  # the only state is the nearest for every metric
+            return self.levels[0].copy(), others[0]
         # Among the states as near by the others (within one support unit), the one nearest
         # by the metric itself: two states the others cannot tell apart are both normal.
         tied = others <= others.min(axis=0) + 1.0
@@ -113,8 +115,9 @@ class StateMemory:
         self.counts[k] += count
         weight = max(count / self.counts[k], self.rate * count)
         weight = min(weight, 1.0)
-        self.levels[k] += weight * (level - self.levels[k])
-        self.noise[k] += weight * (rough - self.noise[k])
+        levels, noise = self.levels[k], self.noise[k]  # views: moved in place
+        levels += weight * (level - levels)
+        noise += weight * (rough - noise)
 
     def _add(self, level: Vector, rough: Vector, count: float) -> None:
         if not len(self):

@@ -265,7 +265,7 @@ class OperatingStates(SelfThresholded):
         if self._learned % _LEARN_EVERY:  # one reading in four, four times the weight
             return
         level = np.array(self.level)
-        self.relations.learn(np.concatenate(([1.0], level, self.rate)), _LEARN_EVERY)
+        self.relations.learn(np.array([1.0, *self.level, *self.rate]), _LEARN_EVERY)
         sl = self._sl_array
         before = len(self.memory)
         self.memory.learn(
@@ -306,9 +306,19 @@ class OperatingStates(SelfThresholded):
     def _statistic(self, x: Features) -> tuple[float, int]:
         nan = math.nan
         e = evidence(self, [x.get(name, nan) for name in self.names])
-        # The explanation also counts metrics whose evidence waits (a step in its grace).
-        explained = [v if v > p else p for v, p in zip(e, self._plain, strict=True)]
-        return combine(e)[0], combine(explained)[1]
+        # The explanation also counts metrics whose evidence waits (a step in its grace):
+        # the top metric is `combine`'s over max(e, plain), found in the same pass.
+        first = second = explained = 0.0
+        top = 0
+        for j, (v, p) in enumerate(zip(e, self._plain, strict=True)):
+            if v > first:
+                first, second = v, first
+            elif v > second:
+                second = v
+            waiting = v if v > p else p
+            if waiting > explained:
+                explained, top = waiting, j
+        return math.hypot(first, second), top
 
     def learn_normal(self, rows: Sequence[Features]) -> None:
         """Learn readings that maintenance staff called normal (a false alarm's episode).

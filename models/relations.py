@@ -76,7 +76,7 @@ class Relations:
     def learn(self, phi: Vector, weight: float = 1.0) -> None:
         """Add an accepted reading's features ``[1, L (d), R (d)]``, `weight` times."""
         self.gram *= self.forget**weight
-        self.gram += weight * np.outer(phi, phi)
+        self.gram += weight * np.multiply.outer(phi, phi)  # np.outer without its wrapper
 
     def refresh(self, sl: Vector) -> None:
         """Refit every pair and choose each metric's tightest established relation.

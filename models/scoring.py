@@ -43,22 +43,24 @@ class ScoringProcessor:
         if self.feedback is not None and self.feedback.waiting:
             self._apply_feedback(self.feedback)
         points: list[Point] = []
+        point = AnomalyPoint.of
         registry = self.registry
-        key: tuple[str, str] | None = None
+        site: str | None = None  # the asset of the model in hand; None: none in hand
+        asset = ""
         tags: dict[str, str] = {}
         for r in readings:
             try:
-                if key != (r.site, r.asset):
+                if r.asset != asset or r.site != site:
                     # A batched message is a run of one asset's readings: look it up once.
-                    key = (r.site, r.asset)
-                    model = registry.get(r.site, r.asset, r.kind)
+                    site, asset = r.site, r.asset
+                    model = registry.get(site, asset, r.kind)
                     # Every reading moves the model (filters, persistence, last timestamp),
                     # learned or not: an evicted model must be saved as it is now.
-                    registry.touched(r.site, r.asset)
-                    tags = {"site": r.site, "asset": r.asset, "detector": model.profile.name}
+                    registry.touched(site, asset)
+                    tags = {"site": site, "asset": asset, "detector": model.profile.name}
                 verdict = model.process(r.ts, r.metrics)
             except Exception:  # one asset's broken model must not cost the others their scores
-                key = None
+                site = None
                 self._log.error(
                     f"{r.site}/{r.asset}",
                     "scoring %s/%s failed; stored unscored",
@@ -68,7 +70,7 @@ class ScoringProcessor:
                 )
                 self.failures += 1
                 continue
-            points.append(AnomalyPoint.of(verdict, tags, r.ts))
+            points.append(point(verdict, tags, r.ts))
         registry.maybe_checkpoint()
         return points
 

@@ -58,10 +58,11 @@ def settle(model: OperatingStates) -> None:
         # the metrics that jumped with the change (not those lagging behind it): once
         # they come to rest, they have settled
         model.stepped = [abs(level[j] - before[j]) > 3.0 * sl[j] for j in range(d)]
+    fast_window, stepped, ratio = model.fast_window, model.stepped, model.settle_ratio
     settling = [False] * d
     for j in range(d):
         change = level[j] - old[j]
-        if t > model.fast_window and model.stepped[j] and abs(change) <= 2.0 * sl[j]:
+        if t > fast_window and stepped[j] and abs(change) <= 2.0 * sl[j]:
             unsettled[j] = False  # came to rest
         if not unsettled[j]:
             continue
@@ -69,7 +70,7 @@ def settle(model: OperatingStates) -> None:
         settling[j] = (
             abs(moved) > 3.0 * sl[j]
             and (change > 0) == (moved > 0)
-            and abs(change) / span <= model.settle_ratio * abs(moved) / t
+            and abs(change) / span <= ratio * abs(moved) / t
         )
     model.settling = settling
 
@@ -82,9 +83,9 @@ def may_add_state(model: OperatingStates, level: Vector, sl: Vector) -> bool:
     """
     if model.since_change < model.fast_window:
         return True
-    settling = np.array(model.settling)
-    if model.since_change >= model.settle or not settling.any():
+    if model.since_change >= model.settle or not any(model.settling):
         return False
+    settling = np.array(model.settling)
     k = model.memory.nearest(level, sl)
     if k < 0:
         return True

@@ -398,6 +398,8 @@ _REJECTIONS: list[tuple[str, str, bytes, Reason]] = [
     ("kind-space", TOPIC, b'{"kind": "cnc mill", "metrics": {"t": 1.0}}', Reason.BAD_KIND),
     ("kind-empty", TOPIC, b'{"kind": "", "metrics": {"t": 1.0}}', Reason.BAD_KIND),
     ("kind-65-chars", TOPIC, _doc({"kind": "k" * 65, "metrics": {"t": 1.0}}), Reason.BAD_KIND),
+    ("kind-list", TOPIC, b'{"kind": ["cnc-mill"], "metrics": {"t": 1.0}}', Reason.BAD_KIND),
+    ("kind-object", TOPIC, b'{"kind": {"k": "cnc"}, "t": 1.0}', Reason.BAD_KIND),
     # seq
     ("seq-negative", TOPIC, b'{"seq": -1, "metrics": {"t": 1.0}}', Reason.BAD_SEQ),
     ("seq-float", TOPIC, b'{"seq": 1.0, "metrics": {"t": 1.0}}', Reason.BAD_SEQ),
