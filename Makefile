@@ -36,7 +36,8 @@ typecheck: install
 	$(BIN)/mypy --strict bench/benchcommon bench/ingest_bench.py bench/ingestbench \
 		bench/models_bench.py bench/modelsbench bench/alerts_bench.py bench/alertsbench \
 		bench/simulators_bench.py bench/simulatorsbench bench/alarms_bench.py bench/alarmsbench \
-		bench/web_bench.py bench/webbench bench/history_bench.py bench/historybench
+		bench/web_bench.py bench/webbench bench/history_bench.py bench/historybench \
+		bench/hotpath_bench.py bench/hotpathbench
 
 test: install tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)
