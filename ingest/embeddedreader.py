@@ -19,7 +19,7 @@ import orjson
 
 from ingest.embedded import TAGS
 from ingest.errors import StoreReadError
-from ingest.query import Extremes, Row, bucket_width
+from ingest.query import Buckets, Extremes, Row
 
 
 class EmbeddedReader:
@@ -83,17 +83,7 @@ class EmbeddedReader:
             for values in self._query(sql, tuple(parameters))
         ]
 
-    def extremes(
-        self,
-        measurement: str,
-        *,
-        start: int,
-        stop: int,
-        buckets: int,
-        tags: Mapping[str, str] | None = None,
-        field: str | None = None,
-        unless: str | None = None,
-    ) -> list[Extremes]:
+    def extremes(self, buckets: Buckets) -> list[Extremes]:
         """Each numeric field's lowest and highest value per time bucket, by field then time.
 
         Examples
@@ -104,16 +94,14 @@ class EmbeddedReader:
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "meshwatch.db"
         >>> store = EmbeddedStore(path)
         >>> store.write(Batch([Reading("s1", "a1", None, t, {"t": float(t)}) for t in range(4)]))
-        >>> EmbeddedReader(path).extremes("telemetry", start=0, stop=4, buckets=2)
+        >>> EmbeddedReader(path).extremes(Buckets("telemetry", 0, 4, 2))
         [Extremes(field='t', ts=0, low=0.0, high=1.0), Extremes(field='t', ts=2, low=2.0, high=3.0)]
         >>> store.close()
         """
-        width = bucket_width(start, stop, buckets)
-        bounds = (start, stop, width)
-        found = self._query(*_extremes_query(measurement, bounds, tags or {}, field, unless))
+        width = buckets.width
         return [
-            Extremes(name, start + bucket * width, float(low), float(high))
-            for name, bucket, low, high in found
+            Extremes(name, buckets.start + bucket * width, float(low), float(high))
+            for name, bucket, low, high in self._query(*_extremes_query(buckets))
         ]
 
     def latest(self, measurement: str, tags: Mapping[str, str]) -> int | None:
@@ -158,36 +146,31 @@ def _tags_of(measurement: str, tags: Mapping[str, str]) -> tuple[str, ...]:
     return TAGS[measurement]
 
 
-def _extremes_query(
-    measurement: str,
-    bounds: tuple[int, int, int],
-    tags: Mapping[str, str],
-    field: str | None,
-    unless: str | None,
-) -> tuple[str, tuple[object, ...]]:
-    """The SQL of `EmbeddedReader.extremes` over (start, stop, bucket width), and its parameters.
+def _extremes_query(buckets: Buckets) -> tuple[str, tuple[object, ...]]:
+    """The SQL of `EmbeddedReader.extremes`, and its parameters.
 
     Examples
     --------
     >>> sql, parameters = _extremes_query(
-    ...     "anomaly", (0, 100, 10), {"asset": "a1"}, "score", "warming_up")
+    ...     Buckets("anomaly", 0, 100, 10, {"asset": "a1"}, "score", "warming_up"))
     >>> sql[sql.index("WHERE") : sql.index("GROUP")]
     "WHERE m.asset = ? AND m.ts >= ? AND m.ts < ? AND f.type IN ('integer', 'real') AND \
 f.key = ? AND json_extract(m.fields, ?) IS NOT 1 "
     >>> parameters
     (0, 10, 'a1', 0, 100, 'score', '$."warming_up"')
     """
+    measurement, tags = buckets.measurement, buckets.tags or {}
+    start, stop = buckets.start, buckets.stop
     _tags_of(measurement, tags)
-    start, stop, width = bounds
     where = [f"m.{tag} = ?" for tag in tags]
     where += ["m.ts >= ?", "m.ts < ?", "f.type IN ('integer', 'real')"]  # not JSON true, false
-    parameters: list[object] = [start, width, *tags.values(), start, stop]
-    if field is not None:
+    parameters: list[object] = [start, buckets.width, *tags.values(), start, stop]
+    if buckets.field is not None:
         where.append("f.key = ?")
-        parameters.append(field)
-    if unless is not None:
+        parameters.append(buckets.field)
+    if buckets.unless is not None:
         where.append("json_extract(m.fields, ?) IS NOT 1")  # JSON true reads as 1
-        parameters.append(f'$."{unless}"')
+        parameters.append(f'$."{buckets.unless}"')
     sql = (
         "SELECT f.key, (m.ts - ?) / ? AS bucket, min(f.value), max(f.value) "
         f"FROM {measurement} AS m, json_each(m.fields) AS f WHERE {' AND '.join(where)} "

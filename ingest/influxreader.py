@@ -15,7 +15,7 @@ from typing import Any
 
 from ingest.embedded import TAGS
 from ingest.errors import StoreReadError
-from ingest.query import Extremes, Row, bucket_width
+from ingest.query import Buckets, Extremes, Row
 from ingest.settings import InfluxSettings
 
 _NS = 1_000_000_000
@@ -75,27 +75,16 @@ def flux(
     return "\n".join(lines)
 
 
-def flux_extremes(
-    bucket: str,
-    measurement: str,
-    *,
-    start: int,
-    stop: int,
-    buckets: int,
-    tags: Mapping[str, str] | None = None,
-    field: str | None = None,
-    unless: str | None = None,
-) -> str:
+def flux_extremes(bucket: str, buckets: Buckets) -> str:
     """The Flux query of `InfluxReader.extremes`: results ``low`` and ``high`` per window.
 
-    Windows are `bucket_width` wide and start at `start` (``offset``), each timed by its
-    start; the kinds of one asset are one series (``group`` by field). `unless` needs the
-    point's fields side by side, so it pivots and keeps `field` alone.
+    Windows are `Buckets.width` wide and start at the range's start (``offset``), each timed
+    by its start; the kinds of one asset are one series (``group`` by field). ``unless``
+    needs the point's fields side by side, so it pivots and keeps the field alone.
 
     Examples
     --------
-    >>> print(flux_extremes("b", "anomaly", start=10, stop=110, buckets=4,
-    ...                     field="score", unless="warming_up"))
+    >>> print(flux_extremes("b", Buckets("anomaly", 10, 110, 4, None, "score", "warming_up")))
     data = from(bucket: "b")
       |> range(start: time(v: 10), stop: time(v: 110))
       |> filter(fn: (r) => r._measurement == "anomaly" and \
@@ -114,8 +103,9 @@ timeSrc: "_start")
 timeSrc: "_start")
       |> yield(name: "high")
     """
-    width = bucket_width(start, stop, buckets)
-    predicate = _predicate(measurement, tags or {})
+    start, stop, width = buckets.start, buckets.stop, buckets.width
+    field, unless = buckets.field, buckets.unless
+    predicate = _predicate(buckets.measurement, buckets.tags or {})
     lines = [
         f"data = from(bucket: {flux_string(bucket)})",
         f"  |> range(start: time(v: {int(start)}), stop: time(v: {int(stop)}))",
@@ -251,33 +241,14 @@ class InfluxReader:
         )
         return [row_of(measurement, values, ts) for values, ts in self._records(query)]
 
-    def extremes(
-        self,
-        measurement: str,
-        *,
-        start: int,
-        stop: int,
-        buckets: int,
-        tags: Mapping[str, str] | None = None,
-        field: str | None = None,
-        unless: str | None = None,
-    ) -> list[Extremes]:
+    def extremes(self, buckets: Buckets) -> list[Extremes]:
         """Each numeric field's lowest and highest value per time bucket, by field then time."""
-        if measurement not in TAGS:
-            raise ValueError(f"unknown measurement {measurement!r}; known: {', '.join(TAGS)}")
-        if stop <= start:  # Flux refuses an empty range
+        if buckets.measurement not in TAGS:
+            known = ", ".join(TAGS)
+            raise ValueError(f"unknown measurement {buckets.measurement!r}; known: {known}")
+        if buckets.stop <= buckets.start:  # Flux refuses an empty range
             return []
-        query = flux_extremes(
-            self._bucket,
-            measurement,
-            start=start,
-            stop=stop,
-            buckets=buckets,
-            tags=tags,
-            field=field,
-            unless=unless,
-        )
-        return extremes_of(self._records(query))
+        return extremes_of(self._records(flux_extremes(self._bucket, buckets)))
 
     def latest(self, measurement: str, tags: Mapping[str, str]) -> int | None:
         """The time of the newest point whose tags equal `tags` (``last()`` of each field)."""

@@ -79,6 +79,34 @@ def bucket_width(start: int, stop: int, buckets: int) -> int:
     return max((stop - start - 1) // buckets + 1, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """What a chart asks the store for: `count` time buckets over ``[start, stop)``.
+
+    Points of `measurement` whose tags equal `tags` count, except where the boolean field
+    `unless` is true (it needs `field`: the anomaly score is not drawn while
+    ``warming_up``); `field` alone limits the answer to that field.
+
+    Examples
+    --------
+    >>> Buckets("telemetry", 0, 101, 10, tags={"asset": "a1"}).width
+    11
+    """
+
+    measurement: str
+    start: int
+    stop: int
+    count: int
+    tags: Mapping[str, str] | None = None
+    field: str | None = None
+    unless: str | None = None
+
+    @property
+    def width(self) -> int:
+        """Each bucket's width in ns (`bucket_width`)."""
+        return bucket_width(self.start, self.stop, self.count)
+
+
 class StoreReader(Protocol):
     """Reads points back from the store the pipeline writes; raises `StoreReadError`."""
 
@@ -95,23 +123,11 @@ class StoreReader(Protocol):
         """Points with ``start <= ts < stop`` whose tags equal `tags`, by time (``limit`` first)."""
         ...
 
-    def extremes(
-        self,
-        measurement: str,
-        *,
-        start: int,
-        stop: int,
-        buckets: int,
-        tags: Mapping[str, str] | None = None,
-        field: str | None = None,
-        unless: str | None = None,
-    ) -> list[Extremes]:
-        """Each numeric field's (or only `field`'s) `Extremes` in `buckets` slices of a range.
+    def extremes(self, buckets: Buckets) -> list[Extremes]:
+        """Each numeric field's (or only the asked field's) `Extremes` in the `Buckets`.
 
-        The slices are `bucket_width` wide from `start`; empty ones are left out. Points with
-        ``start <= ts < stop`` whose tags equal `tags` count, except where the boolean field
-        `unless` is true (it needs `field`: the anomaly score is not drawn while
-        ``warming_up``). By field, then time.
+        Buckets are `Buckets.width` wide from its start; empty ones are left out. By field,
+        then time.
         """
         ...
 

@@ -23,7 +23,7 @@ from typing import Protocol
 from alerts.history.episodes import build
 from ingest.embeddedreader import EmbeddedReader
 from ingest.errors import StoreReadError
-from ingest.query import Extremes, Row, StoreReader
+from ingest.query import Buckets, Extremes, Row, StoreReader
 
 # Alert history rows shown at most: a page, not an export.
 HISTORY_LIMIT = 500
@@ -144,21 +144,13 @@ class StoreHistory:
             return AssetHistory(now - int(hours * 3600 * _NS), now)
         start = end - int(hours * 3600 * _NS)
         history = AssetHistory(start, end)
-        metrics = self.reader.extremes(
-            "telemetry", start=start, stop=end + 1, buckets=buckets, tags=where
-        )
+        metrics = self.reader.extremes(Buckets("telemetry", start, end + 1, buckets, where))
         history.metrics = [
             Series(name, _points(extremes))
             for name, extremes in groupby(metrics, key=attrgetter("field"))
         ]
         scores = self.reader.extremes(
-            "anomaly",
-            start=start,
-            stop=end + 1,
-            buckets=buckets,
-            tags=where,
-            field="score",
-            unless="warming_up",
+            Buckets("anomaly", start, end + 1, buckets, where, "score", "warming_up")
         )
         history.score = Series("score", _points(scores))
         alerts = self.reader.rows("alert", start=start - _EPISODE_LOOKBACK_NS, tags=where)

@@ -15,7 +15,7 @@ from ingest.base import Batch, Point, Reading
 from ingest.embedded import EmbeddedStore
 from ingest.embeddedreader import EmbeddedReader
 from ingest.influxreader import extremes_of, flux, flux_extremes, row_of
-from ingest.query import Extremes, bucket_width
+from ingest.query import Buckets, Extremes, bucket_width
 
 T0 = 1_767_225_600_000_000_000
 S = 1_000_000_000
@@ -158,9 +158,7 @@ def test_extremes_keep_a_spike_and_a_dip_shorter_than_a_bucket(
     values = [20.0] * 1000
     values[517], values[203] = 95.0, -40.0
     store.write(_readings(values))
-    found = reader.extremes(
-        "telemetry", start=T0, stop=T0 + 1000 * S, buckets=10, tags={"asset": "oven-1"}
-    )
+    found = reader.extremes(Buckets("telemetry", T0, T0 + 1000 * S, 10, {"asset": "oven-1"}))
     temp = [(e.ts, e.low, e.high) for e in found if e.field == "temp"]
     assert temp == [
         (T0 + k * 100 * S, -40.0 if k == 2 else 20.0, 95.0 if k == 5 else 20.0) for k in range(10)
@@ -176,7 +174,7 @@ def test_extremes_give_at_most_the_buckets_asked_for_within_the_range(
     store, reader = empty_store
     store.write(_readings([float(n % 13) for n in range(2000)]))
     stop = T0 + 1999 * S + 1
-    found = reader.extremes("telemetry", start=T0, stop=stop, buckets=buckets, field="temp")
+    found = reader.extremes(Buckets("telemetry", T0, stop, buckets, field="temp"))
     assert len(found) == min(buckets, 2000)
     assert len({e.ts for e in found}) == len(found)
     assert all(T0 <= e.ts < stop for e in found)
@@ -192,13 +190,13 @@ def test_extremes_of_a_range_without_points_are_none(
     """Readings before the range, or a range of no time, give no bucket at all."""
     store, reader = empty_store
     store.write(_readings([1.0] * 10))
-    assert reader.extremes("telemetry", start=start, stop=stop, buckets=10) == []
+    assert reader.extremes(Buckets("telemetry", start, stop, 10)) == []
 
 
 def test_extremes_of_a_store_not_yet_created_are_none(tmp_path: Path) -> None:
     """The console before the pipeline's first commit: nothing, and no file created."""
     missing = EmbeddedReader(tmp_path / "meshwatch.db")
-    assert missing.extremes("telemetry", start=0, stop=10, buckets=2) == []
+    assert missing.extremes(Buckets("telemetry", 0, 10, 2)) == []
     assert not (tmp_path / "meshwatch.db").exists()
 
 
@@ -218,19 +216,15 @@ def test_extremes_of_one_field_leave_out_points_where_unless_is_true(
         for n in range(10)
     ]
     store.write(Batch([], points))
-    found = reader.extremes(
-        "anomaly", start=T0, stop=T0 + 10 * S, buckets=1, field="score", unless="warming_up"
-    )
+    found = reader.extremes(Buckets("anomaly", T0, T0 + 10 * S, 1, None, "score", "warming_up"))
     assert [(e.field, e.ts, e.low, round(e.high, 6)) for e in found] == [("score", T0, 0.5, 0.9)]
-    every = reader.extremes("anomaly", start=T0, stop=T0 + 10 * S, buckets=1)
+    every = reader.extremes(Buckets("anomaly", T0, T0 + 10 * S, 1))
     assert [e.field for e in every] == ["score", "threshold"]  # warming_up: a boolean
 
 
 def test_flux_extremes_window_the_range_from_its_start() -> None:
     """Windows as wide as `bucket_width`, offset to start at `start`, min and max results."""
-    query = flux_extremes(
-        "meshwatch", "telemetry", start=T0, stop=T0 + 3600 * S, buckets=752, tags={"site": "x"}
-    )
+    query = flux_extremes("meshwatch", Buckets("telemetry", T0, T0 + 3600 * S, 752, {"site": "x"}))
     width = bucket_width(T0, T0 + 3600 * S, 752)
     assert f"every: {width}ns, offset: {T0 % width}ns, fn: min" in query
     assert f"every: {width}ns, offset: {T0 % width}ns, fn: max" in query
@@ -242,7 +236,7 @@ def test_flux_extremes_window_the_range_from_its_start() -> None:
 def test_flux_extremes_refuse_unless_without_a_field() -> None:
     """Flux sees one field a row: leaving points out by another field needs a pivot on one."""
     with pytest.raises(ValueError, match="unless needs a field"):
-        flux_extremes("b", "anomaly", start=0, stop=10, buckets=2, unless="warming_up")
+        flux_extremes("b", Buckets("anomaly", 0, 10, 2, unless="warming_up"))
 
 
 def test_flux_low_and_high_records_pair_into_extremes() -> None:
