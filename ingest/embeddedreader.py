@@ -37,9 +37,12 @@ class EmbeddedReader:
     >>> from ingest.embedded import EmbeddedStore
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "meshwatch.db"
     >>> store = EmbeddedStore(path)
-    >>> store.write(Batch([Reading("s1", "a1", None, 1_000, {"t": 1.5})]))
-    >>> [(r.tags["asset"], r.fields, r.ts) for r in EmbeddedReader(path).rows("telemetry", start=0)]
-    [('a1', {'t': 1.5}, 1000)]
+    >>> store.write(Batch([Reading("s1", "a1", None, t, {"t": float(t)}) for t in range(4)]))
+    >>> reader = EmbeddedReader(path)
+    >>> [(r.tags["asset"], r.fields, r.ts) for r in reader.rows("telemetry", start=0, limit=1)]
+    [('a1', {'t': 0.0}, 0)]
+    >>> reader.extremes(Buckets("telemetry", 0, 4, 2))  # two buckets of two readings
+    [Extremes(field='t', ts=0, low=0.0, high=1.0), Extremes(field='t', ts=2, low=2.0, high=3.0)]
     >>> store.close()
     """
 
@@ -86,17 +89,8 @@ class EmbeddedReader:
     def extremes(self, buckets: Buckets) -> list[Extremes]:
         """Each numeric field's lowest and highest value per time bucket, by field then time.
 
-        Examples
-        --------
-        >>> import tempfile, pathlib
-        >>> from ingest.base import Batch, Reading
-        >>> from ingest.embedded import EmbeddedStore
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "meshwatch.db"
-        >>> store = EmbeddedStore(path)
-        >>> store.write(Batch([Reading("s1", "a1", None, t, {"t": float(t)}) for t in range(4)]))
-        >>> EmbeddedReader(path).extremes(Buckets("telemetry", 0, 4, 2))
-        [Extremes(field='t', ts=0, low=0.0, high=1.0), Extremes(field='t', ts=2, low=2.0, high=3.0)]
-        >>> store.close()
+        One SQL query (see the class's example): ``json_each`` unfolds the fields, ``GROUP
+        BY`` field and bucket keeps the lowest and highest.
         """
         width = buckets.width
         return [

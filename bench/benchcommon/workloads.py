@@ -8,6 +8,7 @@ reading by reading against `metrics_for`.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import orjson
@@ -91,6 +92,25 @@ def metrics_for(reading: int) -> dict[str, float]:
         "spindle_rpm": float(8000 + reading % 500),
         "power_kw": round(4.0 + (reading % 53) / 100, 2),
     }
+
+
+def add_workload_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that size the two workloads, shared by the benchmarks that drain them.
+
+    ``--messages``, ``--batched-messages``, ``--batch``, ``--assets`` and ``--sites``; by
+    default 100,000 single-reading and 20,000 50-reading messages from 50 assets at 5 sites.
+    """
+    add = parser.add_argument
+    add("--messages", type=int, default=100_000, help="single-reading messages (100,000)")
+    add(
+        "--batched-messages",
+        type=int,
+        default=20_000,
+        help="batched messages (20,000, i.e. 1,000,000 readings with --batch 50)",
+    )
+    add("--batch", type=int, default=50, help="readings per batched message (50)")
+    add("--assets", type=int, default=50, help="assets sending the messages (50)")
+    add("--sites", type=int, default=5, help="sites (5)")
 
 
 def make_workload(name: str, messages: int, batch: int, assets: int, sites: int) -> Workload:

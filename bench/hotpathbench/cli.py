@@ -10,6 +10,7 @@ from importlib.metadata import version
 
 from benchcommon.report import wide_console
 from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
+from benchcommon.workloads import add_workload_options
 
 from . import child
 from .report import goals, tables, write_json
@@ -29,11 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also measure this git ref (extracted with git archive), e.g. main",
     )
     add("--only", choices=("single", "batched"), help="one workload only (default both)")
-    add("--messages", type=int, default=100_000, help="single-reading messages (100,000)")
-    add("--batched-messages", type=int, default=20_000, help="batched messages (20,000)")
-    add("--batch", type=int, default=50, help="readings per batched message (50)")
-    add("--assets", type=int, default=50, help="assets (50)")
-    add("--sites", type=int, default=5, help="sites (5)")
+    add_workload_options(parser)
     add("--batch-max", type=int, default=1000, help="messages per prepare + commit (1000)")
     add("--rounds", type=int, default=3, help="measurements of each tree and workload (3)")
     add(

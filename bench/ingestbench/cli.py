@@ -14,7 +14,7 @@ from benchcommon.base import MESHWATCH, Bench, Drain, Subscriber
 from benchcommon.meshwatch_run import MeshwatchRun
 from benchcommon.report import fmt, wide_console
 from benchcommon.runs import add_run_options, require_positive, work_dir
-from benchcommon.workloads import make_workload
+from benchcommon.workloads import add_workload_options, make_workload
 
 from meshwatch.localservers import Mosquitto, free_port
 
@@ -28,18 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Drain the same QoS 1 backlog with a bare paho subscriber and with "
         "`meshwatch run`; compare readings/s.",
     )
-    parser.add_argument(
-        "--messages", type=int, default=100_000, help="single-reading messages (default 100000)"
-    )
-    parser.add_argument(
-        "--batched-messages",
-        type=int,
-        default=20_000,
-        help="batched messages (default 20000, i.e. 1,000,000 readings with --batch 50)",
-    )
-    parser.add_argument("--batch", type=int, default=50, help="readings per batched message")
-    parser.add_argument("--assets", type=int, default=50, help="assets (default 50)")
-    parser.add_argument("--sites", type=int, default=5, help="sites (default 5)")
+    add_workload_options(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 5,000 single and 500 batched messages"
     )

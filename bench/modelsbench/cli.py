@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 from benchcommon.report import wide_console
 from benchcommon.runs import add_run_options, logged_environment, require_positive, work_dir
+from benchcommon.workloads import add_workload_options
 
 from .cases import make_cases
 from .cost import Cost, measure
@@ -30,16 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--readings", type=int, default=5000, help="readings timed per model (default 5000)")
     add("--memory-models", type=int, default=200, help="models built under tracemalloc (200)")
     add("--seed", type=int, default=20261125, help="seed of the synthetic readings")
-    add("--messages", type=int, default=100_000, help="single-reading messages (100000)")
-    add(
-        "--batched-messages",
-        type=int,
-        default=20_000,
-        help="batched messages (default 20000, i.e. 1,000,000 readings with --batch 50)",
-    )
-    add("--batch", type=int, default=50, help="readings per batched message (default 50)")
-    add("--assets", type=int, default=50, help="assets sending the messages (default 50)")
-    add("--sites", type=int, default=5, help="sites (default 5)")
+    add_workload_options(parser)
     add("--rounds", type=int, default=1, help="drains of each workload, scoring off and on (1)")
     add(
         "--quick",
