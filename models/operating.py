@@ -40,7 +40,7 @@ import numpy as np
 
 from models.base import Features
 from models.evidence import evidence
-from models.memory import StateMemory
+from models.memory import StateMemory, Vector
 from models.relations import Relations
 from models.settling import SLOTS, may_add_state
 from models.thresholded import SelfThresholded, combine
@@ -257,9 +257,10 @@ class OperatingStates(SelfThresholded):
         self._movers = int((~self.smooth).sum())
         self._stale = 1 << 30
 
-    def _noise_floor(self) -> np.ndarray:
+    def _noise_floor(self) -> Vector:
         """Each metric's noise, with a floor for metrics that showed none."""
-        return np.maximum(self.noise, 1e-3 * self.span + 1e-9)
+        floored: Vector = np.maximum(self.noise, 1e-3 * self.span + 1e-9)
+        return floored
 
     # ---- learning ----
 
