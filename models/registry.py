@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from itertools import islice
 
 from models.asset import AssetModel
-from models.checkpoints import CheckpointStore, Key
+from models.checkpoints import Checkpoints, Key
 from models.feedback import ModelChange
 from models.profiles import ProfileSelector, fingerprint
 
@@ -50,7 +50,7 @@ class ModelRegistry:
     def __init__(
         self,
         selector: ProfileSelector,
-        checkpoints: CheckpointStore | None,
+        checkpoints: Checkpoints | None,
         *,
         max_models: int = 10_000,
         checkpoint_interval: float = 60.0,
@@ -200,6 +200,19 @@ class ModelRegistry:
             for key in keys
         )
         self._dirty.difference_update(keys)
+        return saved
+
+    def release(self) -> int:
+        """Save every model that moved, then forget them all; return how many were saved.
+
+        For a clustered source giving up partitions (docs/design.md §10): their assets may be
+        scored by another instance from now on, which starts from these checkpoints, and a
+        model kept here would be stale should the asset come back. Models of the partitions
+        kept are loaded again from their checkpoints when their assets report.
+        """
+        saved = self.checkpoint()
+        self._models.clear()
+        self._dirty.clear()
         return saved
 
     def close(self) -> None:

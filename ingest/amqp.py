@@ -1,0 +1,423 @@
+"""The clustered source: telemetry from RabbitMQ partition queues, acked after the commit.
+
+Sensors publish MQTT to RabbitMQ's MQTT plugin, which routes each message to ``amq.topic``
+with the topic's ``/`` turned into ``.``. A consistent-hash exchange (``amqp.exchange``,
+plugin ``rabbitmq_consistent_hash_exchange``) bound to ``amq.topic`` hashes the routing key
+to one of ``amqp.partitions`` quorum queues, so an asset's readings always land in the same
+queue, in order, replicated on a quorum of nodes. The plugin PUBACKs a QoS 1 message only
+once the quorum queue confirmed it (measured: kill -9 of a node during a 30,000-message
+publish lost none; docs/scaling.md).
+
+Each instance declares that topology (idempotently), then consumes the partitions
+`ingest.assignment` gives it among the live instances, which it learns from heartbeats on a
+fanout exchange (``amqp.members_exchange``). The queues have a single active consumer: while
+an old owner still holds a partition, the new owner's consumer waits and the broker hands
+the queue over when the old one cancels or its connection dies. So a partition is never
+consumed by two instances, whatever their views of the membership.
+
+The batch protocol is the MQTT subscriber's (`ingest.subscriber`, docs/design.md §7):
+deliveries are collected while the socket has more, up to ``ingest.batch_max`` or
+``ingest.linger``, prepared and committed by the pipeline, and only then acked, on the
+channel that delivered them. Before it gives up a partition the source commits and acks
+what it holds and calls ``on_release`` (the models save their checkpoints for the next
+owner, docs/design.md §10); a crash instead leaves the unacked messages to the broker, which
+delivers them to the next owner. A lost connection (a node killed) drops what was not
+committed and connects to the next URL: the broker redelivers, the stores are idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
+
+from common.backoff import backoff
+from ingest.assignment import Members, assign
+from ingest.errors import StoreError
+from ingest.logthrottle import ThrottledLog
+from ingest.pipeline import Message
+from ingest.settings import AmqpSettings, IngestSettings
+from ingest.subscriber import BatchSink, Prepared
+from ingest.topic import TopicTemplate
+
+log = logging.getLogger(__name__)
+
+# Delay bounds (s) between commit retries while the store refuses writes (as the subscriber).
+_RETRY_COMMIT = (0.1, 5.0)
+# Delay bounds (s) between connection attempts, over all the nodes.
+_RECONNECT = (0.2, 5.0)
+# Processors hear that time passed (deadman checks, notification timers) this often, in s.
+_TICK_SECONDS = 1.0
+# Errors that mean the connection or its channel is gone: reconnect, the broker redelivers.
+_LOST = (pika.exceptions.AMQPError, OSError)
+
+
+def binding_key(template: TopicTemplate) -> str:
+    """The ``amq.topic`` binding that feeds the partitions from an MQTT topic template.
+
+    The literal levels before the first placeholder, then ``#``: a topic whose site or
+    asset holds a ``.`` (which the MQTT plugin cannot tell from a level separator) still
+    reaches a partition and becomes a ``bad_topic`` dead letter instead of being dropped
+    unrouted. A template that starts with a placeholder binds its exact pattern.
+
+    Examples
+    --------
+    >>> binding_key(TopicTemplate.parse("plant/{site}/{asset}/telemetry"))
+    'plant.#'
+    >>> binding_key(TopicTemplate.parse("{site}/{asset}/telemetry"))
+    '*.*.telemetry'
+    """
+    prefix = []
+    for level in template.levels:
+        if level in ("{site}", "{asset}"):
+            break
+        prefix.append(level)
+    if prefix:
+        return ".".join([*prefix, "#"])
+    return template.subscription.replace("+", "*").replace("/", ".")
+
+
+def topic_of(routing_key: str) -> str:
+    """The MQTT topic a routing key came from (``.`` back to ``/``).
+
+    >>> topic_of("plant.s1.a1.telemetry")
+    'plant/s1/a1/telemetry'
+    """
+    return routing_key.replace(".", "/")
+
+
+class AmqpSource:
+    """Consumes this instance's partitions of the cluster and commits them through `pipeline`.
+
+    Implements what the app runs as its source (``run``, ``connected``, ``subscribed``,
+    ``backpressure``), as `ingest.subscriber.Subscriber` does for MQTT.
+
+    Parameters
+    ----------
+    settings
+        Nodes, partitions, exchanges and membership timing.
+    ingest_settings
+        Batching limits.
+    template
+        The MQTT topic template (the binding of the partitions to ``amq.topic``).
+    instance
+        This instance's name among the members (``mqtt.client_id``).
+    own_prefix
+        meshwatch's own topic prefix (``mqtt.prefix``): messages under it are acked, ignored.
+    pipeline
+        Decodes, processes and commits (`ingest.subscriber.BatchSink`).
+    on_release
+        Called after the last commit of partitions this instance gives up, before the
+        broker may hand them to another (the models save their checkpoints).
+    clock
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        settings: AmqpSettings,
+        ingest_settings: IngestSettings,
+        template: TopicTemplate,
+        instance: str,
+        own_prefix: str,
+        pipeline: BatchSink[Any],
+        on_release: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.instance = instance
+        self.pipeline = pipeline
+        self.metrics = pipeline.metrics
+        self.on_release = on_release
+        self._binding = binding_key(template)
+        self._own = own_prefix.replace("/", ".") + "."
+        self._batch_max = min(ingest_settings.batch_max, settings.prefetch)
+        self._linger_ns = int(ingest_settings.linger * 1e9)
+        self._clock = clock
+        self.members = Members(instance, settings.member_timeout, clock)
+        self.connected = False
+        self.subscribed = False
+        #: The partitions this instance consumes now.
+        self.held: dict[int, str] = {}
+        self._conn: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._beats: BlockingChannel | None = None
+        self._session = 0
+        self._next_url = 0
+        self._pending: list[Message] = []
+        self._held_batch: Prepared | None = None
+        self._held_failures = 0
+        self._retry_at = 0.0
+        self._beat_at = 0.0
+        self._ticked_at = clock()
+        self._log = ThrottledLog(log, interval=10.0)
+
+    @property
+    def backpressure(self) -> bool:
+        """True while a batch waits for the store and its acks are held back."""
+        return self._held_batch is not None
+
+    # ---- the loop ----
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume and commit until `stop` is set, then finish the batch in hand and leave.
+
+        Raises `StoreError` when the store refuses a batch for good: nothing of it is acked.
+        """
+        failures = 0
+        while not stop.is_set():
+            if self._conn is None:
+                if not self._connect():
+                    failures += 1
+                    stop.wait(backoff(failures, *_RECONNECT))
+                    continue
+                failures = 0
+            try:
+                self._turn()
+            except _LOST as exc:
+                self._lost(exc)
+        self._finish()
+
+    def _turn(self) -> None:
+        """One pass: read what the socket has, heartbeat and rebalance when due, commit, tick."""
+        assert self._conn is not None
+        before = len(self._pending)
+        self._conn.process_data_events(time_limit=self._timeout())
+        grew = len(self._pending) > before
+        now = self._clock()
+        if now >= self._beat_at:
+            self._beat_at = now + self.settings.heartbeat
+            self._heartbeat()
+            self._rebalance()
+        self._step(grew=grew)
+        if now - self._ticked_at >= _TICK_SECONDS and self._held_batch is None:
+            self._ticked_at = now
+            self.pipeline.tick()
+
+    def _timeout(self) -> float:
+        if self._held_batch is not None:
+            return max(0.0, min(0.2, self._retry_at - self._clock()))
+        return 0.0 if self._pending else 0.2
+
+    def _step(self, *, grew: bool, force: bool = False) -> None:
+        """Commit when the socket ran dry, the batch is full, it waited `linger`, or `force`."""
+        if self._held_batch is not None:
+            if force or self._clock() >= self._retry_at:
+                self._commit(self._held_batch)
+            return
+        pending = self._pending
+        if pending and (
+            force
+            or not grew
+            or len(pending) >= self._batch_max
+            or time.time_ns() - pending[0].arrival_ns >= self._linger_ns
+        ):
+            self._pending = []
+            self._commit(self.pipeline.prepare(pending))
+
+    def _commit(self, prepared: Prepared) -> None:
+        try:
+            self.pipeline.commit(prepared)
+        except StoreError as exc:
+            if not exc.retryable:
+                raise
+            self._held_batch = prepared
+            self._held_failures += 1
+            self._retry_at = self._clock() + backoff(self._held_failures, *_RETRY_COMMIT)
+            self.metrics.store_errors.inc()
+            self.metrics.backpressure.set(1)
+            self._log.warning(
+                "commit", "holding %d messages unacked: %s", len(prepared.messages), exc
+            )
+            return
+        if self._held_batch is not None:
+            self._held_batch = None
+            self._held_failures = 0
+            self.metrics.backpressure.set(0)
+        self._ack(prepared.messages)
+
+    def _ack(self, messages: list[Message]) -> None:
+        """Ack up to the last message of this connection: all before it were committed too."""
+        tags = [m.mid for m in messages if m.session == self._session]
+        if not tags or self._channel is None:
+            return
+        self._channel.basic_ack(max(tags), multiple=True)
+        self.metrics.acks.inc(len(tags))
+
+    # ---- deliveries ----
+
+    def _on_delivery(
+        self,
+        channel: BlockingChannel,
+        method: Basic.Deliver,
+        properties: BasicProperties,
+        body: bytes,
+    ) -> None:
+        key = method.routing_key or ""
+        tag = method.delivery_tag or 0
+        if key.startswith(self._own):  # our own output, routed by a template such as '#'
+            channel.basic_ack(tag)  # not telemetry: storing or rejecting it would feed back
+            self.metrics.messages_ignored.inc()
+            return
+        self._pending.append(Message(topic_of(key), body, time.time_ns(), tag, 1, self._session))
+
+    def _on_cancelled(self, method: Any) -> None:
+        """The broker cancelled a consumer (its queue moved or was deleted): consume again."""
+        tag = getattr(method.method, "consumer_tag", None)
+        for partition, consumer in list(self.held.items()):
+            if consumer == tag:
+                log.warning("the broker cancelled partition %d: taking it again", partition)
+                del self.held[partition]
+
+    def _on_beat(
+        self,
+        channel: BlockingChannel,
+        method: Basic.Deliver,
+        properties: BasicProperties,
+        body: bytes,
+    ) -> None:
+        try:
+            beat = orjson.loads(body)
+            member = str(beat["instance"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        if member == self.instance:
+            return
+        if beat.get("leaving"):
+            self.members.left(member)
+            self._beat_at = 0.0  # rebalance at once: its partitions wait for an owner
+        else:
+            self.members.heard(member)
+
+    # ---- membership and partitions ----
+
+    def _heartbeat(self, *, leaving: bool = False) -> None:
+        assert self._beats is not None
+        body = orjson.dumps({"instance": self.instance, "leaving": leaving})
+        self._beats.basic_publish(self.settings.members_exchange, "", body)
+
+    def _rebalance(self) -> None:
+        """Consume the partitions assigned to this instance now, after releasing the others."""
+        want = assign(self.settings.partitions, self.members.live())[self.instance]
+        release = [p for p in self.held if p not in want]
+        if release:
+            self._release(release)
+        assert self._channel is not None
+        acquire = sorted(want - self.held.keys())
+        for partition in acquire:
+            self.held[partition] = self._channel.basic_consume(
+                self.settings.queue(partition), self._on_delivery
+            )
+        if release or acquire:
+            log.info("partitions held: %s", sorted(self.held))
+        self.subscribed = True
+
+    def _release(self, partitions: list[int]) -> None:
+        """Commit and ack what is pending, let the models save, then cancel the consumers."""
+        self._step(grew=False, force=True)
+        if self._held_batch is not None:
+            return  # the store refuses: keep the partitions until their messages are in
+        self._let_go()
+        assert self._channel is not None
+        for partition in partitions:
+            # With manual acks, cancelling leaves nothing of ours unacked: all was committed.
+            self._channel.basic_cancel(self.held.pop(partition))
+        log.info("released partitions %s", sorted(partitions))
+
+    def _let_go(self) -> None:
+        """Call `on_release`; should it fail, the next owner starts from older checkpoints."""
+        if self.on_release is None:
+            return
+        try:
+            self.on_release()
+        except Exception:  # the I/O shell: a failed save must not stop the hand-over
+            log.exception("saving state before releasing partitions failed")
+
+    # ---- connection ----
+
+    def _connect(self) -> bool:
+        urls = self.settings.urls
+        url = urls[self._next_url % len(urls)]
+        self._next_url += 1
+        try:
+            conn = pika.BlockingConnection(pika.URLParameters(url))
+            channel = conn.channel()
+            beats = conn.channel()
+            self._declare(channel)
+            channel.basic_qos(prefetch_count=self.settings.prefetch)
+            channel.add_on_cancel_callback(self._on_cancelled)
+            result = beats.queue_declare("", exclusive=True, auto_delete=True)
+            queue = result.method.queue
+            beats.queue_bind(queue, self.settings.members_exchange)
+            beats.basic_consume(queue, self._on_beat, auto_ack=True)
+        except _LOST as exc:
+            self._log.warning("connect", "cannot use the RabbitMQ node %s: %s", _safe(url), exc)
+            return False
+        self._conn, self._channel, self._beats = conn, channel, beats
+        self._session += 1
+        self.held = {}
+        self._beat_at = 0.0
+        self.connected = True
+        self.metrics.mqtt_connected.set(1)
+        self.metrics.mqtt_connects.inc()
+        log.info("connected to RabbitMQ at %s as %s", _safe(url), self.instance)
+        return True
+
+    def _declare(self, channel: BlockingChannel) -> None:
+        """The exchanges, the partition queues and their bindings (all idempotent)."""
+        s = self.settings
+        channel.exchange_declare(s.exchange, "x-consistent-hash", durable=True)
+        channel.exchange_bind(s.exchange, "amq.topic", self._binding)
+        channel.exchange_declare(s.members_exchange, "fanout", durable=True)
+        arguments = {"x-queue-type": "quorum", "x-single-active-consumer": True}
+        for partition in range(s.partitions):
+            channel.queue_declare(s.queue(partition), durable=True, arguments=arguments)
+            # A weight of 1 each: every partition gets the same share of the hash ring.
+            channel.queue_bind(s.queue(partition), s.exchange, "1")
+
+    def _lost(self, exc: BaseException) -> None:
+        """The connection is gone: drop what was not committed; the broker redelivers it."""
+        self._log.warning("lost", "lost the RabbitMQ connection (%s): reconnecting", exc)
+        self._pending = []
+        self._held_batch = None
+        self.metrics.backpressure.set(0)
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        conn, self._conn, self._channel, self._beats = self._conn, None, None, None
+        self.connected = self.subscribed = False
+        self.held = {}
+        self.metrics.mqtt_connected.set(0)
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(*_LOST):
+                conn.close()
+
+    def _finish(self) -> None:
+        """Commit and ack the batch in hand, say goodbye to the others, close."""
+        if self._conn is None:
+            return
+        try:
+            self._step(grew=False, force=True)
+            if self._held_batch is None:
+                self._let_go()
+            self._heartbeat(leaving=True)
+        except _LOST as exc:
+            log.warning("leaving without a goodbye: %s", exc)
+        except StoreError as exc:
+            log.warning("leaving with a batch unacked (the broker redelivers it): %s", exc)
+        self._close_quietly()
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for the log."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
