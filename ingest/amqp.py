@@ -10,18 +10,20 @@ publish lost none; docs/scaling.md).
 
 Each instance declares that topology (idempotently), then consumes the partitions
 `ingest.assignment` gives it among the live instances, which it learns from heartbeats on a
-fanout exchange (``amqp.members_exchange``). The queues have a single active consumer: while
-an old owner still holds a partition, the new owner's consumer waits and the broker hands
-the queue over when the old one cancels or its connection dies. So a partition is never
-consumed by two instances, whatever their views of the membership.
+fanout exchange (`ingest.heartbeats`, on a thread and connection of their own). The queues
+have a single active consumer: while an old owner still holds a partition, the new owner's
+consumer waits and the broker hands the queue over when the old one cancels or its
+connection dies. So a partition is never consumed by two instances, whatever their views of
+the membership.
 
 The batch protocol is the MQTT subscriber's (`ingest.subscriber`, docs/design.md §7):
 deliveries are collected while the socket has more, up to ``ingest.batch_max`` or
 ``ingest.linger``, prepared and committed by the pipeline, and only then acked, on the
 channel that delivered them. Before it gives up a partition the source commits and acks
-what it holds and calls ``on_release`` (the models save their checkpoints for the next
-owner, docs/design.md §10); a crash instead leaves the unacked messages to the broker, which
-delivers them to the next owner. A lost connection (a node killed) drops what was not
+what it holds and calls ``on_release`` with the topics it saw in the partitions given up
+(their assets' models are saved for the next owner and forgotten, docs/design.md §10); a
+crash instead leaves the unacked messages to the broker, which delivers them to the next
+owner. A lost connection (a node killed) drops what was not
 committed and connects to the next URL: the broker redelivers, the stores are idempotent.
 """
 
@@ -31,10 +33,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-import orjson
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
@@ -43,6 +44,7 @@ from pika.spec import Basic, BasicProperties
 from common.backoff import backoff
 from ingest.assignment import Members, assign
 from ingest.errors import StoreError
+from ingest.heartbeats import Heartbeats
 from ingest.logthrottle import ThrottledLog
 from ingest.pipeline import Message
 from ingest.settings import AmqpSettings, IngestSettings
@@ -117,7 +119,8 @@ class AmqpSource:
         Decodes, processes and commits (`ingest.subscriber.BatchSink`).
     on_release
         Called after the last commit of partitions this instance gives up, before the
-        broker may hand them to another (the models save their checkpoints).
+        broker may hand them to another, with the topics seen in them (None at shutdown:
+        all of them); the models save their checkpoints.
     clock
         Monotonic seconds (tests pass their own).
     """
@@ -130,7 +133,7 @@ class AmqpSource:
         instance: str,
         own_prefix: str,
         pipeline: BatchSink[Any],
-        on_release: Callable[[], None] | None = None,
+        on_release: Callable[[Collection[str] | None], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -144,20 +147,24 @@ class AmqpSource:
         self._linger_ns = int(ingest_settings.linger * 1e9)
         self._clock = clock
         self.members = Members(instance, settings.member_timeout, clock)
+        self._membership_changed = threading.Event()
+        self.heartbeats = Heartbeats(settings, self.members, self._membership_changed.set)
         self.connected = False
         self.subscribed = False
-        #: The partitions this instance consumes now.
+        #: The partitions this instance consumes now, and their consumer tags.
         self.held: dict[int, str] = {}
+        self._partition_of: dict[str, int] = {}  # consumer tag -> partition
+        #: Routing keys seen per partition: what to release with it.
+        self._keys: dict[int, set[str]] = {}
         self._conn: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
-        self._beats: BlockingChannel | None = None
         self._session = 0
         self._next_url = 0
         self._pending: list[Message] = []
         self._held_batch: Prepared | None = None
         self._held_failures = 0
         self._retry_at = 0.0
-        self._beat_at = 0.0
+        self._look_at = 0.0
         self._ticked_at = clock()
         self._log = ThrottledLog(log, interval=10.0)
 
@@ -174,29 +181,42 @@ class AmqpSource:
         Raises `StoreError` when the store refuses a batch for good: nothing of it is acked.
         """
         failures = 0
-        while not stop.is_set():
-            if self._conn is None:
-                if not self._connect():
-                    failures += 1
-                    stop.wait(backoff(failures, *_RECONNECT))
-                    continue
-                failures = 0
-            try:
-                self._turn()
-            except _LOST as exc:
-                self._lost(exc)
-        self._finish()
+        self.heartbeats.start()
+        try:
+            while not stop.is_set():
+                if self._conn is None:
+                    if not self._connect():
+                        failures += 1
+                        stop.wait(backoff(failures, *_RECONNECT))
+                        continue
+                    failures = 0
+                try:
+                    self._turn()
+                except _LOST as exc:
+                    self._lost(exc)
+        finally:
+            self._finish()
 
     def _turn(self) -> None:
         """One pass: read what the socket has, heartbeat and rebalance when due, commit, tick."""
         assert self._conn is not None
         before = len(self._pending)
         self._conn.process_data_events(time_limit=self._timeout())
+        # Read on while deliveries keep coming, as the MQTT subscriber does: one read often
+        # holds only a few large messages, and a commit per few messages costs throughput.
+        count = len(self._pending)
+        while before < count < self._batch_max and self._held_batch is None:
+            self._conn.process_data_events(time_limit=0)
+            if len(self._pending) == count:
+                break
+            count = len(self._pending)
         grew = len(self._pending) > before
         now = self._clock()
-        if now >= self._beat_at:
-            self._beat_at = now + self.settings.heartbeat
-            self._heartbeat()
+        if now >= self._look_at or self._membership_changed.is_set():
+            # Membership changes are heard at once; the look each heartbeat notices the
+            # members whose heartbeats stopped.
+            self._membership_changed.clear()
+            self._look_at = now + self.settings.heartbeat
             self._rebalance()
         self._step(grew=grew)
         if now - self._ticked_at >= _TICK_SECONDS and self._held_batch is None:
@@ -268,6 +288,9 @@ class AmqpSource:
             channel.basic_ack(tag)  # not telemetry: storing or rejecting it would feed back
             self.metrics.messages_ignored.inc()
             return
+        partition = self._partition_of.get(method.consumer_tag or "")
+        if partition is not None:
+            self._keys.setdefault(partition, set()).add(key)
         self._pending.append(Message(topic_of(key), body, time.time_ns(), tag, 1, self._session))
 
     def _on_cancelled(self, method: Any) -> None:
@@ -278,32 +301,7 @@ class AmqpSource:
                 log.warning("the broker cancelled partition %d: taking it again", partition)
                 del self.held[partition]
 
-    def _on_beat(
-        self,
-        channel: BlockingChannel,
-        method: Basic.Deliver,
-        properties: BasicProperties,
-        body: bytes,
-    ) -> None:
-        try:
-            beat = orjson.loads(body)
-            member = str(beat["instance"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return
-        if member == self.instance:
-            return
-        if beat.get("leaving"):
-            self.members.left(member)
-            self._beat_at = 0.0  # rebalance at once: its partitions wait for an owner
-        else:
-            self.members.heard(member)
-
     # ---- membership and partitions ----
-
-    def _heartbeat(self, *, leaving: bool = False) -> None:
-        assert self._beats is not None
-        body = orjson.dumps({"instance": self.instance, "leaving": leaving})
-        self._beats.basic_publish(self.settings.members_exchange, "", body)
 
     def _rebalance(self) -> None:
         """Consume the partitions assigned to this instance now, after releasing the others."""
@@ -314,9 +312,9 @@ class AmqpSource:
         assert self._channel is not None
         acquire = sorted(want - self.held.keys())
         for partition in acquire:
-            self.held[partition] = self._channel.basic_consume(
-                self.settings.queue(partition), self._on_delivery
-            )
+            tag = self._channel.basic_consume(self.settings.queue(partition), self._on_delivery)
+            self.held[partition] = tag
+            self._partition_of[tag] = partition
         if release or acquire:
             log.info("partitions held: %s", sorted(self.held))
         self.subscribed = True
@@ -326,19 +324,23 @@ class AmqpSource:
         self._step(grew=False, force=True)
         if self._held_batch is not None:
             return  # the store refuses: keep the partitions until their messages are in
-        self._let_go()
+        self._let_go(
+            [topic_of(key) for partition in partitions for key in self._keys.pop(partition, ())]
+        )
         assert self._channel is not None
         for partition in partitions:
             # With manual acks, cancelling leaves nothing of ours unacked: all was committed.
-            self._channel.basic_cancel(self.held.pop(partition))
+            tag = self.held.pop(partition)
+            self._partition_of.pop(tag, None)
+            self._channel.basic_cancel(tag)
         log.info("released partitions %s", sorted(partitions))
 
-    def _let_go(self) -> None:
+    def _let_go(self, topics: Collection[str] | None) -> None:
         """Call `on_release`; should it fail, the next owner starts from older checkpoints."""
         if self.on_release is None:
             return
         try:
-            self.on_release()
+            self.on_release(topics)
         except Exception:  # the I/O shell: a failed save must not stop the hand-over
             log.exception("saving state before releasing partitions failed")
 
@@ -351,21 +353,18 @@ class AmqpSource:
         try:
             conn = pika.BlockingConnection(pika.URLParameters(url))
             channel = conn.channel()
-            beats = conn.channel()
             self._declare(channel)
             channel.basic_qos(prefetch_count=self.settings.prefetch)
             channel.add_on_cancel_callback(self._on_cancelled)
-            result = beats.queue_declare("", exclusive=True, auto_delete=True)
-            queue = result.method.queue
-            beats.queue_bind(queue, self.settings.members_exchange)
-            beats.basic_consume(queue, self._on_beat, auto_ack=True)
         except _LOST as exc:
             self._log.warning("connect", "cannot use the RabbitMQ node %s: %s", _safe(url), exc)
             return False
-        self._conn, self._channel, self._beats = conn, channel, beats
+        self._conn, self._channel = conn, channel
         self._session += 1
         self.held = {}
-        self._beat_at = 0.0
+        self._partition_of = {}
+        self._keys = {}
+        self._look_at = 0.0
         self.connected = True
         self.metrics.mqtt_connected.set(1)
         self.metrics.mqtt_connects.inc()
@@ -393,7 +392,7 @@ class AmqpSource:
         self._close_quietly()
 
     def _close_quietly(self) -> None:
-        conn, self._conn, self._channel, self._beats = self._conn, None, None, None
+        conn, self._conn, self._channel = self._conn, None, None
         self.connected = self.subscribed = False
         self.held = {}
         self.metrics.mqtt_connected.set(0)
@@ -403,18 +402,20 @@ class AmqpSource:
 
     def _finish(self) -> None:
         """Commit and ack the batch in hand, say goodbye to the others, close."""
-        if self._conn is None:
-            return
         try:
-            self._step(grew=False, force=True)
-            if self._held_batch is None:
-                self._let_go()
-            self._heartbeat(leaving=True)
+            if self._conn is not None:
+                self._step(grew=False, force=True)
+                if self._held_batch is None:
+                    self._let_go(None)
         except _LOST as exc:
-            log.warning("leaving without a goodbye: %s", exc)
+            log.warning("leaving with the batch in hand unacked (it is redelivered): %s", exc)
         except StoreError as exc:
             log.warning("leaving with a batch unacked (the broker redelivers it): %s", exc)
-        self._close_quietly()
+        finally:
+            # The partitions go to the others once this connection closes, and the goodbye
+            # makes them take them at once.
+            self._close_quietly()
+            self.heartbeats.stop()
 
 
 def _safe(url: str) -> str:

@@ -27,6 +27,7 @@ frozenset({1, 2, 5})
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +72,8 @@ def moved(before: Plan, after: Plan) -> frozenset[int]:
 class Members:
     """The live instances, as their heartbeats tell; this instance is always one of them.
 
+    Safe to share between the thread that hears the heartbeats and the one that reads.
+
     Parameters
     ----------
     me
@@ -96,19 +99,23 @@ class Members:
     timeout: float
     clock: Callable[[], float]
     _last: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def heard(self, member: str) -> None:
         """`member` sent a heartbeat now."""
-        self._last[member] = self.clock()
+        with self._lock:
+            self._last[member] = self.clock()
 
     def left(self, member: str) -> None:
         """`member` said goodbye: it is gone at once, not after the timeout."""
-        self._last.pop(member, None)
+        with self._lock:
+            self._last.pop(member, None)
 
     def live(self) -> list[str]:
         """The members heard from within the timeout, and this one, sorted."""
         now = self.clock()
-        for member, at in list(self._last.items()):
-            if now - at > self.timeout:
-                del self._last[member]
-        return sorted({self.me, *self._last})
+        with self._lock:
+            for member, at in list(self._last.items()):
+                if now - at > self.timeout:
+                    del self._last[member]
+            return sorted({self.me, *self._last})

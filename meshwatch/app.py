@@ -8,11 +8,12 @@ RabbitMQ cluster's partitions with ``amqp.urls`` (`ingest.amqp.AmqpSource`); a w
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -23,7 +24,7 @@ from ingest.base import Processor, Store
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
-from ingest.errors import StoreError
+from ingest.errors import RejectedMessage, StoreError
 from ingest.handoff import Handoff
 from ingest.influx import InfluxStore, InfluxWriter
 from ingest.metrics import IngestMetrics
@@ -186,7 +187,7 @@ def build(settings: Settings, link: Connection | None = None) -> App:
             settings.mqtt.client_id,
             settings.mqtt.prefix,
             pipeline,
-            on_release=_release_models(scoring),
+            on_release=_release_models(scoring, TopicTemplate.parse(settings.mqtt.topic)),
         )
     else:
         source = Subscriber(settings.mqtt, settings.ingest, pipeline)
@@ -276,15 +277,26 @@ def _scoring(settings: Settings) -> ScoringProcessor:
     return ScoringProcessor(registry, FeedbackLog(path))
 
 
-def _release_models(scoring: ScoringProcessor | None) -> Callable[[], None] | None:
-    """What the clustered source calls before it gives partitions up: save the models."""
+def _release_models(
+    scoring: ScoringProcessor | None, template: TopicTemplate
+) -> Callable[[Collection[str] | None], None] | None:
+    """What the clustered source calls before it gives partitions up: save the models.
+
+    The models of the assets on the topics it gave up (None: every asset) are forgotten.
+    """
     if scoring is None:
         return None
     registry = scoring.registry
 
-    def release() -> None:
-        saved = registry.release()
-        log.info("saved %d models for the next owners of released partitions", saved)
+    def release(topics: Collection[str] | None) -> None:
+        keys: set[tuple[str, str]] | None = None
+        if topics is not None:
+            keys = set()
+            for topic in topics:
+                with contextlib.suppress(RejectedMessage):  # a dead letter has no model
+                    keys.add(template.match(topic))
+        saved = registry.release(keys)
+        log.info("saved %d models before releasing partitions", saved)
 
     return release
 

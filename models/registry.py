@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from itertools import islice
 
 from models.asset import AssetModel
@@ -202,17 +202,19 @@ class ModelRegistry:
         self._dirty.difference_update(keys)
         return saved
 
-    def release(self) -> int:
-        """Save every model that moved, then forget them all; return how many were saved.
+    def release(self, keys: Collection[Key] | None = None) -> int:
+        """Save every model that moved, forget those of `keys` (None: all); return how many saved.
 
         For a clustered source giving up partitions (docs/design.md §10): their assets may be
         scored by another instance from now on, which starts from these checkpoints, and a
-        model kept here would be stale should the asset come back. Models of the partitions
-        kept are loaded again from their checkpoints when their assets report.
+        model kept here would be stale should the asset come back.
         """
         saved = self.checkpoint()
-        self._models.clear()
-        self._dirty.clear()
+        if keys is None:
+            self._models.clear()
+        else:
+            for key in keys:
+                self._models.pop(key, None)
         return saved
 
     def close(self) -> None:
