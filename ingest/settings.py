@@ -158,8 +158,9 @@ class AmqpSettings(_Section):
     exchange: str = Field("meshwatch.partitions", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
     queue_prefix: str = Field("meshwatch.partition.", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
     members_exchange: str = Field("meshwatch.members", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
-    # Unacked deliveries per partition: the MQTT source's receive_maximum, for the same reason.
-    prefetch: int = Field(1000, ge=1, le=65_535)
+    # Unacked deliveries per partition (quorum queues have no per-channel limit): 250 keeps an
+    # instance holding 4-16 partitions at 1,000-4,000 in flight, the MQTT source's ~1,000.
+    prefetch: int = Field(250, ge=1, le=65_535)
     #: Seconds between this instance's heartbeats to the others.
     heartbeat: float = Field(1.0, gt=0, le=60)
     #: Seconds without a heartbeat before an instance counts as gone and its partitions move.
