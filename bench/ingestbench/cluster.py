@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
-from benchcommon.base import MESHWATCH, Bench, Drain, PublishResult, cpu_seconds
+from benchcommon.base import MESHWATCH, Bench, Drain, PublishResult, cpu_delta, cpu_seconds
 from benchcommon.meshwatch_run import MeshwatchRun
 from benchcommon.store import poll_rows, verify_store
 from benchcommon.workloads import Workload
@@ -108,6 +108,11 @@ class ClusterRun:
         # The console script, as `MeshwatchRun` finds it.
         self.binary = MeshwatchRun(bench).binary
 
+    def _broker_cpu(self) -> float | None:
+        """CPU seconds of the three RabbitMQ nodes so far."""
+        seconds = [cpu_seconds(pid) for pid in self.cluster.pids()]
+        return None if any(s is None for s in seconds) else sum(s or 0.0 for s in seconds)
+
     def _env(self, data_dir: Path, k: int) -> dict[str, str]:
         nodes = self.cluster.nodes
         order = [nodes[(k + 1 + i) % len(nodes)].amqp_url for i in range(len(nodes))]
@@ -164,6 +169,7 @@ class ClusterRun:
         )
         drain = Drain.of(workload, self.name, published)
         db = data_dir / "meshwatch.db"
+        broker_before = self._broker_cpu()
         started = time.monotonic()
         procs = [self._spawn(self._env(data_dir, k), log_path) for k in range(self.instances)]
         polls: list[float] = []
@@ -171,6 +177,7 @@ class ClusterRun:
             seen = poll_rows(procs[0], db, workload.readings, polls)
         finally:
             cpu = sum(cpu_seconds(p.pid) or 0.0 for p in procs)
+            broker_after = self._broker_cpu()
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             codes = [p.wait(60) for p in procs]
@@ -184,6 +191,7 @@ class ClusterRun:
             drain.steady_s = seen.done - t_first
             drain.steady_readings = workload.readings - c_first
         drain.cpu_s = cpu
+        drain.broker_cpu_s = cpu_delta(broker_before, broker_after)
         if any(codes):
             drain.checks.append(f"exit codes {codes} after SIGTERM (expected 0)")
         drain.checks.extend(verify_store(db, data_dir / "deadletters.db", workload))

@@ -113,6 +113,11 @@ class _Process:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def log_since_start(self) -> str:
         """Return what the process logged since the last ``spawn``."""
         try:

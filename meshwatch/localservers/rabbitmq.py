@@ -199,6 +199,10 @@ class RabbitCluster(Closing):
                 return 0
         return 0
 
+    def pids(self) -> list[int]:
+        """The process ids of the running nodes (the Erlang VMs; for CPU accounting)."""
+        return [pid for process in self._processes if (pid := process.pid) is not None]
+
     def kill_node(self, index: int) -> None:
         """SIGKILL node `index` and its helpers: a crash of that machine."""
         self._processes[index].signal_group(signal.SIGKILL)
