@@ -298,7 +298,9 @@ class AmqpSource:
             channel.basic_ack(tag)  # not telemetry: storing or rejecting it would feed back
             self.metrics.messages_ignored.inc()
             return
-        session = self._session_of[channel.channel_number]
+        session = self._session_of.get(channel.channel_number)
+        if session is None:  # a channel being closed: the broker requeues what it sent
+            return
         self._keys.setdefault(self._sessions[session][1], set()).add(key)
         self._pending.append(Message(topic_of(key), body, time.time_ns(), tag, 1, session))
 
