@@ -24,13 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.base import Alert
 from alerts.errors import CommandError
-from alerts.metrics import AlertMetrics
 from common.durations import format_duration
 from common.timestamps import format_rfc3339
+
+if TYPE_CHECKING:  # the engine passes its metrics in; the Prometheus client is its import
+    from alerts.metrics import AlertMetrics
 
 #: The longest shelf, in seconds. ISA-18.2 asks for a time limit on shelving; a day covers
 #: a shift and its handover, and an alert firing longer than that is stale (a defect of its

@@ -81,6 +81,15 @@ def _span(text: str, read: Callable[[str], int], what: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _ordered_spans(items: list[str], read: Callable[[str], int], what: str, noun: str) -> list[str]:
+    """`items`, each a `_span` that does not end before it starts (``noun range ...`` if so)."""
+    for item in items:
+        lo, hi = _span(item, read, what)
+        if hi < lo:
+            raise ValueError(f"{noun} range {item!r} ends before it starts")
+    return items
+
+
 def _minutes(clock: str) -> int:
     match = _CLOCK.match(clock)
     if match is None:
@@ -142,20 +151,12 @@ class TimeIntervalSpec(BaseModel):
     @field_validator("months")
     @classmethod
     def _months(cls, value: list[str]) -> list[str]:
-        for item in value:
-            lo, hi = _span(item, _month_number, "")
-            if hi < lo:
-                raise ValueError(f"month range {item!r} ends before it starts")
-        return value
+        return _ordered_spans(value, _month_number, "", "month")
 
     @field_validator("years")
     @classmethod
     def _years(cls, value: list[str]) -> list[str]:
-        for item in value:
-            lo, hi = _span(item, int, "year")
-            if hi < lo:
-                raise ValueError(f"year range {item!r} ends before it starts")
-        return value
+        return _ordered_spans(value, int, "year", "year")
 
     @field_validator("location")
     @classmethod

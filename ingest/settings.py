@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from common.mqtt import Broker, Tls
 from ingest.errors import TopicTemplateError
 from ingest.partition import Partition
 from ingest.topic import TopicTemplate
+
+if TYPE_CHECKING:
+    # Imported by broker(): a command that never connects (``config show``) needs no paho.
+    from common.mqtt import Broker
 
 
 def existing_file(path: Path | None) -> Path | None:
@@ -77,9 +79,9 @@ class MqttSettings(_Section):
             raise ValueError("mqtt.password requires mqtt.username")
         if self.reconnect_max < self.reconnect_min:
             raise ValueError("mqtt.reconnect_max must be at least mqtt.reconnect_min")
-        subscription = TopicTemplate.parse(self.topic).subscription
+        template = TopicTemplate.parse(self.topic)
         for own in ("deadletter", f"status/{self.client_id}", "alerts/s/a", "health/s/a"):
-            if topic_matches_sub(subscription, f"{self.prefix}/{own}"):
+            if template.covers(f"{self.prefix}/{own}"):
                 raise ValueError(
                     f"mqtt.topic {self.topic!r} also matches meshwatch's own topics "
                     f"({self.prefix}/{own}): start the template with a fixed level "
@@ -89,6 +91,8 @@ class MqttSettings(_Section):
 
     def broker(self) -> Broker:
         """The broker these settings connect to: address, credentials and TLS files."""
+        from common.mqtt import Broker, Tls
+
         password = self.password.get_secret_value() if self.password else None
         tls = Tls(self.ca_file, self.cert_file, self.key_file) if self.tls else None
         return Broker(self.host, self.port, self.username, password, tls)

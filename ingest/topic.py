@@ -73,6 +73,28 @@ class TopicTemplate:
         """The topic filter to subscribe to: placeholders become ``+``."""
         return "/".join("+" if level in _PLACEHOLDERS else level for level in self.levels)
 
+    def covers(self, topic: str) -> bool:
+        """Whether the subscription matches `topic`, by MQTT's rules (a ``+`` is one level).
+
+        As paho's ``topic_matches_sub``, without importing paho's client for it: a ``+`` on
+        the first level matches no topic starting with ``$`` (the broker's own).
+
+        Examples
+        --------
+        >>> t = TopicTemplate.parse("{site}/{asset}/telemetry")
+        >>> t.covers("mw/status/telemetry"), t.covers("mw/telemetry"), t.covers("$SYS/x/telemetry")
+        (True, False, False)
+        """
+        parts = topic.split("/")
+        if len(parts) != len(self.levels):
+            return False
+        if parts[0].startswith("$") and self.levels[0] in _PLACEHOLDERS:
+            return False
+        return all(
+            level in _PLACEHOLDERS or part == level
+            for part, level in zip(parts, self.levels, strict=True)
+        )
+
     def match(self, topic: str) -> tuple[str, str]:
         """Return (site, asset) of a topic; raise `RejectedMessage` when it does not fit."""
         parts = topic.split("/")

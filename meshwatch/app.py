@@ -342,6 +342,17 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set `stop` on SIGTERM or SIGINT: the process finishes the batch in hand, then ends."""
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+
 def run_worker(settings: Settings, link_fd: int) -> None:
     """Run as a worker of ``--workers`` on the socket `link_fd` until the reader closes it.
 
@@ -358,13 +369,7 @@ def run(settings: Settings) -> None:
     """Build and run the pipeline until SIGTERM or SIGINT."""
     app = build(settings)
     tune_gc()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)
-        app.stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals(app.stop)
     log.info(
         "meshwatch run: %s on %s:%d -> %s",
         settings.mqtt.topic,

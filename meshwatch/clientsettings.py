@@ -12,7 +12,6 @@ import contextvars
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -21,7 +20,6 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from common.yamlpath import PlacedError, line_of
 from ingest.settings import MqttSettings
 from meshwatch.errors import ConfigError
 
@@ -97,6 +95,8 @@ def describe(
 
     When the value came from the config file, the line starts with the file and the line.
     """
+    from common.yamlpath import PlacedError
+
     first = error.errors()[0]
     loc: list[int | str] = [p for p in first["loc"] if not str(p).startswith("function-")]
     placed = first.get("ctx", {}).get("error")
@@ -123,6 +123,10 @@ def _where(config_file: Path | None, loc: list[int | str]) -> str:
     """``FILE: line N: `` when the config file holds the setting at `loc`, else nothing."""
     if config_file is None:
         return ""
+    import yaml
+
+    from common.yamlpath import line_of
+
     try:
         root = yaml.compose(config_file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
@@ -144,6 +148,9 @@ def _secret(path: list[str]) -> bool:
 
 
 def _check_yaml(path: Path) -> None:
+    # Imported here, as in _where: without a config file, a command needs no YAML parser.
+    import yaml
+
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

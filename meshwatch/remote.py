@@ -18,7 +18,6 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -32,7 +31,6 @@ from alerts.matchers import Matcher
 from common import mqtt as transport
 from common.closing import Closing
 from ingest.settings import MqttSettings
-from meshwatch.datadir import state_files
 from meshwatch.errors import MeshwatchError
 
 # The health map is complete once no retained message has come for this long (s): mosquitto
@@ -317,23 +315,3 @@ class _Connection(Closing):
         except UnicodeDecodeError:
             return
         self._on_message(topic, bytes(msg.payload))
-
-
-def saved_health(data_dir: Path) -> list[dict[str, Any]]:
-    """The health map a pipeline saved in its data dir, as the retained messages carry it.
-
-    With workers, every worker's part of it.
-    """
-    # imported here: the health model pulls in the rules, which the other commands never need
-    from alerts.health.status import AssetHealth
-    from alerts.state import AlertState
-
-    found = []
-    for path in state_files(data_dir, "alerts.db"):
-        state = AlertState(path)
-        try:
-            saved = state.load().health
-        finally:
-            state.close()
-        found += [AssetHealth.from_state(data).payload() for data in saved.values()]
-    return found

@@ -29,14 +29,13 @@ import time
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import FrameType
 
 from ingest.fanout import FanOut
 from ingest.metrics import IngestMetrics
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
 from meshwatch import http
-from meshwatch.app import run_source
+from meshwatch.app import run_source, stop_on_signals
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
@@ -251,13 +250,7 @@ def run(settings: Settings, count: int, config_file: Path | None) -> None:
         app.run(settings)
         return
     reader = Reader(settings, count, config_file)
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("%s received: finishing the batch in hand", signal.Signals(signum).name)
-        reader.stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals(reader.stop)
     log.info(
         "meshwatch run: %s on %s:%d, %d workers, each owning a partition of the assets",
         settings.mqtt.topic,

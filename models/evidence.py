@@ -59,7 +59,9 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
                 model._sl[j] = model._sl_array[j] = scale[j] * model.sl_ratio
         jump = step_k * scale[j]
         smoothed = level[j]
-        step_age[j] = 0 if abs(v - smoothed) > jump else step_age[j] + 1
+        # a step holds for two readings at least; a lone spike is not one
+        stepped = abs(v - smoothed) > jump and abs(last - smoothed) > jump
+        step_age[j] = 0 if stepped else step_age[j] + 1
         if not smooth[j] and abs(v - back[j]) > jump:
             moved += 1
         smoothed += lam * (v - smoothed)

@@ -190,7 +190,7 @@ class OperatingStates(SelfThresholded):
         second = np.diff(x, n=2, axis=0) if len(x) > 2 else np.zeros((1, d))
         noise = MAD_TO_SD * mad(second) / _SQRT6
         noise = np.maximum(noise, 0.5 * second.std(axis=0) / _SQRT6)
-        self.noise0 = noise
+        self.noise0 = self.noise = noise
         self.span = np.abs(x).max(axis=0)
         # A sensor has noise; a smooth metric varies without it (an average, a set-point
         # ramp): it locates the operating state but gives no evidence of its own.
@@ -257,6 +257,10 @@ class OperatingStates(SelfThresholded):
         self._movers = int((~self.smooth).sum())
         self._stale = 1 << 30
 
+    def _noise_floor(self) -> np.ndarray:
+        """Each metric's noise, with a floor for metrics that showed none."""
+        return np.maximum(self.noise, 1e-3 * self.span + 1e-9)
+
     # ---- learning ----
 
     def _learn(self) -> None:
@@ -292,8 +296,10 @@ class OperatingStates(SelfThresholded):
             self.span = np.maximum(self.span, memory.span())
             self.sensor |= noise > 1e-3 * self.span
             self.can_stick |= self.sensor
+        self.noise = noise
         self.scale = np.maximum(noise, FLOOR * self.span + 1e-9)
-        self.relations.refresh(self.scale * self.sl_ratio)
+        # Whether a metric really moved is told by its noise, as for a change of state.
+        self.relations.refresh(self._noise_floor() * self.sl_ratio)
         self._lists()
 
     # ---- the detector contract ----

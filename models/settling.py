@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 EVERY, SLOTS = 5, 16
 # A change of operating state is a move within MOVE_SLOTS * EVERY readings (30).
 MOVE_SLOTS = 6
+# A metric that jumped with a change has made most of its move by the end of the fast window:
+# it moved less than this share of it in the last MOVE_SLOTS * EVERY readings. A lagging one
+# (a temperature) is still moving at nearly its pace since the change.
+_JUMPED = 0.25
 
 
 def track_changes(model: OperatingStates, moved: int, back: list[float]) -> None:
@@ -55,9 +59,15 @@ def settle(model: OperatingStates) -> None:
     span = EVERY * back + model.tick % EVERY
     level, before, sl, unsettled = model.level, model.before_change, model._sl, model.unsettled
     if t == model.fast_window:
-        # the metrics that jumped with the change (not those lagging behind it): once
-        # they come to rest, they have settled
-        model.stepped = [abs(level[j] - before[j]) > 3.0 * sl[j] for j in range(d)]
+        # the metrics that jumped with the change and are already near rest (not those
+        # lagging behind it, still moving at nearly their pace since the change): once they
+        # come to rest, they have settled
+        recent = model.history[(model.tick // EVERY - MOVE_SLOTS) % SLOTS]
+        model.stepped = [
+            abs(level[j] - before[j]) > 3.0 * sl[j]
+            and abs(level[j] - recent[j]) < _JUMPED * abs(level[j] - before[j])
+            for j in range(d)
+        ]
     fast_window, stepped, ratio = model.fast_window, model.stepped, model.settle_ratio
     settling = [False] * d
     for j in range(d):

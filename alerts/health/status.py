@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from alerts.base import Alert, Severity, State
-from alerts.fleet import TrackedAsset
-from alerts.shelves import Shelves
 from common.timestamps import format_rfc3339
+
+if TYPE_CHECKING:
+    # Only named in signatures: reading a saved health map (``status --local``) and the
+    # settings (``config show``) need neither the rules behind the one nor the metrics
+    # behind the other.
+    from alerts.fleet import TrackedAsset
+    from alerts.shelves import Shelves
 
 Status = Literal["ok", "warning", "critical", "offline", "maintenance"]
 #: The statuses whose work should move elsewhere (reroute advice).

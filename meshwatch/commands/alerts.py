@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from alerts.labels import Verdict
 from meshwatch.commands.running import ask, by_option, signed, timeout_option, which
 
 
@@ -79,6 +78,9 @@ def unshelve(ctx: click.Context, alert_id: str, by: str, timeout: float) -> None
 
 def _verdict(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """``normal`` or ``fault`` (click's own choice message spans several lines)."""
+    # Imported here, as in _feedback_line: the labels' store costs every command's --help.
+    from alerts.labels import Verdict
+
     if value not in tuple(Verdict):
         raise click.BadParameter(f"{value!r} is not one of 'normal', 'fault'")
     return value
@@ -105,6 +107,8 @@ def feedback(
 
 def _feedback_line(reply: dict[str, Any], alert_id: str, verdict: str, by: str) -> str:
     """One line saying what the verdict did."""
+    from alerts.labels import Verdict
+
     alert = reply.get("alert", {})
     line = which(alert, alert_id)
     where = f"{alert.get('site')}/{alert.get('asset')}"

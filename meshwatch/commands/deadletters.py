@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import click
 import orjson
 
-from ingest.deadletters import DeadLetters
 from ingest.errors import Reason
 from meshwatch.clicontext import client_settings_of
 
@@ -19,14 +18,14 @@ from meshwatch.clicontext import client_settings_of
 @click.pass_context
 def deadletters(ctx: click.Context, limit: int, reason: str | None, as_json: bool) -> None:
     """List rejected messages, newest first, with their reasons."""
-    from rich.console import Console
-    from rich.table import Table
-
     settings = client_settings_of(ctx)
     path = settings.data_dir / "deadletters.db"
     if not path.exists():
         click.echo(f"no dead letters: {path} does not exist yet")
         return
+    # Imported here: a data dir without dead letters needs no store, and --json no table.
+    from ingest.deadletters import DeadLetters
+
     store = DeadLetters(path)
     try:
         letters = store.latest(limit, Reason(reason) if reason else None)
@@ -37,6 +36,9 @@ def deadletters(ctx: click.Context, limit: int, reason: str | None, as_json: boo
         for d in letters:
             click.echo(orjson.dumps(d.to_json()))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"dead letters ({sum(counts.values())} kept)")
     for column in ("received", "reason", "topic", "detail", "payload"):
         table.add_column(column, overflow="fold")

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
-from ingest.topic import ID_RULE
 from meshwatch.commands.running import ask, signed
-
-_ID = re.compile(ID_RULE)
 
 
 @click.group()
@@ -19,8 +14,11 @@ def model() -> None:
 
 def _site_asset(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, str]:
     """``SITE/ASSET``, each an id as the telemetry topics have them."""
+    # Imported here: the topic grammar costs every command's --help its regexes.
+    from ingest.topic import ID_PATTERN
+
     site, _, asset = value.partition("/")
-    if not (_ID.fullmatch(site) and _ID.fullmatch(asset)):
+    if not (ID_PATTERN.fullmatch(site) and ID_PATTERN.fullmatch(asset)):
         raise click.BadParameter(
             f"{value!r} is not SITE/ASSET (ids of letters, digits, '_', '.', '-': lyon/cnc-1)"
         )

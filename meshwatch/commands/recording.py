@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from common.durations import DurationError, parse_duration
 from meshwatch.clicontext import settings_of
 from meshwatch.errors import MeshwatchError
 
@@ -26,6 +25,9 @@ if TYPE_CHECKING:  # the simulators are imported when a command runs, not for ``
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
+    # Imported here: its settings type costs every command's --help pydantic's import.
+    from common.durations import DurationError, parse_duration
+
     try:
         return parse_duration(value, positive=True)
     except DurationError as exc:

@@ -119,10 +119,6 @@ def silence_add(
 @click.pass_context
 def silence_list(ctx: click.Context, show_all: bool, as_json: bool, timeout: float) -> None:
     """List the active and pending silences (--all: the expired ones too)."""
-    from rich.console import Console
-
-    from meshwatch.tables import silence_table
-
     reply = ask(ctx, "silence", {"action": "list", "all": show_all}, timeout)
     silences = reply.get("silences") or []
     if as_json:
@@ -131,6 +127,11 @@ def silence_list(ctx: click.Context, show_all: bool, as_json: bool, timeout: flo
     elif not silences:
         click.echo("no silences" if show_all else "no active or pending silences")
     else:
+        # Imported here: only the table needs rich.
+        from rich.console import Console
+
+        from meshwatch.tables import silence_table
+
         Console().print(silence_table(silences))
 
 

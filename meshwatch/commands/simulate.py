@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from common.durations import DurationError, parse_duration
 from meshwatch.clicontext import settings_of
 
 
@@ -67,6 +66,7 @@ def simulate(
     at QoS 1. The ground truth of every fault that started is written to ``--labels``.
     """
     # imported here: ``meshwatch --help`` loads this module for its one-line help
+    from common.durations import DurationError, parse_duration
     from simulators.errors import BrokerError, SimulatorError
     from simulators.faults import parse_fault_option
     from simulators.fleet import fleet_path, load_fleet, with_faults

@@ -8,6 +8,7 @@ import click
 import orjson
 
 from meshwatch.clicontext import client_settings_of
+from meshwatch.savedhealth import saved_health
 
 
 @click.command()
@@ -27,17 +28,17 @@ from meshwatch.clicontext import client_settings_of
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, wait: float, local: bool) -> None:
     """Show every asset's health, as the running pipelines publish it (retained MQTT)."""
-    from rich.console import Console
-
-    from meshwatch import remote, tables
-
     full = client_settings_of(ctx)
     settings = full.mqtt
     if local:
-        fleet = remote.saved_health(full.data_dir)
+        fleet = saved_health(full.data_dir)
         if not fleet:
             raise click.ClickException(f"no health map saved in {full.data_dir / 'alerts.db'}")
     else:
+        # Imported here, as the table printer below: --local needs no broker client, --json
+        # no table.
+        from meshwatch import remote
+
         try:
             fleet = remote.fleet_health(settings, wait=wait)
         except remote.RemoteError as exc:
@@ -51,6 +52,10 @@ def status(ctx: click.Context, as_json: bool, wait: float, local: bool) -> None:
         for health in fleet:
             click.echo(orjson.dumps(health))
         return
+    from rich.console import Console
+
+    from meshwatch import tables
+
     console = Console()
     console.print(tables.health_table(fleet, time.time()))
     console.print(tables.status_counts(fleet), markup=False, highlight=False)

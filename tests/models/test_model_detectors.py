@@ -55,11 +55,6 @@ _OCSVM_LOCKS = (
     "one_class_svm's StandardScaler never forgets: a slow level shift soon crosses the "
     "threshold on every reading, which is then never learned (permanent alarm)"
 )
-_LONE_STEP_WAITS = (
-    "operating_states treats a step in one metric as possibly the first of a change of state: "
-    "it waits `grace` (40) readings for the others to follow before judging, so a lone "
-    "reading is no evidence (issue 11: fewer alarms at state changes)"
-)
 _FOLLOWS_ONLY_SLOW_DRIFT = (
     "operating_states follows drift at 1/600 per reading and stops learning once readings "
     "score a third of the threshold (issue 11: slow faults must still fire): every metric "
@@ -119,7 +114,6 @@ def test_healthy_readings_score_low(spec: str) -> None:
         {
             "half_space_trees": _HST_BLIND,
             "one_class_svm": _OCSVM_ONE_SIDED,
-            "operating_states": _LONE_STEP_WAITS,
         }
     ),
 )

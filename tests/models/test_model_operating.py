@@ -12,6 +12,7 @@ import pickle
 import random
 from collections.abc import Callable, Iterator
 
+import pytest
 from modelkit import ts
 
 from models.asset import AssetModel
@@ -47,6 +48,29 @@ def _printer(rng: random.Random, printing: Callable[[int], bool]) -> Iterator[Re
         }
 
 
+def _compressor(
+    rng: random.Random,
+    loads: Callable[[int], float],
+    spikes: Callable[[int], float] = lambda i: 0.0,
+) -> Iterator[Reading]:
+    """A compressor: pressure falls a little and current rises with the load.
+
+    The oil warms with a 900-reading lag; ``spikes`` is the share of readings on which the
+    current spikes.
+    """
+    oil = 20.0 + 55.0 * loads(0)
+    for i in range(1_000_000):
+        load = loads(i)
+        oil += (20.0 + 55.0 * load - oil) / 900.0
+        current = 6.0 + 40.0 * load + rng.gauss(0, 0.5)
+        yield {
+            # 0.45 bar between loads is 11 noise units but a few per cent of the level
+            "pressure": 7.6 - 0.9 * load + rng.gauss(0, 0.04),
+            "current": current * (2.5 if rng.random() < spikes(i) else 1.0),
+            "oil_temp": oil + rng.gauss(0, 0.3),
+        }
+
+
 def _run(model: AssetModel, readings: Iterator[Reading], start: int, n: int) -> list[Verdict]:
     return [model.process(ts(start + i), next(readings)) for i in range(n)]
 
@@ -79,6 +103,75 @@ def test_states_seen_before_raise_no_alarm() -> None:
     model = _default()
     verdicts = _run(model, printer, 0, 3400)
     assert not any(v.anomalous for v in verdicts[400:])
+
+
+def test_a_temperature_still_approaching_its_new_level_raises_no_alarm() -> None:
+    """Running all through the warm-up, then idle for 40 minutes: no flag.
+
+    The spindle cools with a 900-reading lag: it slows down long before it arrives, and is
+    still settling.
+    """
+    rng = random.Random(6)
+    temp = 20.0 + 40.0 * 0.85
+    model = _default()
+    verdicts = []
+    for i in range(500 + 2400):
+        load = 0.85 if i < 500 else 0.05
+        temp += (20.0 + 40.0 * load - temp) / 900.0
+        reading = {
+            "current": 1.5 + 18.0 * load + rng.gauss(0, 0.25),
+            "vibration": 0.25 + 1.8 * load + rng.gauss(0, 0.04),
+            "spindle_temp": temp + rng.gauss(0, 0.3),
+        }
+        verdicts.append(model.process(ts(i), reading))
+    assert not any(v.anomalous for v in verdicts)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a change of state is several metrics moving past their step size (8 scales, the "
+    "scale at least 1 % of the level): a compressor whose pressure moves 0.5 bar of 7 when the "
+    "load drops (13 noise units, under 1 scale) shows the change in its current alone, which "
+    "waits its grace and is then judged against the one state seen. Counting metrics that "
+    "moved past their noise delayed a fault inside a swinging load (test_model_load_swings). "
+    "Open in issue 11's closing note",
+)
+def test_a_change_of_state_small_beside_a_metric_s_level_raises_no_alarm() -> None:
+    """Running all through the warm-up, then a changeover at a third of the load: no flag.
+
+    The pressure moves by a few per cent of its level, the current by half.
+    """
+    compressor = _compressor(random.Random(6), lambda i: 0.85 if i < 500 else 0.25)
+    model = _default()
+    verdicts = _run(model, compressor, 0, 500 + 1200)
+    assert not any(v.anomalous for v in verdicts)
+
+
+def test_a_current_rising_through_its_spikes_is_flagged() -> None:
+    """A motor fault, the current rising through its spikes: flagged within minutes.
+
+    The current rises 15 % over 10 minutes and spikes on a growing share of readings. Spikes
+    are not steps (a step holds for two readings), so they do not hold the current in its
+    grace; the current is named.
+    """
+    rng = random.Random(7)
+
+    def faulty(i: int) -> float:
+        return max(0.0, min(1.0, (i - 600) / 600))
+
+    compressor = _compressor(
+        rng, lambda i: 0.8, lambda i: 0.05 + 0.3 * faulty(i) if i >= 600 else 0.0
+    )
+    model = _default()
+    verdicts = []
+    for i in range(1000):
+        reading = next(compressor)
+        reading["current"] *= 1.0 + 0.15 * faulty(i)
+        verdicts.append(model.process(ts(i), reading))
+    assert not any(v.anomalous for v in verdicts[:600])
+    flagged = [i for i, v in enumerate(verdicts) if v.anomalous]
+    assert flagged and flagged[0] < 600 + 240
+    assert verdicts[flagged[0]].top_metric == "current"
 
 
 def _printer_with_hot_idle_nozzle(seed: int) -> tuple[AssetModel, list[Verdict]]:
