@@ -19,7 +19,6 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Protocol
 
-from ingest.amqp import AmqpSource
 from ingest.base import Processor, Store
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
@@ -180,6 +179,8 @@ def build(settings: Settings, link: Connection | None = None) -> App:
     if link is not None:
         source = Handoff(link, pipeline)
     elif settings.amqp.urls:
+        from ingest.amqp import AmqpSource  # pika: only for an instance of a cluster
+
         source = AmqpSource(
             settings.amqp,
             settings.ingest,
