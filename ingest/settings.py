@@ -6,6 +6,7 @@ Each model is one section of the configuration (``mqtt:``, ``influx:``, ``spool:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -139,3 +140,53 @@ class IngestSettings(_Section):
     def owned(self) -> Partition | None:
         """Which worker this process is, or None for a single process."""
         return None if self.partition is None else Partition.parse(self.partition)
+
+
+_AMQP_URL = re.compile(r"^amqps?://\S+$")
+
+
+class AmqpSettings(_Section):
+    """A clustered RabbitMQ as the source of telemetry, in partitions (docs/scaling.md).
+
+    With no ``urls`` (the default) the pipeline reads MQTT itself (`MqttSettings`). With them,
+    sensors still publish MQTT to RabbitMQ's MQTT plugin; a consistent-hash exchange bound
+    to ``amq.topic`` spreads the telemetry over ``partitions`` quorum queues, and the
+    instances sharing the cluster split the queues among themselves (`ingest.assignment`).
+    """
+
+    #: Every node's AMQP URL: the source connects to the first that answers, in order.
+    urls: tuple[str, ...] = ()
+    # 16 partitions keep 2-8 instances within a partition of an even share; fixed for the
+    # life of the queues (changing it would leave bound queues that nobody reads).
+    partitions: int = Field(16, ge=1, le=1024)
+    exchange: str = Field("meshwatch.partitions", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    queue_prefix: str = Field("meshwatch.partition.", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    members_exchange: str = Field("meshwatch.members", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    # Unacked deliveries per partition (quorum queues have no per-channel limit): 250 keeps an
+    # instance holding 4-16 partitions at 1,000-4,000 in flight, the MQTT source's ~1,000.
+    prefetch: int = Field(250, ge=1, le=65_535)
+    #: Seconds between this instance's heartbeats to the others.
+    heartbeat: float = Field(1.0, gt=0, le=60)
+    #: Seconds without a heartbeat before an instance counts as gone and its partitions move.
+    member_timeout: float = Field(5.0, gt=0, le=3600)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_are_amqp(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not _AMQP_URL.match(url):
+                raise ValueError(f"{url!r} is not an amqp:// or amqps:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_spans_heartbeats(self) -> AmqpSettings:
+        if self.member_timeout < 2 * self.heartbeat:
+            raise ValueError(
+                f"amqp.member_timeout ({self.member_timeout:g}) must be at least twice "
+                f"amqp.heartbeat ({self.heartbeat:g}), or one late heartbeat moves partitions"
+            )
+        return self
+
+    def queue(self, partition: int) -> str:
+        """The name of partition `partition`'s queue."""
+        return f"{self.queue_prefix}{partition}"

@@ -1,16 +1,19 @@
 """Pipeline assembly: builds the parts from settings in data-flow order and runs them.
 
-A single process reads the broker itself (`ingest.subscriber.Subscriber`); a worker of
+A single process reads the broker itself (`ingest.subscriber.Subscriber`), or its share of a
+RabbitMQ cluster's partitions with ``amqp.urls`` (`ingest.amqp.AmqpSource`); a worker of
 ``meshwatch run --workers`` reads its slices from the reader (`ingest.handoff.Handoff`,
 `meshwatch.workers`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
 import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -20,7 +23,7 @@ from ingest.base import Processor, Store
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
-from ingest.errors import StoreError
+from ingest.errors import RejectedMessage, StoreError
 from ingest.handoff import Handoff
 from ingest.influx import InfluxStore, InfluxWriter
 from ingest.metrics import IngestMetrics
@@ -34,8 +37,8 @@ from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
 from models.asset import AssetModel
-from models.checkpoints import CheckpointStore
-from models.errors import ProfileError
+from models.checkpoints import Checkpoints, CheckpointStore
+from models.errors import CheckpointError, ProfileError
 from models.feedback import FeedbackLog
 from models.profiles import ProfileSelector
 from models.registry import ModelRegistry
@@ -48,7 +51,7 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 class Source(Protocol):
-    """Where the pipeline's batches come from: the broker, or a worker's link to the reader."""
+    """Where the pipeline's batches come from: the broker, its partitions, or the reader."""
 
     connected: bool
     subscribed: bool
@@ -138,6 +141,7 @@ def build(settings: Settings, link: Connection | None = None) -> App:
     The source is the broker, or with `link` (a worker of ``--workers``) the reader.
     """
     data_dir = settings.data_dir
+    _check_cluster(settings)
     try:
         settings.state_dir().mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -172,10 +176,22 @@ def build(settings: Settings, link: Connection | None = None) -> App:
         processors.append(alerts.processor)
     pipeline = IngestPipeline(decoder, store, deadletters, metrics, processors)
     source: Source
-    if link is None:
-        source = Subscriber(settings.mqtt, settings.ingest, pipeline)
-    else:
+    if link is not None:
         source = Handoff(link, pipeline)
+    elif settings.amqp.urls:
+        from ingest.amqp import AmqpSource  # pika: only for an instance of a cluster
+
+        source = AmqpSource(
+            settings.amqp,
+            settings.ingest,
+            TopicTemplate.parse(settings.mqtt.topic),
+            settings.mqtt.client_id,
+            settings.mqtt.prefix,
+            pipeline,
+            on_release=_release_models(scoring, TopicTemplate.parse(settings.mqtt.topic)),
+        )
+    else:
+        source = Subscriber(settings.mqtt, settings.ingest, pipeline)
     app = App(
         settings,
         metrics,
@@ -197,10 +213,30 @@ def check(settings: Settings) -> None:
     ``meshwatch run --workers`` checks before it starts any worker, so a mistake is one line
     from the reader, not one from each worker.
     """
+    _check_cluster(settings)
     if settings.models.enabled:
         _check_profiles(settings)
     if settings.alerts.enabled:
         alerting_of(settings)
+
+
+def _check_cluster(settings: Settings) -> None:
+    """Refuse what a RabbitMQ source (``amqp.urls``) cannot do with the other settings."""
+    if not settings.amqp.urls:
+        return
+    # RabbitMQ's MQTT plugin turns "/" into "." and leaves "." as it is: a literal level with
+    # a "." could not be told from two levels once routed.
+    dotted = [level for level in settings.mqtt.topic.split("/") if "." in level]
+    if dotted:
+        raise ConfigError(
+            f"invalid setting mqtt.topic (MESHWATCH_MQTT__TOPIC): level {dotted[0]!r} holds a "
+            "'.', which RabbitMQ (amqp.urls) reads as a level separator: use '-' or '_'"
+        )
+    if settings.ingest.publish_deadletters:
+        raise ConfigError(
+            "invalid setting ingest.publish_deadletters (MESHWATCH_INGEST__PUBLISH_DEADLETTERS):"
+            " the RabbitMQ source (amqp.urls) keeps dead letters in the data dir only; set false"
+        )
 
 
 def _check_profiles(settings: Settings) -> None:
@@ -215,13 +251,55 @@ def _scoring(settings: Settings) -> ScoringProcessor:
     models = settings.models
     _check_profiles(settings)
     path = settings.state_dir() / "models.db"
+    local = CheckpointStore(path)
+    checkpoints: Checkpoints = local
+    if models.checkpoints_url is not None:
+        try:  # psycopg is the "cluster" extra, imported only when used
+            from models.sharedcheckpoints import PostgresCheckpoints
+        except ImportError as exc:
+            local.close()
+            raise ConfigError(
+                "invalid setting models.checkpoints_url (MESHWATCH_MODELS__CHECKPOINTS_URL): "
+                f"needs {exc.name}: pip install 'meshwatch[cluster]'"
+            ) from None
+        try:
+            checkpoints = PostgresCheckpoints(models.checkpoints_url, local)
+        except CheckpointError as exc:
+            local.close()
+            raise ConfigError(
+                f"invalid setting models.checkpoints_url (MESHWATCH_MODELS__CHECKPOINTS_URL): {exc}"
+            ) from None
     registry = ModelRegistry(
         ProfileSelector(models.profiles),
-        CheckpointStore(path),
+        checkpoints,
         max_models=models.max_models,
         checkpoint_interval=models.checkpoint_interval,
     )
     return ScoringProcessor(registry, FeedbackLog(path))
+
+
+def _release_models(
+    scoring: ScoringProcessor | None, template: TopicTemplate
+) -> Callable[[Collection[str] | None], None] | None:
+    """What the clustered source calls before it gives partitions up: save the models.
+
+    The models of the assets on the topics it gave up (None: every asset) are forgotten.
+    """
+    if scoring is None:
+        return None
+    registry = scoring.registry
+
+    def release(topics: Collection[str] | None) -> None:
+        keys: set[tuple[str, str]] | None = None
+        if topics is not None:
+            keys = set()
+            for topic in topics:
+                with contextlib.suppress(RejectedMessage):  # a dead letter has no model
+                    keys.add(template.match(topic))
+        saved = registry.release(keys)
+        log.info("saved %d models before releasing partitions", saved)
+
+    return release
 
 
 def _with_http(app: App) -> App:

@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from alerts.settings import AlertsSettings
-from ingest.settings import InfluxSettings, IngestSettings, MqttSettings, SpoolSettings
+from ingest.settings import (
+    AmqpSettings,
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    SpoolSettings,
+)
 from meshwatch.clientsettings import FileSettings, LogSettings, load
 from meshwatch.datadir import state_dir
 from models.settings import ModelsSettings
@@ -51,6 +57,7 @@ class Settings(FileSettings):
 
     data_dir: Path = Path(".meshwatch")
     mqtt: MqttSettings = MqttSettings()
+    amqp: AmqpSettings = AmqpSettings()
     influx: InfluxSettings = InfluxSettings()
     spool: SpoolSettings = SpoolSettings()
     ingest: IngestSettings = IngestSettings()
@@ -67,7 +74,11 @@ class Settings(FileSettings):
 
         The data dir itself, or ``<data_dir>/workers/<k>`` for worker k: the embedded store
         and the dead letters are shared by the workers, the models and alert state are not.
+        An instance of a cluster (``amqp.urls``) keeps its own in
+        ``<data_dir>/instances/<mqtt.client_id>``, so instances may share a data dir.
         """
+        if self.amqp.urls:
+            return self.data_dir / "instances" / self.mqtt.client_id
         partition = self.ingest.owned()
         return state_dir(self.data_dir, None if partition is None else partition.index)
 

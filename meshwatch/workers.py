@@ -237,7 +237,18 @@ class Reader:
 
 
 def run(settings: Settings, count: int, config_file: Path | None) -> None:
-    """Read the broker with `count` workers until SIGTERM or SIGINT."""
+    """Read the broker with `count` workers until SIGTERM or SIGINT.
+
+    With ``amqp.urls`` the process is one instance of a cluster and runs alone: the broker
+    spreads the partitions over instances, so more cores take more instances, each with
+    its own ``mqtt.client_id`` (docs/scaling.md).
+    """
+    if settings.amqp.urls:
+        from meshwatch import app
+
+        log.info("amqp.urls set: one process, taking its share of the partitions")
+        app.run(settings)
+        return
     reader = Reader(settings, count, config_file)
     stop_on_signals(reader.stop)
     log.info(

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, Protocol
 
 from ingest.sqlite import connect, transaction
 from models import feedback
@@ -28,6 +29,57 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 RIVER_VERSION = version("river")
+
+
+class Checkpoints(Protocol):
+    """Where asset models are saved and restored.
+
+    This file (`CheckpointStore`), or a database every instance of a cluster reaches
+    (`models.sharedcheckpoints`, docs/design.md §10).
+    """
+
+    def save(
+        self,
+        models: Iterable[tuple[Key, AssetModel, str]],
+        *,
+        applied: Sequence[tuple[int, int]] = (),
+    ) -> int:
+        """Save (key, model, fingerprint) triples at once, and settle `applied` changes."""
+
+    def profile_of(self, key: Key) -> str | None:
+        """The profile an asset's saved model was built with, if there is one."""
+
+    def load(self, key: Key, fingerprint: str) -> AssetModel | None:
+        """The saved model of an asset, or None when there is none or it does not match."""
+
+    def count(self) -> int:
+        """How many models are saved."""
+
+    def close(self) -> None:
+        """Release the file or connection."""
+
+
+def restore(row: Sequence[Any], fingerprint: str) -> tuple[AssetModel | None, str]:
+    """The model of a saved (profile, fingerprint, river, pickle) row, or why it is unusable.
+
+    A checkpoint is used only with the river version and profile it was saved with.
+    """
+    profile, saved_fp, saved_river, blob = row
+    if saved_river != RIVER_VERSION:
+        return None, f"saved with river {saved_river}, running {RIVER_VERSION}"
+    if saved_fp != fingerprint:
+        return None, f"profile {profile!r} changed since it was saved"
+    # Unpickling with the collector paused is ~5x faster (docs/design.md §12).
+    gc.disable()
+    try:
+        model = pickle.loads(bytes(blob))
+    except Exception as exc:  # a corrupt or foreign blob must not stop the pipeline
+        return None, f"cannot be loaded: {type(exc).__name__}: {exc}"
+    finally:
+        gc.enable()
+    if isinstance(model, AssetModel):
+        return model, ""
+    return None, f"holds a {type(model).__name__}, not an asset model"
 
 
 class CheckpointStore:
@@ -104,25 +156,9 @@ class CheckpointStore:
         ).fetchone()
         if row is None:
             return None
-        profile, saved_fp, saved_river, blob = row
-        reason = None
-        if saved_river != RIVER_VERSION:
-            reason = f"saved with river {saved_river}, running {RIVER_VERSION}"
-        elif saved_fp != fingerprint:
-            reason = f"profile {profile!r} changed since it was saved"
-        else:
-            # Unpickling with the collector paused is ~5x faster (docs/design.md §12).
-            gc.disable()
-            try:
-                model = pickle.loads(blob)
-            except Exception as exc:  # a corrupt or foreign blob must not stop the pipeline
-                reason = f"cannot be loaded: {type(exc).__name__}: {exc}"
-            else:
-                if isinstance(model, AssetModel):
-                    return model
-                reason = f"holds a {type(model).__name__}, not an asset model"
-            finally:
-                gc.enable()
+        model, reason = restore(row, fingerprint)
+        if model is not None:
+            return model
         self._set_aside(key, reason)
         return None
 

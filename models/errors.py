@@ -4,7 +4,8 @@ Hierarchy::
 
     ModelError
     ├── ProfileError      a detector profile that cannot be built (names the profile)
-    └── DatasetError      a labelled file that cannot be read (names the file and line)
+    ├── DatasetError      a labelled file that cannot be read (names the file and line)
+    └── CheckpointError   the shared checkpoint database refused or cannot be reached
 """
 
 from __future__ import annotations
@@ -31,3 +32,7 @@ class DatasetError(ModelError):
         super().__init__(f"{where}: {problem}")
         self.path = path
         self.line = line
+
+
+class CheckpointError(ModelError):
+    """The checkpoint database (``models.checkpoints_url``) refused a save or a connection."""

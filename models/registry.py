@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from itertools import islice
 
 from models.asset import AssetModel
-from models.checkpoints import CheckpointStore, Key
+from models.checkpoints import Checkpoints, Key
 from models.feedback import ModelChange
 from models.profiles import ProfileSelector, fingerprint
 
@@ -50,7 +50,7 @@ class ModelRegistry:
     def __init__(
         self,
         selector: ProfileSelector,
-        checkpoints: CheckpointStore | None,
+        checkpoints: Checkpoints | None,
         *,
         max_models: int = 10_000,
         checkpoint_interval: float = 60.0,
@@ -200,6 +200,21 @@ class ModelRegistry:
             for key in keys
         )
         self._dirty.difference_update(keys)
+        return saved
+
+    def release(self, keys: Collection[Key] | None = None) -> int:
+        """Save every model that moved, forget those of `keys` (None: all); return how many saved.
+
+        For a clustered source giving up partitions (docs/design.md §10): their assets may be
+        scored by another instance from now on, which starts from these checkpoints, and a
+        model kept here would be stale should the asset come back.
+        """
+        saved = self.checkpoint()
+        if keys is None:
+            self._models.clear()
+        else:
+            for key in keys:
+                self._models.pop(key, None)
         return saved
 
     def close(self) -> None:

@@ -75,9 +75,15 @@ class ScoringProcessor:
         return points
 
     def tick(self) -> list[Point]:
-        """Apply pending teachings and resets (scores come only from readings)."""
+        """Apply pending teachings and resets, and checkpoints that fell due while idle.
+
+        Scores come only from readings. Saving here too means a model that stopped learning
+        is saved within an interval, not at the next batch: in a cluster another instance
+        may be the one to take its asset on (docs/design.md §10).
+        """
         if self.feedback is not None and self.feedback.waiting:
             self._apply_feedback(self.feedback)
+        self.registry.maybe_checkpoint()
         return []
 
     def _apply_feedback(self, feedback: FeedbackLog) -> None:

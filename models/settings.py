@@ -114,6 +114,9 @@ class ModelsSettings(_Section):
     max_models: int = Field(10_000, ge=1)
     # Seconds between checkpoints of the models that learned since the last one.
     checkpoint_interval: float = Field(60.0, gt=0)
+    #: PostgreSQL every instance of a cluster reaches (``postgresql://host/db``), so that a
+    #: model moves with its asset's partition (`models.sharedcheckpoints`); None: models.db.
+    checkpoints_url: str | None = Field(None, pattern=r"^postgres(ql)?://\S+$")
 
     @field_validator("profiles", mode="before")
     @classmethod

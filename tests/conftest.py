@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 from support import PipelineProcess, not_installed
 
-from meshwatch.localservers import MissingBinaryError, Mosquitto, VictoriaMetrics
+from meshwatch.localservers import MissingBinaryError, Mosquitto, RabbitCluster, VictoriaMetrics
 
 _Server = TypeVar("_Server", Mosquitto, VictoriaMetrics)
 
@@ -83,6 +83,45 @@ def fresh_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     """Yield a VictoriaMetrics of this test's own, free to restart or kill."""
     with _running(VictoriaMetrics(tmp_path / "victoria-metrics")) as vm:
         yield vm
+
+
+@pytest.fixture(scope="module")
+def rabbit_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    """Yield a 3-node RabbitMQ cluster with MQTT, shared by a module (starting one takes ~30 s).
+
+    Tests that kill a node run in a module of their own, or last.
+    """
+    cluster = RabbitCluster(tmp_path_factory.mktemp("rabbitmq"), size=3)
+    try:
+        cluster.start()
+    except MissingBinaryError as exc:
+        not_installed(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """Yield the URL of a fresh PostgreSQL database of this module's own, dropped afterwards.
+
+    The server is the one on 127.0.0.1:5432 (trust authentication, database ``test``); the
+    tests skip when there is none.
+    """
+    psycopg = pytest.importorskip("psycopg")
+    admin_url = os.environ.get("MESHWATCH_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+    name = f"meshwatch_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        not_installed(f"no PostgreSQL at {admin_url}: {exc}")
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

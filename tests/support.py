@@ -93,9 +93,18 @@ def expected_keys(messages: Iterable[tuple[str, bytes]]) -> set[tuple[str, str, 
 class Publisher:
     """A QoS 1 publisher that knows which messages the broker acknowledged."""
 
-    def __init__(self, broker: Mosquitto, client_id: str = "") -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        client_id: str = "",
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+    ) -> None:
+        # RabbitMQ 3.10's MQTT plugin speaks 3.1.1 only: the cluster tests pass MQTTv311.
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=protocol,
+            clean_session=False if protocol == MQTTProtocolVersion.MQTTv311 else None,
         )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)

@@ -28,6 +28,8 @@ publisher, store checks and the ``meshwatch run`` driver) lives in ``benchcommon
 modules:
 
 - ``bare``: the bare paho subscriber, both the child process and its measurement.
+- ``cluster``: the same backlog through a 3-node RabbitMQ cluster (``--cluster 1,2``): sensors
+  publish to its MQTT plugin, meshwatch instances drain its partition queues (``ingest.amqp``).
 - ``report``: the results table, the goals and the JSON file.
 - ``cli``: the command line and the run loop.
 """

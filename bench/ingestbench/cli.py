@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from benchcommon.base import MESHWATCH, Bench, Drain, Subscriber
@@ -16,9 +17,10 @@ from benchcommon.report import fmt, wide_console
 from benchcommon.runs import add_run_options, require_positive, work_dir
 from benchcommon.workloads import add_workload_options, make_workload
 
-from meshwatch.localservers import Mosquitto, free_port
+from meshwatch.localservers import Mosquitto, RabbitCluster, free_port
 
 from .bare import BarePaho, bare_child
+from .cluster import ClusterRun
 from .report import report, write_json
 
 
@@ -49,6 +51,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated `meshwatch run --workers` counts to drain with, e.g. 1,2 "
         "(default 0: the setting's default, one per core)",
     )
+    parser.add_argument(
+        "--cluster",
+        default="",
+        help="comma-separated counts of meshwatch instances to drain a 3-node RabbitMQ "
+        "cluster with (amqp.urls), in the same run, e.g. 1,2 (default: none)",
+    )
+    parser.add_argument(
+        "--no-alerts-run",
+        action="store_true",
+        help="leave out the run with alerting off",
+    )
     parser.add_argument("--bare-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -58,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.workers = [int(w) for w in args.workers.split(",")]
     except ValueError:
         parser.error(f"--workers: expected counts such as 1,2, got {args.workers!r}")
+    try:
+        args.cluster = [int(n) for n in args.cluster.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--cluster: expected counts such as 1,2, got {args.cluster!r}")
+    if any(n < 1 for n in args.cluster):
+        parser.error("--cluster: every instance count must be at least 1")
     return args
 
 
@@ -79,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("batched", args.batched_messages, args.batch))
     drains: list[Drain] = []
     began = time.monotonic()
-    with work_dir(args.workdir, args.keep, "meshwatch-bench-") as workdir:
+    with work_dir(args.workdir, args.keep, "meshwatch-bench-") as workdir, ExitStack() as stack:
         console.log(f"work dir {workdir}")
+        cluster = None
+        if args.cluster:
+            t0 = time.monotonic()
+            cluster = stack.enter_context(RabbitCluster(workdir / "rabbitmq", size=3))
+            console.log(f"RabbitMQ cluster of 3 nodes up in {time.monotonic() - t0:.0f} s")
         with Mosquitto(workdir / "mosquitto", free_port()) as broker:
             bench = Bench(broker, workdir, console, args.profile)
             subscribers: list[Subscriber] = [BarePaho(bench)]
@@ -90,13 +114,16 @@ def main(argv: list[str] | None = None) -> int:
                 run = MeshwatchRun(bench, name=named, tag=f"w{count}", settings=workers)
                 subscribers.append(run)
             # The same pipeline without alerting shows what alert evaluation costs end to end.
-            no_alerts = MeshwatchRun(
-                bench,
-                name=f"{MESHWATCH}, alerts off",
-                tag="noalerts",
-                settings={"MESHWATCH_ALERTS__ENABLED": "false"},
-            )
-            subscribers.append(no_alerts)
+            if not args.no_alerts_run:
+                no_alerts = MeshwatchRun(
+                    bench,
+                    name=f"{MESHWATCH}, alerts off",
+                    tag="noalerts",
+                    settings={"MESHWATCH_ALERTS__ENABLED": "false"},
+                )
+                subscribers.append(no_alerts)
+            if cluster is not None:
+                subscribers.extend(ClusterRun(bench, cluster, n) for n in args.cluster)
             for name, messages, batch in plan:
                 t0 = time.monotonic()
                 workload = make_workload(name, messages, batch, args.assets, args.sites)

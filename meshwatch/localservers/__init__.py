@@ -17,6 +17,7 @@ Modules, one concept each:
 - ``base``: what every server shares (address, ``with``); a child process adds kill, restart.
 - ``mosquitto``: `Mosquitto` and `make_password_file`.
 - ``victoriametrics``: `VictoriaMetrics` and `ExportedSeries`.
+- ``rabbitmq``: `RabbitCluster`, RabbitMQ nodes clustered, with MQTT (``ingest.amqp``'s engine).
 - ``inprocess``: `InProcessBroker`, amqtt in a thread: the demo's broker without mosquitto.
 - ``tls``: a throwaway CA: `TlsFiles`, `make_test_certificates`, `make_client_certificate`.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 from meshwatch.localservers.errors import MissingBinaryError, ServerError
 from meshwatch.localservers.mosquitto import Mosquitto, make_password_file
 from meshwatch.localservers.process import find_binary, free_port
+from meshwatch.localservers.rabbitmq import RabbitCluster, RabbitNode
 from meshwatch.localservers.tls import TlsFiles, make_client_certificate, make_test_certificates
 from meshwatch.localservers.victoriametrics import ExportedSeries, VictoriaMetrics
 
@@ -33,6 +35,8 @@ __all__ = [
     "ExportedSeries",
     "MissingBinaryError",
     "Mosquitto",
+    "RabbitCluster",
+    "RabbitNode",
     "ServerError",
     "TlsFiles",
     "VictoriaMetrics",

@@ -6,6 +6,7 @@ The probes (`_tcp_accepts`, `_http_get`, `_check_port_free`) only ever look at 1
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -112,6 +113,11 @@ class _Process:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def log_since_start(self) -> str:
         """Return what the process logged since the last ``spawn``."""
         try:
@@ -121,7 +127,7 @@ class _Process:
         except OSError:
             return ""
 
-    def spawn(self, args: list[str]) -> None:
+    def spawn(self, args: list[str], env: dict[str, str] | None = None) -> None:
         if self.running:
             raise ServerError(f"{self._name} is already running")
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +142,7 @@ class _Process:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in a terminal reaches us, not the server
+                env=env,
             )
         except OSError as exc:
             self._close_log()
@@ -178,6 +185,23 @@ class _Process:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+        self.reap()
+
+    def signal_group(self, signum: int, wait: float | None = None) -> None:
+        """Send `signum` to the child's whole process group (a server with helper processes).
+
+        With `wait`, wait that long for the child to exit, then SIGKILL the group; without,
+        wait for the exit (use with SIGKILL).
+        """
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         self.reap()
 
     def reap(self) -> None:
