@@ -174,6 +174,36 @@ def test_a_current_rising_through_its_spikes_is_flagged() -> None:
     assert verdicts[flagged[0]].top_metric == "current"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a metric that jumped with a change of state settles for as long as it moves the "
+    "same way no faster than its average pace since the change, so a climb that begins as it "
+    "arrives is taken for settling and learned. Ending the settling of every metric that "
+    "jumped once it arrived catches this, but quadrupled the false alarms on the simulated "
+    "fleet (37 to 154 on 2 sites x 6 h: printers' bed and nozzle after short idle spells). "
+    "Open in issue 11's closing note",
+)
+def test_a_temperature_that_jumped_with_a_change_and_climbs_on_is_flagged() -> None:
+    """Overheating as a job starts: flagged within 6 minutes, the nozzle named.
+
+    The nozzle reaches its printing temperature, then climbs on by 35 °C over 15 minutes. A
+    metric that jumped with a change has arrived; it does not settle any further, so the
+    climb is judged.
+    """
+    rng = random.Random(9)
+    printer = _printer(rng, lambda i: (i // 250) % 2 == 0)
+    model = _default()
+    _run(model, printer, 0, 1500)  # idle from 1,250; printing again from 1,500
+    verdicts = []
+    for i in range(900):
+        reading = next(printer)
+        reading["nozzle"] += 35.0 * max(0.0, i - 60) / 900
+        verdicts.append(model.process(ts(1500 + i), reading))
+    flagged = [i for i, v in enumerate(verdicts) if v.anomalous]
+    assert flagged and flagged[0] < 60 + 360
+    assert verdicts[flagged[0]].top_metric == "nozzle"
+
+
 def _printer_with_hot_idle_nozzle(seed: int) -> tuple[AssetModel, list[Verdict]]:
     """A printer that learned printing and idling, then idles with its nozzle at 215 °C."""
     rng = random.Random(seed)
