@@ -45,16 +45,15 @@ from common.backoff import backoff
 from ingest.assignment import Members, assign
 from ingest.errors import StoreError
 from ingest.heartbeats import Heartbeats
+from ingest.holding import HeldBatch
 from ingest.logthrottle import ThrottledLog
 from ingest.pipeline import Message
 from ingest.settings import AmqpSettings, IngestSettings
-from ingest.subscriber import BatchSink, Prepared
+from ingest.subscriber import BatchSink
 from ingest.topic import TopicTemplate
 
 log = logging.getLogger(__name__)
 
-# Delay bounds (s) between commit retries while the store refuses writes (as the subscriber).
-_RETRY_COMMIT = (0.1, 5.0)
 # Delay bounds (s) between connection attempts, over all the nodes.
 _RECONNECT = (0.2, 5.0)
 # Processors hear that time passed (deadman checks, notification timers) this often, in s.
@@ -163,17 +162,15 @@ class AmqpSource:
         self._session = 0
         self._next_url = 0
         self._pending: list[Message] = []
-        self._held_batch: Prepared | None = None
-        self._held_failures = 0
-        self._retry_at = 0.0
         self._look_at = 0.0
         self._ticked_at = clock()
         self._log = ThrottledLog(log, interval=10.0)
+        self._hold = HeldBatch(pipeline, self._ack, self._log, clock)
 
     @property
     def backpressure(self) -> bool:
         """True while a batch waits for the store and its acks are held back."""
-        return self._held_batch is not None
+        return self._hold.batch is not None
 
     # ---- the loop ----
 
@@ -207,7 +204,7 @@ class AmqpSource:
         # Read on while deliveries keep coming, as the MQTT subscriber does: one read often
         # holds only a few large messages, and a commit per few messages costs throughput.
         count = len(self._pending)
-        while before < count < self._batch_max and self._held_batch is None:
+        while before < count < self._batch_max and self._hold.batch is None:
             self._conn.process_data_events(time_limit=0)
             if len(self._pending) == count:
                 break
@@ -221,20 +218,19 @@ class AmqpSource:
             self._look_at = now + self.settings.heartbeat
             self._rebalance()
         self._step(grew=grew)
-        if now - self._ticked_at >= _TICK_SECONDS and self._held_batch is None:
+        if now - self._ticked_at >= _TICK_SECONDS and self._hold.batch is None:
             self._ticked_at = now
             self.pipeline.tick()
 
     def _timeout(self) -> float:
-        if self._held_batch is not None:
-            return max(0.0, min(0.2, self._retry_at - self._clock()))
+        if self._hold.batch is not None:
+            return min(0.2, self._hold.wait())
         return 0.0 if self._pending else 0.2
 
     def _step(self, *, grew: bool, force: bool = False) -> None:
         """Commit when the socket ran dry, the batch is full, it waited `linger`, or `force`."""
-        if self._held_batch is not None:
-            if force or self._clock() >= self._retry_at:
-                self._commit(self._held_batch)
+        if self._hold.batch is not None:
+            self._hold.retry(force=force)
             return
         pending = self._pending
         if pending and (
@@ -244,28 +240,7 @@ class AmqpSource:
             or time.time_ns() - pending[0].arrival_ns >= self._linger_ns
         ):
             self._pending = []
-            self._commit(self.pipeline.prepare(pending))
-
-    def _commit(self, prepared: Prepared) -> None:
-        try:
-            self.pipeline.commit(prepared)
-        except StoreError as exc:
-            if not exc.retryable:
-                raise
-            self._held_batch = prepared
-            self._held_failures += 1
-            self._retry_at = self._clock() + backoff(self._held_failures, *_RETRY_COMMIT)
-            self.metrics.store_errors.inc()
-            self.metrics.backpressure.set(1)
-            self._log.warning(
-                "commit", "holding %d messages unacked: %s", len(prepared.messages), exc
-            )
-            return
-        if self._held_batch is not None:
-            self._held_batch = None
-            self._held_failures = 0
-            self.metrics.backpressure.set(0)
-        self._ack(prepared.messages)
+            self._hold.commit(self.pipeline.prepare(pending))
 
     def _ack(self, messages: list[Message]) -> None:
         """Ack, on each delivering channel, up to its last message: all before were committed.
@@ -348,7 +323,7 @@ class AmqpSource:
         partitions of 1,000, the partitions idle meanwhile).
         """
         self._step(grew=False, force=True)
-        if self._held_batch is not None:
+        if self._hold.batch is not None:
             return  # the store refuses: keep the partitions until their messages are in
         self._let_go(
             [topic_of(key) for partition in partitions for key in self._keys.pop(partition, ())]
@@ -417,8 +392,7 @@ class AmqpSource:
         """The connection is gone: drop what was not committed; the broker redelivers it."""
         self._log.warning("lost", "lost the RabbitMQ connection (%s): reconnecting", exc)
         self._pending = []
-        self._held_batch = None
-        self.metrics.backpressure.set(0)
+        self._hold.drop()
         self._close_quietly()
 
     def _close_quietly(self) -> None:
@@ -437,7 +411,7 @@ class AmqpSource:
         try:
             if self._conn is not None:
                 self._step(grew=False, force=True)
-                if self._held_batch is None:
+                if self._hold.batch is None:
                     self._let_go(None)
         except _LOST as exc:
             log.warning("leaving with the batch in hand unacked (it is redelivered): %s", exc)

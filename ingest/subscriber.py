@@ -30,7 +30,7 @@ from common import mqtt as transport
 from common.backoff import backoff
 from ingest import mqttclient
 from ingest.deadletters import DeadLetter
-from ingest.errors import StoreError
+from ingest.holding import HeldBatch
 from ingest.logthrottle import ThrottledLog
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Message
@@ -67,8 +67,6 @@ class BatchSink(Protocol[P]):
 
 
 _SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
-# Delay bounds (s) between commit retries while the store refuses writes.
-_RETRY_COMMIT = (0.1, 5.0)
 # A connection counts as good (and the reconnect backoff starts over) after this many
 # seconds; a connection that flaps (a duplicate client id, say) keeps backing off.
 _STABLE_SECONDS = 10.0
@@ -115,9 +113,6 @@ class Subscriber:
         self._batch_max = min(ingest_settings.batch_max, mqtt_settings.receive_maximum)
         self._linger_ns = int(ingest_settings.linger * 1e9)
         self._pending: list[Message] = []
-        self._held: Prepared | None = None
-        self._held_failures = 0
-        self._retry_at = 0.0
         self._session = 0
         self._connected_at = 0.0
         self._ticked_at = time.monotonic()
@@ -125,6 +120,7 @@ class Subscriber:
         self.connected = False
         self.subscribed = False
         self._log = ThrottledLog(log, interval=_LOG_INTERVAL)
+        self._hold = HeldBatch(pipeline, self._ack, self._log)
         self.client = mqttclient.build_client(mqtt_settings, self.status_topic)
         transport.bind(
             self.client,
@@ -139,7 +135,7 @@ class Subscriber:
     @property
     def backpressure(self) -> bool:
         """True while a batch waits for the store and its acks are held back."""
-        return self._held is not None
+        return self._hold.batch is not None
 
     # ---- paho callbacks (run inside client.loop, on this thread) ----
 
@@ -236,10 +232,10 @@ class Subscriber:
                 )
                 stop.wait(delay)
                 continue
-            if self._held is not None and len(self._pending) >= self._batch_max:
+            if self._hold.batch is not None and len(self._pending) >= self._batch_max:
                 # Bound memory while the store refuses writes: stop reading (QoS 0 traffic is
                 # not limited by the broker's in-flight window) until the held batch is in.
-                stop.wait(max(0.0, self._retry_at - time.monotonic()))
+                stop.wait(self._hold.wait())
                 self.client.loop_misc()
                 self._step(grew=False)
                 continue
@@ -259,7 +255,7 @@ class Subscriber:
     def _tick(self) -> None:
         """Tell the pipeline that time passed, when a second did and no batch is held."""
         now = time.monotonic()
-        if now - self._ticked_at >= _TICK_SECONDS and self._held is None:
+        if now - self._ticked_at >= _TICK_SECONDS and self._hold.batch is None:
             self._ticked_at = now
             self.pipeline.tick()
 
@@ -279,15 +275,14 @@ class Subscriber:
         return rc
 
     def _timeout(self) -> float:
-        if self._held is not None:
-            return max(0.0, min(1.0, self._retry_at - time.monotonic()))
+        if self._hold.batch is not None:
+            return min(1.0, self._hold.wait())
         return 0.0 if self._pending else 1.0
 
     def _step(self, *, grew: bool) -> None:
         """Commit when the socket ran dry, the batch is full, or it waited `linger`."""
-        if self._held is not None:
-            if time.monotonic() >= self._retry_at:
-                self._commit(self._held)
+        if self._hold.batch is not None:
+            self._hold.retry()
             return
         pending = self._pending
         if pending and (
@@ -296,29 +291,7 @@ class Subscriber:
             or time.time_ns() - pending[0].arrival_ns >= self._linger_ns
         ):
             self._pending = []
-            self._commit(self.pipeline.prepare(pending))
-
-    def _commit(self, prepared: Prepared) -> None:
-        try:
-            self.pipeline.commit(prepared)
-        except StoreError as exc:
-            if not exc.retryable:
-                raise
-            self._held = prepared
-            self._held_failures += 1
-            self._retry_at = time.monotonic() + backoff(self._held_failures, *_RETRY_COMMIT)
-            self.metrics.store_errors.inc()
-            self.metrics.backpressure.set(1)
-            self._log.warning(
-                "commit", "holding %d messages unacked: %s", len(prepared.messages), exc
-            )
-            return
-        if self._held is not None:
-            log.info("store accepts writes again; acking %d held messages", len(prepared.messages))
-            self._held = None
-            self._held_failures = 0
-            self.metrics.backpressure.set(0)
-        self._ack(prepared.messages)
+            self._hold.commit(self.pipeline.prepare(pending))
 
     def _ack(self, messages: list[Message]) -> None:
         if not self.connected:
@@ -378,11 +351,11 @@ class Subscriber:
     def _finish(self) -> None:
         """Commit what was received, ack it, say offline and disconnect cleanly."""
         try:
-            if self._held is not None:
-                self._commit(self._held)
+            if self._hold.batch is not None:
+                self._hold.retry(force=True)
             elif self._pending:
                 pending, self._pending = self._pending, []
-                self._commit(self.pipeline.prepare(pending))
+                self._hold.commit(self.pipeline.prepare(pending))
         finally:
             if self.connected:
                 self._goodbye()

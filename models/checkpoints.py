@@ -59,6 +59,26 @@ class Checkpoints(Protocol):
         """Release the file or connection."""
 
 
+def checkpoint_rows(
+    models: Iterable[tuple[Key, AssetModel, str]],
+) -> list[tuple[str, str, str, str, str, bytes]]:
+    """The rows both stores save for (key, model, fingerprint) triples.
+
+    Each is (site, asset, profile, fingerprint, river version, pickled model).
+    """
+    return [
+        (
+            site,
+            asset,
+            model.profile.name,
+            fp,
+            RIVER_VERSION,
+            pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        for (site, asset), model, fp in models
+    ]
+
+
 def restore(row: Sequence[Any], fingerprint: str) -> tuple[AssetModel | None, str]:
     """The model of a saved (profile, fingerprint, river, pickle) row, or why it is unusable.
 
@@ -121,17 +141,7 @@ class CheckpointStore:
         same transaction: a taught or reset model and the end of its pending change are
         durable together, or neither is.
         """
-        rows = [
-            (
-                site,
-                asset,
-                model.profile.name,
-                fp,
-                RIVER_VERSION,
-                pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
-            )
-            for (site, asset), model, fp in models
-        ]
+        rows = checkpoint_rows(models)
         with transaction(self._conn, f"checkpoints {self.path}") as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO models (site, asset, profile, fingerprint, river, model)"

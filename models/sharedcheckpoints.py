@@ -22,13 +22,12 @@ Examples
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Iterable, Sequence
 
 import psycopg
 
 from models.asset import AssetModel
-from models.checkpoints import RIVER_VERSION, CheckpointStore, Key, restore
+from models.checkpoints import CheckpointStore, Key, checkpoint_rows, restore
 from models.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -82,17 +81,7 @@ class PostgresCheckpoints:
         applied: Sequence[tuple[int, int]] = (),
     ) -> int:
         """Save (key, model, fingerprint) triples in one transaction, then settle `applied`."""
-        rows = [
-            (
-                site,
-                asset,
-                model.profile.name,
-                fp,
-                RIVER_VERSION,
-                pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
-            )
-            for (site, asset), model, fp in models
-        ]
+        rows = checkpoint_rows(models)
         if rows:
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
