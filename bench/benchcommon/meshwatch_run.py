@@ -63,6 +63,18 @@ def _tail(path: Path, lines: int = 15) -> str:
         return f"(no log at {path})"
 
 
+def spawn_run(binary: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``meshwatch run`` with `env`, its output appended to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(binary), "run"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 class MeshwatchRun:
     """Measures ``meshwatch run`` (embedded store).
 
@@ -170,14 +182,7 @@ class MeshwatchRun:
         return env
 
     def _spawn(self, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as log:
-            return subprocess.Popen(
-                [str(self.binary), "run"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return spawn_run(self.binary, env, log_path)
 
     def _create_session(self, env: dict[str, str], log_path: Path) -> None:
         """Start ``meshwatch run`` until it says online (it has subscribed), then SIGTERM it."""

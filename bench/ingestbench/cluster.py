@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 from benchcommon.base import MESHWATCH, Bench, Drain, PublishResult, cpu_delta, cpu_seconds
-from benchcommon.meshwatch_run import MeshwatchRun
+from benchcommon.meshwatch_run import MeshwatchRun, spawn_run
 from benchcommon.store import poll_rows, verify_store
 from benchcommon.workloads import Workload
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -130,19 +129,9 @@ class ClusterRun:
         )
         return env
 
-    def _spawn(self, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as log:
-            return subprocess.Popen(
-                [str(self.binary), "run"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
     def _declare(self, data_dir: Path, log_path: Path) -> None:
         """Run one instance until it holds partitions (the topology exists), then stop it."""
-        proc = self._spawn(self._env(data_dir, 0), log_path)
+        proc = spawn_run(self.binary, self._env(data_dir, 0), log_path)
         deadline = time.monotonic() + _TOPOLOGY_S
         try:
             while not re.search(r"partitions held: \[\d", log_path.read_text(errors="replace")):
@@ -171,7 +160,9 @@ class ClusterRun:
         db = data_dir / "meshwatch.db"
         broker_before = self._broker_cpu()
         started = time.monotonic()
-        procs = [self._spawn(self._env(data_dir, k), log_path) for k in range(self.instances)]
+        procs = [
+            spawn_run(self.binary, self._env(data_dir, k), log_path) for k in range(self.instances)
+        ]
         polls: list[float] = []
         try:
             seen = poll_rows(procs[0], db, workload.readings, polls)
