@@ -16,7 +16,7 @@ import logging
 import pickle
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,8 +79,24 @@ def checkpoint_rows(
     ]
 
 
-def restore(row: Sequence[Any], fingerprint: str) -> tuple[AssetModel | None, str]:
-    """The model of a saved (profile, fingerprint, river, pickle) row, or why it is unusable.
+def restore(
+    row: Sequence[Any] | None, fingerprint: str, set_aside: Callable[[str], None]
+) -> AssetModel | None:
+    """The model of a saved (profile, fingerprint, river, pickle) row, as both stores load it.
+
+    None without a row; a row that cannot be used (another river version or profile, not
+    loadable) is handed to ``set_aside`` with the reason, and the asset starts fresh.
+    """
+    if row is None:
+        return None
+    model, reason = _unpickle(row, fingerprint)
+    if model is None:
+        set_aside(reason)
+    return model
+
+
+def _unpickle(row: Sequence[Any], fingerprint: str) -> tuple[AssetModel | None, str]:
+    """The model of a saved row, or why it is unusable.
 
     A checkpoint is used only with the river version and profile it was saved with.
     """
@@ -164,13 +180,7 @@ class CheckpointStore:
             "SELECT profile, fingerprint, river, model FROM models WHERE site = ? AND asset = ?",
             key,
         ).fetchone()
-        if row is None:
-            return None
-        model, reason = restore(row, fingerprint)
-        if model is not None:
-            return model
-        self._set_aside(key, reason)
-        return None
+        return restore(row, fingerprint, lambda reason: self._set_aside(key, reason))
 
     def _set_aside(self, key: Key, reason: str) -> None:
         log.warning("checkpoint of %s/%s set aside (%s): the asset starts fresh", *key, reason)

@@ -115,11 +115,9 @@ class PostgresCheckpoints:
                 " WHERE site = %s AND asset = %s",
                 key,
             ).fetchone()
-        if row is None:
-            return None
-        model, reason = restore(row, fingerprint)
-        if model is not None:
-            return model
+        return restore(row, fingerprint, lambda reason: self._set_aside(key, reason))
+
+    def _set_aside(self, key: Key, reason: str) -> None:
         log.warning("checkpoint of %s/%s set aside (%s): the asset starts fresh", *key, reason)
         with self._conn.transaction():
             self._conn.execute(
@@ -130,7 +128,6 @@ class PostgresCheckpoints:
                 (reason, *key),
             )
             self._conn.execute(f"DELETE FROM {self._models} WHERE site = %s AND asset = %s", key)
-        return None
 
     def count(self) -> int:
         """How many models are saved."""

@@ -150,15 +150,9 @@ class MeshwatchRun:
                 f"count(*) poll: {len(polls)} polls, mean {1000 * sum(polls) / len(polls):.1f} ms,"
                 f" max {1000 * max(polls):.1f} ms"
             )
-        if seen.done is None:
-            drain.status = f"{seen.why}: {seen.count:,} of {expected:,} rows"
+        if not seen.fill(drain, started, expected):
             drain.notes.append(f"exit code {code}; log {log_path}:\n{_tail(log_path)}")
             return drain
-        drain.total_s = seen.done - started
-        if seen.first is not None:
-            t_first, c_first = seen.first
-            drain.steady_s = seen.done - t_first
-            drain.steady_readings = expected - c_first
         drain.cpu_s = cpu
         drain.broker_cpu_s = cpu_delta(broker_before, broker_after)
         if code != 0:

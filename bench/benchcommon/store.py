@@ -12,10 +12,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from .workloads import BASE_MS, KIND, Workload, expected_per_asset, metrics_for
+
+if TYPE_CHECKING:
+    from .base import Drain
 
 POLL_INTERVAL_S = 0.05
 #: A drain that makes no progress for this long is reported as a hang.
@@ -51,6 +55,21 @@ class Seen:
     first: tuple[float, int] | None = None
     done: float | None = None
     why: str = ""
+
+    def fill(self, drain: Drain, started: float, expected: int) -> bool:
+        """Fill ``drain``'s times from what was seen since ``started``; False if unfinished.
+
+        An unfinished drain gets its status (why polling stopped, rows seen of ``expected``).
+        """
+        if self.done is None:
+            drain.status = f"{self.why}: {self.count:,} of {expected:,} rows"
+            return False
+        drain.total_s = self.done - started
+        if self.first is not None:
+            t_first, c_first = self.first
+            drain.steady_s = self.done - t_first
+            drain.steady_readings = expected - c_first
+        return True
 
 
 def poll_rows(proc: subprocess.Popen[bytes], db: Path, expected: int, polls: list[float]) -> Seen:

@@ -172,15 +172,9 @@ class ClusterRun:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             codes = [p.wait(60) for p in procs]
-        if seen.done is None:
-            drain.status = f"{seen.why}: {seen.count:,} of {workload.readings:,} rows"
+        if not seen.fill(drain, started, workload.readings):
             drain.notes.append(f"exit codes {codes}; log {log_path}")
             return drain
-        drain.total_s = seen.done - started
-        if seen.first is not None:
-            t_first, c_first = seen.first
-            drain.steady_s = seen.done - t_first
-            drain.steady_readings = workload.readings - c_first
         drain.cpu_s = cpu
         drain.broker_cpu_s = cpu_delta(broker_before, broker_after)
         if any(codes):

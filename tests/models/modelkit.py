@@ -16,6 +16,8 @@ import pytest
 from ingest.base import Reading
 from models.asset import AssetModel
 from models.base import Verdict
+from models.checkpoints import Checkpoints
+from models.profiles import fingerprint
 from models.settings import DetectorSpec, DetectorType, ProfileSettings
 
 SECOND = 1_000_000_000
@@ -144,3 +146,28 @@ def reading(
 ) -> Reading:
     """A `Reading` of asset `asset` at site ``s1`` and ts(i)."""
     return Reading("s1", asset, kind, ts(i), dict(metrics))
+
+
+def checkpoint_probes() -> list[dict[str, float]]:
+    """Healthy and deviated readings that tell whether a restored model is the saved one."""
+    rng = random.Random(51)
+    return [healthy(rng) for _ in range(30)] + [deviated(rng, "spindle_temp_c", 9)] * 10
+
+
+def saving_again_replaces(store: Checkpoints, model: AssetModel) -> None:
+    """Assert what every checkpoint store does: saving an asset again keeps one row, the newer.
+
+    ``model`` is a trained model, saved under ``("s1", "m1")``.
+    """
+    key = ("s1", "m1")
+    fp = fingerprint(model.profile)
+    store.save([(key, model, fp)])
+    rng = random.Random(52)
+    learned = model.learned
+    for i in range(5):
+        model.process(model.last_ts + 1 + i, healthy(rng))
+    store.save([(key, model, fp)])
+    loaded = store.load(key, fp)
+    assert store.count() == 1
+    assert loaded is not None
+    assert loaded.learned == learned + 5

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import pickle
-import random
 import sqlite3
 from pathlib import Path
 
 import pytest
-from modelkit import SPECS, deviated, healthy, probe, profile, trained
+from modelkit import (
+    SPECS,
+    checkpoint_probes,
+    probe,
+    profile,
+    saving_again_replaces,
+    trained,
+)
 
 from models import checkpoints
 from models.asset import AssetModel
@@ -21,11 +27,6 @@ KEY = ("s1", "m1")
 
 def _model(spec: str = "control_chart") -> AssetModel:
     return trained(profile(spec, warmup=100), extra=50)
-
-
-def _probes() -> list[dict[str, float]]:
-    rng = random.Random(51)
-    return [healthy(rng) for _ in range(30)] + [deviated(rng, "spindle_temp_c", 9)] * 10
 
 
 def _query(path: Path, sql: str) -> list[tuple]:
@@ -61,7 +62,7 @@ def test_round_trip_gives_identical_verdicts(store: CheckpointStore, spec: str) 
     assert store.save([(KEY, model, fp)]) == 1
     loaded = store.load(KEY, fp)
     assert loaded is not None
-    assert probe(loaded, _probes()) == probe(model, _probes())
+    assert probe(loaded, checkpoint_probes()) == probe(model, checkpoint_probes())
 
 
 def test_checkpoint_survives_reopening_the_file(checkpoint_path: Path) -> None:
@@ -77,23 +78,12 @@ def test_checkpoint_survives_reopening_the_file(checkpoint_path: Path) -> None:
     finally:
         second.close()
     assert loaded is not None
-    assert probe(loaded, _probes()) == probe(model, _probes())
+    assert probe(loaded, checkpoint_probes()) == probe(model, checkpoint_probes())
 
 
 def test_saving_again_replaces_the_checkpoint(store: CheckpointStore) -> None:
     """Saving an asset twice keeps one row, holding the newer model."""
-    model = _model()
-    fp = fingerprint(model.profile)
-    store.save([(KEY, model, fp)])
-    rng = random.Random(52)
-    learned = model.learned
-    for i in range(5):
-        model.process(model.last_ts + 1 + i, healthy(rng))
-    store.save([(KEY, model, fp)])
-    loaded = store.load(KEY, fp)
-    assert store.count() == 1
-    assert loaded is not None
-    assert loaded.learned == learned + 5
+    saving_again_replaces(store, _model())
 
 
 def test_missing_checkpoint_loads_none(store: CheckpointStore) -> None:

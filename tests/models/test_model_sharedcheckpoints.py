@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from modelkit import deviated, healthy, probe, profile, trained
+from modelkit import (
+    checkpoint_probes,
+    probe,
+    profile,
+    saving_again_replaces,
+    trained,
+)
 
 from models.asset import AssetModel
 from models.checkpoints import CheckpointStore
@@ -22,11 +27,6 @@ KEY = ("s1", "m1")
 
 def _model() -> AssetModel:
     return trained(profile("operating_states", warmup=100), extra=50)
-
-
-def _probes() -> list[dict[str, float]]:
-    rng = random.Random(51)
-    return [healthy(rng) for _ in range(30)] + [deviated(rng, "spindle_temp_c", 9)] * 10
 
 
 @pytest.fixture
@@ -53,23 +53,12 @@ def test_another_instance_loads_what_one_saved(
     finally:
         other.close()
     assert loaded is not None
-    assert probe(loaded, _probes()) == probe(model, _probes())
+    assert probe(loaded, checkpoint_probes()) == probe(model, checkpoint_probes())
 
 
 def test_saving_again_replaces_the_checkpoint(instance: PostgresCheckpoints) -> None:
     """One row per asset, holding the newer model."""
-    model = _model()
-    fp = fingerprint(model.profile)
-    instance.save([(KEY, model, fp)])
-    rng = random.Random(52)
-    learned = model.learned
-    for i in range(5):
-        model.process(model.last_ts + 1 + i, healthy(rng))
-    instance.save([(KEY, model, fp)])
-    loaded = instance.load(KEY, fp)
-    assert instance.count() == 1
-    assert loaded is not None
-    assert loaded.learned == learned + 5
+    saving_again_replaces(instance, _model())
 
 
 def test_a_checkpoint_of_a_changed_profile_is_set_aside(instance: PostgresCheckpoints) -> None:
