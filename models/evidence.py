@@ -46,7 +46,8 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
     prev, prev2, run, step_age = model.prev, model.prev2, model.run, model.step_age
     back = model.history[(model.tick // EVERY - MOVE_SLOTS) % SLOTS]
     smooth, cap = model._smooth, model._rough_cap
-    moved = 0
+    nudge = model._nudge
+    moved = nudged = 0
     for j in range(d):
         v = x[j]
         last = prev[j]
@@ -62,8 +63,11 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
         # a step holds for two readings at least; a lone spike is not one
         stepped = abs(v - smoothed) > jump and abs(last - smoothed) > jump
         step_age[j] = 0 if stepped else step_age[j] + 1
-        if not smooth[j] and abs(v - back[j]) > jump:
-            moved += 1
+        if not smooth[j]:
+            if abs(v - back[j]) > jump:
+                moved += 1
+            elif abs(v - smoothed) > nudge[j]:
+                nudged += 1  # past its noise, though by little beside its level
         smoothed += lam * (v - smoothed)
         level[j] = smoothed
         slower = slow[j]
@@ -75,7 +79,7 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
         rough[j] = roughness + lam_rough * ((second if second < cap[j] else cap[j]) - roughness)
         run[j] = run[j] + 1 if v == last else 1
     model.prev2, model.prev = prev, x
-    track_changes(model, moved, back)
+    track_changes(model, moved, nudged, back)
     model._stale += 1
     if model._stale >= _CACHE_EVERY or model.since_change == 0:
         _cache(model)
@@ -118,6 +122,10 @@ def _cache(model: OperatingStates) -> None:
     if len(memory):
         sl = model._sl_array
         expected, others = memory.expected(level, sl)
+        # The others' distance is in support units; a metric whose states lie far apart
+        # beside its noise (a pressure of 0 or 1,000 bar) may stand as far apart in its own.
+        unit = np.maximum(sl, model.wander)
+        model._widen = np.maximum(1.0, memory.support(sl) / unit).tolist()
         model._expected, model._others = expected.tolist(), others.tolist()
         k = model._nearest = memory.nearest(level, sl)
         # the state's noise and level, the reference of the roughness evidence
@@ -142,11 +150,15 @@ def _level_evidence(model: OperatingStates) -> list[float]:
     if expected is not None:
         # Right after a change of state every metric may stand apart from the states
         # seen, in proportion to how far the others moved; later only those settling.
-        fast, settling_time = t < model.fast_window, t < model.settle
+        fast_window = model.fast_window
+        fast, settling_time = t < fast_window, t < model.settle
         settling, others, gamma = model.settling, model._others, model.gamma
+        widen, step_age = model._widen, model.step_age
         for j in range(d):
             if fast or (settling_time and settling[j]):
-                allowance = math.sqrt(1.0 + (gamma * others[j]) ** 2)
+                # a metric that stepped with the change may land as far off in its own units
+                wide = widen[j] if step_age[j] < t + fast_window else 1.0
+                allowance = math.sqrt(1.0 + (gamma * others[j] * wide) ** 2)
             else:
                 allowance = 1.0
             unit = sl[j] if sl[j] > wander[j] else wander[j]

@@ -70,7 +70,7 @@ class StateMemory:
         the range it spans across states: "near" means near on the scale the states differ on.
         """
         diff = self.levels - level
-        support = np.maximum(sl, 0.05 * (self.levels.max(axis=0) - self.levels.min(axis=0)))
+        support = self.support(sl)
         squares = (diff / support) ** 2
         others = np.sqrt(np.maximum(squares.sum(axis=1)[:, None] - squares, 0.0))
         if len(self) == 1:  # the only state is the nearest for every metric
@@ -81,6 +81,11 @@ class StateMemory:
         nearest = np.where(tied, np.abs(diff), np.inf).argmin(axis=0)
         columns = np.arange(level.shape[0])
         return self.levels[nearest, columns], others[nearest, columns]
+
+    def support(self, sl: Vector) -> Vector:
+        """Each metric's support unit: its smoothed noise, or a twentieth of its range."""
+        spread: Vector = np.maximum(sl, 0.05 * (self.levels.max(axis=0) - self.levels.min(axis=0)))
+        return spread
 
     def learn(
         self,

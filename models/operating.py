@@ -11,10 +11,13 @@ should read, learned online from the readings it accepts:
   vibration follow the load, a temperature follows it with a lag), so a load never seen is
   no anomaly while the relation holds, and a broken relation is one inside the normal range;
 * a change of operating state is recognised as such (`models.settling`): several metrics
-  moving a lot within a few dozen readings. Right after it the new state is learned, and
-  metrics that lag behind it (temperatures settling, averages catching up) are given time
-  while they settle, moving the way they started and no faster. Outside those windows, a
-  metric that drifts on its own is judged, however slowly it drifts;
+  moving a lot within a few dozen readings, or one moving a lot as others step past their
+  noise (a compressor's pressure moving 0.4 bar of 7 as its current halves). Right after it
+  the metrics that stepped may land as far from the states seen as the others did, counted
+  in the units the states differ by (a moulder's pressure back from 0 to a job never seen);
+  the new state is learned, and metrics that lag behind it (temperatures settling, averages
+  catching up) are given time while they settle, moving the way they started and no faster.
+  Outside those windows, a metric that drifts on its own is judged, however slowly it drifts;
 * noise that grows (additive, or with the level for speeds and flows) and a sensor stuck at
   one value are evidence too, as in `models.controlchart`.
 
@@ -175,6 +178,18 @@ class OperatingStates(SelfThresholded):
         """True once the warm-up is fitted and scores count."""
         return self.relations is not None
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Load a pickled model, one saved before a per-metric constant existed included.
+
+        A checkpoint of an earlier meshwatch keeps what it learned: the constants derived
+        from it are worked out again (`_lists`), the cached expectations start neutral.
+        """
+        self.__dict__.update(state)
+        if self.relations is not None and "_nudge" not in state:
+            self._lists()
+        if "_widen" not in state:
+            self._widen = [1.0] * len(getattr(self, "names", ()))
+
     # ---- the warm-up ----
 
     def _keep(self, x: Features) -> None:
@@ -225,6 +240,7 @@ class OperatingStates(SelfThresholded):
         self._stale = 0  # readings since the cached expectations were computed
         self._expected: list[float] | None = None
         self._others = [0.0] * d
+        self._widen = [1.0] * d
         self._nearest = -1
         self._state: tuple[list[float], list[float]] | None = None
         self._spread: list[float | None] = [None] * d
@@ -255,6 +271,9 @@ class OperatingStates(SelfThresholded):
         self._warm_level = np.abs(self.warm_level).tolist()
         self._stuck_limit = np.maximum(self.stuck_mult * self.run_limit, self.stuck_min).tolist()
         self._movers = int((~self.smooth).sum())
+        # A metric off its level by step_k of its noise units as another steps is part of a
+        # change of state, however small that is beside its level (`models.settling`).
+        self._nudge = (self.step_k * self._noise_floor()).tolist()
         self._stale = 1 << 30
 
     def _noise_floor(self) -> Vector:

@@ -28,10 +28,16 @@ MOVE_SLOTS = 6
 _JUMPED = 0.25
 
 
-def track_changes(model: OperatingStates, moved: int, back: list[float]) -> None:
-    """Notice a change of operating state: several metrics moved a lot within ~30 readings."""
+def track_changes(model: OperatingStates, moved: int, nudged: int, back: list[float]) -> None:
+    """Notice a change of operating state: several metrics moved a lot within ~30 readings.
+
+    ``moved`` metrics moved past their step size; ``nudged`` ones step past their noise at
+    this reading, though by less than their step size (a pressure moving 0.4 bar of 7 as
+    the load drops): with one that moved, they make a change of state too.
+    """
     model.since_change += 1
-    if moved >= 2 and 3 * moved >= model._movers:
+    movers = moved + nudged
+    if moved >= 1 and movers >= 2 and 3 * movers >= model._movers:
         if model.since_change > 30:
             model.before_change = list(back)
         model.since_change = 0

@@ -123,12 +123,6 @@ def test_the_text_report_has_the_summary_line_and_the_alarm_report(
     assert "ISA-18.2" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11's demo goal, not met on this recording: 4 of 4 faults but 4 false alarms "
-    "(3 before the spike and settling changes; the live demo measured 4 of 4 and 2); see the "
-    "issue's closing note",
-)
 def test_the_demo_scenario_meets_the_issue_goal_with_default_settings(judged: Any) -> None:
     """Default settings: 4 of 4 faults, at most 2 false alarms in 2 hours, none chattering."""
     assert judged["detected"] == 4
