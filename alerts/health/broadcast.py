@@ -7,13 +7,21 @@ next save that succeeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from alerts.base import AssetKey, Publisher
+from alerts.errors import DeliveryError
 from alerts.health.status import AssetHealth
+
+log = logging.getLogger(__name__)
+
+#: Seconds a hand-over waits for the broker to confirm it cleared the health given up: the
+#: broker's PUBACK takes milliseconds; a broker that is away must not hold the hand-over.
+CLEAR_WAIT = 5.0
 
 
 class Broadcaster:
@@ -51,6 +59,32 @@ class Broadcaster:
             self.advice(key, payload)
         self._health.clear()
         self._advice.clear()
+
+    def drop(self, keys: Collection[AssetKey]) -> None:
+        """Forget the changes held for these assets: they are not ours to publish any more."""
+        for key in keys:
+            self._health.pop(key, None)
+            self._advice.pop(key, None)
+
+    def clear(self, health: Sequence[AssetKey], advice: Sequence[AssetKey]) -> None:
+        """Clear these assets' retained health and advice, and wait until the broker has.
+
+        The last clear waits for its PUBACK (at most `CLEAR_WAIT` seconds): the broker
+        handles a connection's messages in order, so the asset's next holder, which
+        publishes only once it reads the asset, cannot be cleared by a late message of ours.
+        """
+        if self.publisher is None:
+            return
+        topics = [f"{self.prefix}/health/{s}/{a}" for s, a in health]
+        topics += [f"{self.prefix}/reroute/{s}/{a}" for s, a in advice]
+        if not topics:
+            return
+        for topic in topics[:-1]:
+            self.publisher.publish(topic, b"", retain=True)
+        try:
+            self.publisher.publish_confirmed(topics[-1], b"", CLEAR_WAIT)
+        except DeliveryError as exc:
+            log.warning("clearing the health of assets given up: %s", exc)
 
     def health(self, h: AssetHealth) -> None:
         """Publish one asset's health, retained."""

@@ -96,6 +96,18 @@ class Peers:
         """The entries of the instances that are up, by asset."""
         return {key: h for key, (who, h) in self._entries.items() if who not in self._gone}
 
+    def asset_of(self, topic: str) -> AssetKey | None:
+        """The asset a health message's topic names (None for any other topic)."""
+        if not topic.startswith(self._health_prefix):
+            return None
+        site, _, asset = topic[len(self._health_prefix) :].partition("/")
+        return (site, asset)
+
+    def holder(self, key: AssetKey) -> str | None:
+        """The other live instance that last published this asset's health, if one did."""
+        found = self._entries.get(key)
+        return None if found is None or found[0] in self._gone else found[0]
+
     def sites(self) -> dict[str, SiteElsewhere]:
         """Each site with assets at live peers: all of those offline or not, their first name."""
         found: dict[str, SiteElsewhere] = {}
