@@ -40,6 +40,9 @@ class AssetAlerts:
         The asset (never the site-wide ``*``).
     kind, last_ts, heard
         Its kind, its last reading's event time and the fleet's event time when it came.
+    clock
+        The holder's fleet clock when it saved this: how long the asset had been silent then
+        is ``clock - heard``.
     episodes
         Its open episodes by rule (`alerts.lifecycle.Episode.to_state`).
     told
@@ -64,6 +67,7 @@ class AssetAlerts:
     kind: str | None
     last_ts: int
     heard: int
+    clock: int = 0
     episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     told: dict[str, dict[str, int]] = field(default_factory=dict)
     flaps: dict[str, list[int]] = field(default_factory=dict)
@@ -96,6 +100,8 @@ class SharedChanges:
     flaps: dict[EpisodeKey, list[int] | None] = field(default_factory=dict)
     assets: dict[AssetKey, Tracked] = field(default_factory=dict)
     health: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
+    #: The fleet clock when `assets` were saved (each asset's silence is measured on it).
+    clock: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.episodes or self.told or self.flaps or self.assets or self.health)
@@ -112,6 +118,7 @@ class SharedChanges:
         self.flaps.update(newer.flaps)
         self.assets.update(newer.assets)
         self.health.update(newer.health)
+        self.clock = max(self.clock, newer.clock)
 
     def drop(self, keys: Container[AssetKey]) -> None:
         """Forget the changes of these assets (another instance holds them now)."""

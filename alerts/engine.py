@@ -144,9 +144,10 @@ class AlertEngine:
             self.clock.heard()
             if self.saver.shared is not None:  # assets another instance held come with state
                 observations = list(observations)
-                self.handover.adopt_new(observations, self.clock.now())
+                self.handover.claim_new(observations)
             for obs in observations:
                 self._observe(obs)
+            self.handover.claimed.clear()
             return self._settle()
 
     def tick(self) -> list[Point]:
@@ -192,7 +193,7 @@ class AlertEngine:
         """
         with self.lock:
             self.save_and_tell()
-            handed = self.handover.release(keys)
+            handed = self.handover.release(keys, self.clock.newest)
             self.save_and_tell()
             return handed
 
@@ -237,6 +238,8 @@ class AlertEngine:
         ts = obs.ts
         key = (obs.site, obs.asset)
         a = self.assets.get(key)
+        if a is None and self.handover.claimed:  # another instance held it: its state comes
+            a = self.handover.take(key, self.clock.newest)
         if a is None:
             a = TrackedAsset(obs.site, obs.asset, obs.kind, ts)
             a.scope(self.rules)

@@ -5,10 +5,12 @@ instances come and go (docs/design.md §10). The instance giving a partition up 
 assets (`Handover.release`): their whole alert state goes to the shared store
 (`alerts.assetstate`), pending episodes included, and the instance forgets them: their
 episodes, deadman clock, dispatch and health entry, whose retained messages it clears. The
-instance that reads one of them next takes its state over on its first reading
-(`Handover.adopt_new`), as the model registry loads a model, and goes on where the other
-left: the same alert ids, no second notification of what was told, an on-delay that does not
-start over, its health entry published as its own.
+instance that reads one of them next claims its state with the batch that brings its first
+reading (`Handover.claim_new`) and takes it over at that reading (`Handover.take`), as the
+model registry loads a model, and goes on where the other left: the same alert ids, no
+second notification of what was told, an on-delay that does not start over, its health entry
+published as its own, and its deadman clock: the silence the old holder had seen counts, the
+time its partition waited to be read does not (the new holder's fleet clock may be ahead).
 
 Without a shared store an instance still forgets what it gives up (it would otherwise call
 the assets offline once their readings go elsewhere); the next holder decides afresh.
@@ -68,11 +70,16 @@ class Handover:
         self.health = health
         self.saver = saver
         self.shared = shared
+        #: Assets of the batch in hand this instance claimed, taken over at their reading.
+        self.claimed: dict[AssetKey, AssetAlerts] = {}
 
     # ---- giving up ----
 
-    def state_of(self, keys: Iterable[AssetKey]) -> list[AssetAlerts]:
-        """The whole alert state of these tracked assets, as a new holder takes it over."""
+    def state_of(self, keys: Iterable[AssetKey], newest: int) -> list[AssetAlerts]:
+        """The whole alert state of these tracked assets, as a new holder takes it over.
+
+        `newest` is the fleet clock's now.
+        """
         wanted = {k: self.episodes.of(k) for k in keys if k in self.assets}
         flaps: dict[AssetKey, dict[str, list[int]]] = {}
         for (rule, site, asset), times in self.episodes.flaps.history.items():
@@ -97,6 +104,7 @@ class Handover:
                     a.kind,
                     a.last_ts,
                     a.heard,
+                    newest,
                     episodes={rule: ep.to_state() for rule, ep in eps.items()},
                     told={r: told[ep.alert.id] for r, ep in eps.items() if ep.alert.id in told},
                     flaps=flaps.get(key, {}),
@@ -106,7 +114,7 @@ class Handover:
             )
         return states
 
-    def release(self, keys: Collection[AssetKey] | None) -> int:
+    def release(self, keys: Collection[AssetKey] | None, newest: int) -> int:
         """Hand these assets' state over and forget them; None: keep all, saved (shutdown).
 
         Returns how many assets' state was handed over. A shared store that refuses leaves
@@ -117,7 +125,7 @@ class Handover:
         handed = 0
         if self.shared is not None and chosen:
             try:
-                taken = self.shared.hand_over(self.state_of(chosen), keep=keep)
+                taken = self.shared.hand_over(self.state_of(chosen, newest), keep=keep)
                 handed = len(chosen) - len(taken)
             except SharedStateError as exc:
                 log.error("handing the alert state of %d assets over failed: %s", len(chosen), exc)
@@ -154,28 +162,31 @@ class Handover:
 
     # ---- taking over ----
 
-    def adopt_new(self, observations: Iterable[Observation], now: int) -> None:
-        """Take over the saved state of the assets of a batch this instance does not track.
+    def claim_new(self, observations: Iterable[Observation]) -> None:
+        """Claim the saved state of the assets of a batch this instance does not track.
 
         Raises `SharedStateError` when the shared store cannot be read: the batch goes
         unjudged rather than judged from nothing (which could notify twice).
         """
         if self.shared is None:
             return
-        assets = self.assets
-        unknown = {(o.site, o.asset) for o in observations} - assets.keys()
-        if unknown:
-            for saved in self.shared.claim(unknown).values():
-                self.adopt(saved, now)
+        unknown = {(o.site, o.asset) for o in observations} - self.assets.keys()
+        self.claimed = self.shared.claim(unknown) if unknown else {}
 
-    def adopt(self, saved: AssetAlerts, now: int) -> TrackedAsset:
+    def take(self, key: AssetKey, newest: int) -> TrackedAsset | None:
+        """Take a claimed asset over at its first reading (None: it had no saved state)."""
+        saved = self.claimed.pop(key, None)
+        return None if saved is None else self.adopt(saved, newest)
+
+    def adopt(self, saved: AssetAlerts, newest: int) -> TrackedAsset:
         """Track an asset from its saved state, as the instance that held it left it.
 
-        Its groups wait and its health is looked at from `now`, or from when the asset was
-        last heard if this instance's clock is behind (it has heard nothing yet).
+        `newest` is this instance's fleet clock. Where it runs ahead of the old holder's
+        (the partition waited to be read), the asset's silence is what the old holder saw.
         """
-        now = max(now, saved.heard, saved.last_ts)
-        a = TrackedAsset(saved.site, saved.asset, saved.kind, saved.last_ts, saved.heard)
+        now = max(newest, saved.clock)
+        heard = saved.heard + now - saved.clock if saved.clock else saved.heard
+        a = TrackedAsset(saved.site, saved.asset, saved.kind, saved.last_ts, heard)
         a.scope(self.rules)
         self.assets[saved.key] = a
         firing: set[str] = set()
@@ -198,11 +209,11 @@ class Handover:
             self.health.mark(saved.key, now)
         return a
 
-    def adopt_held(self, now: int) -> int:
+    def adopt_held(self, newest: int) -> int:
         """Take back the assets this instance held when it stopped; return how many."""
         if self.shared is None:
             return 0
         held = self.shared.held()
         for saved in held:
-            self.adopt(saved, now)
+            self.adopt(saved, newest)
         return len(held)

@@ -36,7 +36,7 @@ def restore(engine: AlertEngine) -> None:
     now = engine.clock.now()
     live = {alert.key: alert for alert in engine.episodes.alerts()}
     engine.dispatcher.restore(snap.groups, live, now)
-    engine.handover.adopt_held(now)
+    engine.handover.adopt_held(newest)
     firing: set[str] = set()
     for ekey, ep in engine.episodes.open.items():
         if ep.alert.state is State.FIRING:

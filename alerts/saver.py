@@ -87,7 +87,9 @@ class Saver:
             self.seen = set()
             pending.kv["clock"] = {"newest": newest}
         if self.shared is not None:
-            self.unshared.merge(take_shared(pending))
+            moved = take_shared(pending)
+            moved.clock = newest
+            self.unshared.merge(moved)
         try:
             self.state.save(pending, wall)
         except StoreError as exc:

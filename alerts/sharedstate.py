@@ -73,7 +73,7 @@ class PostgresAlertState:
         key = "site TEXT NOT NULL, asset TEXT NOT NULL"
         return [
             f"CREATE TABLE IF NOT EXISTS {self._assets} ({key}, kind TEXT,"
-            " last_ts BIGINT NOT NULL, heard BIGINT NOT NULL, holder TEXT,"
+            " last_ts BIGINT NOT NULL, heard BIGINT NOT NULL, clock BIGINT NOT NULL, holder TEXT,"
             " saved_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (site, asset))",
             f"CREATE INDEX IF NOT EXISTS {self._assets}_holder ON {self._assets} (holder)",
             f"CREATE TABLE IF NOT EXISTS {self._episodes} ({key}, rule TEXT NOT NULL,"
@@ -111,7 +111,8 @@ class PostgresAlertState:
             up = [(s, a, r, orjson.dumps(v)) for s, a, r, v in flaps if v is not None]
             self._upsert(cur, self._flaps, up)
             self._delete(cur, self._flaps, [(s, a, r) for s, a, r, v in flaps if v is None])
-            assets = [(*k, *v) for k, v in changes.assets.items() if k not in taken]
+            clock = changes.clock
+            assets = [(*k, *v, clock) for k, v in changes.assets.items() if k not in taken]
             self._hold(cur, assets, self.instance)
             health = [(*k, orjson.dumps(v)) for k, v in changes.health.items() if k not in taken]
             self._upsert(cur, self._health, health)
@@ -151,7 +152,7 @@ class PostgresAlertState:
                 " SET site = EXCLUDED.site, asset = EXCLUDED.asset, data = EXCLUDED.data",
                 [(*s.key, d["alert_id"], orjson.dumps(d)) for s in mine for d in s.shelves],
             )
-            rows = [(*s.key, s.kind, s.last_ts, s.heard) for s in mine]
+            rows = [(*s.key, s.kind, s.last_ts, s.heard, s.clock) for s in mine]
             self._hold(cur, rows, self.instance if keep else None)
         return taken
 
@@ -205,14 +206,15 @@ class PostgresAlertState:
     def _hold(
         self,
         cur: _Cursor,
-        rows: Sequence[tuple[str, str, str | None, int, int]],
+        rows: Sequence[tuple[str, str, str | None, int, int, int]],
         holder: str | None,
     ) -> None:
+        """Upsert (site, asset, kind, last_ts, heard, clock) rows, held by `holder`."""
         cur.executemany(
-            f"INSERT INTO {self._assets} (site, asset, kind, last_ts, heard, holder)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site, asset) DO UPDATE"
+            f"INSERT INTO {self._assets} (site, asset, kind, last_ts, heard, clock, holder)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site, asset) DO UPDATE"
             " SET kind = EXCLUDED.kind, last_ts = EXCLUDED.last_ts, heard = EXCLUDED.heard,"
-            " holder = EXCLUDED.holder, saved_at = now()",
+            " clock = EXCLUDED.clock, holder = EXCLUDED.holder, saved_at = now()",
             [(*row, holder) for row in rows],
         )
 
@@ -250,6 +252,7 @@ class PostgresAlertState:
                     "kind": None,
                     "last_ts": 0,
                     "heard": 0,
+                    "clock": 0,
                     "episodes": {},
                     "told": {},
                     "flaps": {},
@@ -258,8 +261,9 @@ class PostgresAlertState:
                 },
             )
 
-        for site, asset, kind, last_ts, heard in select(self._assets, "kind, last_ts, heard"):
-            entry(site, asset).update(kind=kind, last_ts=int(last_ts), heard=int(heard))
+        for site, asset, kind, *times in select(self._assets, "kind, last_ts, heard, clock"):
+            last_ts, heard, clock = (int(t) for t in times)
+            entry(site, asset).update(kind=kind, last_ts=last_ts, heard=heard, clock=clock)
         for site, asset, rule, data, told in select(self._episodes, "rule, data, told"):
             e = entry(site, asset)
             e["episodes"][rule] = orjson.loads(data)

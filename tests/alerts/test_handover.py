@@ -127,6 +127,27 @@ def test_a_pending_on_delay_goes_on_at_the_new_holder(
     )
 
 
+def test_the_time_a_partition_waited_to_be_read_is_not_silence(cluster: Cluster) -> None:
+    """B reads on 400 s ahead before A's dead partition reaches it: no offline for the mill.
+
+    A dies holding the mill (no hand-over); B, whose clock ran ahead on its other assets
+    meanwhile, gets the mill's unacked reading again, which it skips (A judged it).
+    """
+    a, b = cluster()
+    a.run(5)
+    b.assets = (("plant-d", "cnc-4"),)
+    b.t = a.t
+    b.run(400)
+    ahead, b.t = b.t, a.t
+    again = b.reading(CNC_B)  # a redelivery: A had judged it, and saved
+    b.t = ahead
+    b.engine.observe([again])
+    b.engine.commit()
+    b.run(1)  # the deadman looks again a second later
+    assert CNC_B in b.engine.assets
+    assert [x.asset for x in b.engine.open_alerts()] == []
+
+
 def test_the_old_holder_forgets_what_it_gave_up(cluster: Cluster) -> None:
     """After the hand-over A has no entry for the mill: not in its map, not tracked."""
     a, b = cluster()

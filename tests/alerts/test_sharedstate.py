@@ -24,6 +24,7 @@ def _state(**values: object) -> AssetAlerts:
         "kind": "press",
         "last_ts": 1_000,
         "heard": 1_200,
+        "clock": 1_300,
         "episodes": {"hot": {"alert": {"id": "9c0e3f2a9c0d1e4b"}, "since": 900}},
         "told": {"hot": {"mqtt": 950, "log": 950}},
         "flaps": {"hot": [900]},
