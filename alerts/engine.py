@@ -178,7 +178,11 @@ class AlertEngine:
         instance's now: this one lets it go.
         """
         with self.lock:
-            if self.peers.hear(topic, payload):
+            changed = self.peers.hear(topic, payload)
+            if self.peers.joined:  # a newcomer learns the fleet from what the others publish
+                self.peers.joined = False
+                self.health.republish()
+            if changed:
                 self.health.peers_changed()
                 self.deadman.checked_at = 0  # sites spread over instances: look again
                 key = self.peers.asset_of(topic)

@@ -8,6 +8,11 @@ offline as a whole. An instance whose alerts connection is gone (its retained
 ``{prefix}/status/<instance>-alerts`` says ``offline``) is not trusted: its assets are
 neither candidates nor counted as offline.
 
+An instance that comes online is told the fleet again (`Peers.joined`): the others publish
+their maps anew. A broker that sends retained messages to a subscription with wildcards
+(mosquitto) makes that redundant; RabbitMQ 3.10's MQTT plugin does not send them, so a
+newcomer would otherwise know only the health that changes after it subscribed.
+
 Examples
 --------
 >>> peers = Peers("meshwatch-1", "meshwatch")
@@ -82,6 +87,9 @@ class Peers:
         self._status_prefix = f"{prefix}/status/"
         self._entries: dict[AssetKey, tuple[str, AssetHealth]] = {}
         self._gone: set[str] = set()
+        self._online: set[str] = set()
+        #: Another instance came online since the last look: it needs to hear our map.
+        self.joined = False
         self._log = ThrottledLog(log)
 
     def hear(self, topic: str, payload: bytes) -> bool:
@@ -146,6 +154,10 @@ class Peers:
         before = instance in self._gone
         if status == "online":
             self._gone.discard(instance)
+            if instance not in self._online:
+                self._online.add(instance)
+                self.joined = True
         else:
             self._gone.add(instance)
+            self._online.discard(instance)
         return before != (instance in self._gone)
