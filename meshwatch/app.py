@@ -210,13 +210,15 @@ def build(settings: Settings, link: Connection | None = None) -> App:
     return _with_http(app)
 
 
-def check(settings: Settings) -> None:
+def check(settings: Settings, workers: int = 1) -> None:
     """Refuse what `build` would refuse in the configuration, opening nothing (`ConfigError`).
 
     ``meshwatch run --workers`` checks before it starts any worker, so a mistake is one line
-    from the reader, not one from each worker.
+    from the reader, not one from each worker: with `workers` above 1, their HTTP ports too
+    (``http.port`` + 1 + k), which each worker would otherwise find taken on its own.
     """
     check_cluster(settings)
+    http.check_free(settings.http, 1 if settings.amqp.urls else workers)
     if settings.models.enabled:
         _check_profiles(settings)
     if settings.alerts.enabled:
