@@ -199,7 +199,8 @@ class AlertEngine:
             self.save_and_tell()
             handed = self.handover.release(keys, self.clock.newest)
             self.save_and_tell()
-            return handed
+        self.health.broadcast.settle()  # off the lock: the PUBACK's thread may need it
+        return handed
 
     def republish(self) -> None:
         """Publish the whole health map and all advice again (after the broker reconnects)."""

@@ -43,6 +43,8 @@ class Broadcaster:
         self.instance = instance
         self._health: dict[AssetKey, AssetHealth] = {}
         self._advice: dict[AssetKey, dict[str, Any] | None] = {}
+        #: The last clear published, until `settle` confirms the broker has it.
+        self._unsettled: str | None = None
 
     def stage(
         self, health: Iterable[AssetHealth], advice: Mapping[AssetKey, dict[str, Any] | None]
@@ -67,22 +69,33 @@ class Broadcaster:
             self._advice.pop(key, None)
 
     def clear(self, health: Sequence[AssetKey], advice: Sequence[AssetKey]) -> None:
-        """Clear these assets' retained health and advice, and wait until the broker has.
+        """Clear these assets' retained health and advice (empty retained messages).
 
-        The last clear waits for its PUBACK (at most `CLEAR_WAIT` seconds): the broker
-        handles a connection's messages in order, so the asset's next holder, which
-        publishes only once it reads the asset, cannot be cleared by a late message of ours.
+        `settle` then waits until the broker has them.
         """
         if self.publisher is None:
             return
         topics = [f"{self.prefix}/health/{s}/{a}" for s, a in health]
         topics += [f"{self.prefix}/reroute/{s}/{a}" for s, a in advice]
-        if not topics:
-            return
-        for topic in topics[:-1]:
+        for topic in topics:
             self.publisher.publish(topic, b"", retain=True)
+        if topics:
+            self._unsettled = topics[-1]
+
+    def settle(self) -> None:
+        """Wait until the broker has the clears: the last one again, confirmed by its PUBACK.
+
+        The broker handles a connection's messages in order, so once it acknowledged this one
+        it has the clears before it, and the asset's next holder, which publishes only once
+        it reads the asset, cannot be cleared by a late message of ours. Waits at most
+        `CLEAR_WAIT` s; never under the engine's lock, since the PUBACK comes on the thread
+        that hands the engine the other instances' health.
+        """
+        topic, self._unsettled = self._unsettled, None
+        if topic is None or self.publisher is None:
+            return
         try:
-            self.publisher.publish_confirmed(topics[-1], b"", CLEAR_WAIT)
+            self.publisher.publish_confirmed(topic, b"", CLEAR_WAIT)
         except DeliveryError as exc:
             log.warning("clearing the health of assets given up: %s", exc)
 

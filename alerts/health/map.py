@@ -200,7 +200,8 @@ class HealthMap:
         """Let these assets' entries and advice go (another instance holds them now).
 
         With `clear`, their retained health and advice are cleared (empty retained messages),
-        so that the fleet sees only what their new holder publishes.
+        so that the fleet sees only what their new holder publishes (`Broadcaster.settle`
+        waits until the broker has them).
         """
         gone = [k for k in keys if self.entries.pop(k, None) is not None]
         advised = [k for k in keys if self.advice.pop(k, None) is not None]
