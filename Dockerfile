@@ -12,9 +12,13 @@ RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home 
     && chown meshwatch:meshwatch /data
 
 WORKDIR /src
-# Runtime dependencies only, pinned; then the package itself without resolving again.
-COPY deploy/requirements.txt /src/deploy/requirements.txt
-RUN pip install --no-deps -r deploy/requirements.txt
+# Runtime dependencies only, pinned; then the package itself without resolving again. An
+# instance of a RabbitMQ cluster (compose.yaml's `cluster` profile) adds the PostgreSQL client
+# its shared checkpoints and alert state need: --build-arg CLUSTER=true.
+ARG CLUSTER=false
+COPY deploy/requirements.txt deploy/requirements-cluster.txt /src/deploy/
+RUN pip install --no-deps -r deploy/requirements.txt \
+    && if [ "$CLUSTER" = "true" ]; then pip install --no-deps -r deploy/requirements-cluster.txt; fi
 COPY pyproject.toml README.md /src/
 COPY meshwatch /src/meshwatch
 COPY ingest /src/ingest

@@ -19,13 +19,13 @@ that fired and resolved while muted is never sent: nobody heard it fire.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from alerts.base import Alert, Muter, Notification, Stage, State
+from alerts.base import SITE_WIDE, Alert, Muter, Notification, Stage, State
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
 
@@ -123,9 +123,13 @@ class Dispatcher:
         #: Event time of the earliest flush (a sentinel far in the future without groups).
         self.due = _NEVER
 
-    def insert(self, alert: Alert, now: int) -> None:
-        """An alert fired or resolved: put it in its groups (a new group waits group_wait)."""
+    def insert(self, alert: Alert, now: int) -> list[GroupKey]:
+        """An alert fired or resolved: put it in its groups (a new group waits group_wait).
+
+        Returns the groups it is in.
+        """
         labels = alert.labels()
+        keys: list[GroupKey] = []
         for route in self.root.match(labels):
             shared = route.group_labels(labels)
             by = labels if shared is None else shared
@@ -139,6 +143,8 @@ class Dispatcher:
             # resolution from the receivers that were told it fired.
             group.alerts[alert.id] = alert
             self.dirty.add(key)
+            keys.append(key)
+        return keys
 
     def remind(self, alert: Alert) -> None:
         """Announce a firing alert again, as if its receivers had never heard of it.
@@ -155,6 +161,72 @@ class Dispatcher:
                 if sent is not None:
                     sent.firing.discard(alert.id)
             self.dirty.add(key)
+
+    def told(self, alert_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """For each of these firing alerts, the receivers told it fired, and when last."""
+        found: dict[str, dict[str, int]] = {}
+        for key, group in self.groups.items():
+            for alert_id in alert_ids:
+                if alert_id not in group.alerts:
+                    continue
+                told = found.setdefault(alert_id, {})
+                for receiver in group.route.receivers:
+                    sent = self.sent.get((receiver, key))
+                    if sent is not None and alert_id in sent.firing:
+                        told[receiver] = max(told.get(receiver, 0), sent.at)
+        return found
+
+    def told_changed(self) -> dict[AlertKey, dict[str, int]]:
+        """Who was told each firing alert of an asset fired, in the groups changed since `drain`.
+
+        Where assets' state is shared, the next holder of the asset must know.
+        """
+        keys = {
+            alert.id: alert.key
+            for key in self.dirty
+            if (group := self.groups.get(key)) is not None
+            for alert in group.alerts.values()
+            if alert.state is State.FIRING and alert.asset != SITE_WIDE
+        }
+        return {keys[i]: told for i, told in self.told(keys).items()}
+
+    def adopt(self, alert: Alert, told: Mapping[str, int], now: int) -> None:
+        """A firing alert another instance dispatched until now, with who it told and when.
+
+        Its receivers that were told are not told again (repeats follow ``repeat_interval``
+        from when they last heard), and hear its resolution; the others hear it fire.
+        """
+        for key in self.insert(alert, now):
+            group = self.groups[key]
+            for receiver in group.route.receivers:
+                if receiver not in told:
+                    continue
+                sent = self.sent.get((receiver, key))
+                if sent is None:
+                    self.sent[(receiver, key)] = Sent({alert.id}, told[receiver])
+                else:
+                    sent.firing.add(alert.id)
+
+    def forget(self, alert_ids: Collection[str]) -> None:
+        """Let these firing alerts go: another instance dispatches them from now on.
+
+        Resolutions waiting for a flush stay: this instance owes them to whoever it told.
+        """
+        for key, group in list(self.groups.items()):
+            gone = [i for i in alert_ids if i in group.alerts]
+            if not gone:
+                continue
+            for alert_id in gone:
+                del group.alerts[alert_id]
+            for receiver in group.route.receivers:
+                if (sent := self.sent.get((receiver, key))) is not None:
+                    sent.firing.difference_update(gone)
+            self.dirty.add(key)
+            if not group.alerts:
+                del self.groups[key]
+                for receiver in group.route.receivers:
+                    self.sent.pop((receiver, key), None)
+        self.due = min((g.next_flush for g in self.groups.values()), default=_NEVER)
 
     def flush(self, now: int, stages: Sequence[Stage]) -> list[Notification]:
         """Flush every group that is due at `now`; return the notifications to send."""

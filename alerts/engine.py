@@ -2,7 +2,7 @@
 
 It sees every batch of readings once, with their verdicts (`Observation`), after scoring and
 before the commit; it returns the ``alert`` records to store with them. Everything it decides
-is saved in one transaction per batch with the notifications it queues (`alerts.state.Saver`),
+is saved in one transaction per batch with the notifications it queues (`alerts.saver.Saver`),
 and only then published (`alerts.health.map`: health map, reroute advice) and handed to the
 receivers' couriers. Its rooms: the open episodes and their transitions in
 `alerts.episodes`, deadman rules in `alerts.deadman`, alarm hygiene in
@@ -17,23 +17,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
-from alerts.base import Alert, AssetKey, Labels, Observation, Publisher, Stage, State
+from alerts import restart
+from alerts.assetstate import SharedAlertState
+from alerts.base import Alert, AssetKey, Labels, Observation, Publisher, Stage
 from alerts.clock import FleetClock
 from alerts.deadman import Deadman
 from alerts.dispatch import Dispatcher, MuteStage
 from alerts.episodes import Episodes
 from alerts.fleet import AnyRule, TrackedAsset
+from alerts.handover import Handover
 from alerts.health.map import HealthMap
 from alerts.health.peers import Peers
 from alerts.health.reroute import RerouteSettings
 from alerts.inhibit import Inhibitor
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
+from alerts.saver import Saver
 from alerts.shelves import Shelf, Shelves, ShelveStage
-from alerts.silences import Silence, Silences
-from alerts.state import AlertState, Saver
+from alerts.silences import Silences
+from alerts.state import AlertState
 from ingest.base import Point
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,9 @@ class AlertEngine:
     instance
         This instance's name (``mqtt.client_id``), in its health messages; the health other
         instances publish (`hear`) extends reroute advice and site-wide offline to them.
+    shared
+        Where a cluster's instances share assets' alert state (`alerts.assetstate`): an
+        asset's state is taken over on its first reading and handed over on `release`.
     """
 
     def __init__(
@@ -84,6 +91,7 @@ class AlertEngine:
         on_queued: Callable[[], None] | None = None,
         wall: Callable[[], float] = time.time,
         instance: str = "meshwatch",
+        shared: SharedAlertState | None = None,
     ) -> None:
         self.rules = list(rules)
         self.metrics = metrics
@@ -91,7 +99,7 @@ class AlertEngine:
         self.wall = wall
         self.lock = threading.RLock()
         self.assets: dict[AssetKey, TrackedAsset] = {}
-        self.saver = Saver(state, wall)
+        self.saver = Saver(state, wall, shared)
         self.peers = Peers(instance, prefix)
         self.health = HealthMap(
             metrics, publisher, prefix, reroute_settings or RerouteSettings(), self.peers
@@ -112,11 +120,21 @@ class AlertEngine:
         )
         # The episodes bring a firing alert's message up to date just before it is sent.
         self.dispatcher.describe = self.episodes.describe
+        self.handover = Handover(
+            self.rules,
+            self.assets,
+            episodes=self.episodes,
+            dispatcher=self.dispatcher,
+            shelves=self.shelves,
+            health=self.health,
+            saver=self.saver,
+            shared=shared,
+        )
         self.clock = FleetClock(wall=wall)
         self._shelve_stage = ShelveStage(self.shelves, metrics)
         self._inhibitor: tuple[object, Inhibitor] = (None, Inhibitor.of(()))
         self._census: tuple[int, int, int] = (-1, -1, 0)
-        self._restore()
+        restart.restore(self)
 
     # ---- the pipeline's side ----
 
@@ -124,8 +142,12 @@ class AlertEngine:
         """Run the rules over a batch; return the ``alert`` records it caused."""
         with self.lock:
             self.clock.heard()
+            if self.saver.shared is not None:  # assets another instance held come with state
+                observations = list(observations)
+                self.handover.claim_new(observations)
             for obs in observations:
                 self._observe(obs)
+            self.handover.claimed.clear()
             return self._settle()
 
     def tick(self) -> list[Point]:
@@ -150,11 +172,35 @@ class AlertEngine:
             self.save_and_tell()
 
     def hear(self, topic: str, payload: bytes) -> None:
-        """Another instance's health or status message (on the alerts connection's thread)."""
+        """Another instance's health or status message (on the alerts connection's thread).
+
+        With shared state, an asset whose health another live instance publishes is that
+        instance's now: this one lets it go.
+        """
         with self.lock:
-            if self.peers.hear(topic, payload):
+            changed = self.peers.hear(topic, payload)
+            if self.peers.joined:  # a newcomer learns the fleet from what the others publish
+                self.peers.joined = False
+                self.health.republish()
+            if changed:
                 self.health.peers_changed()
                 self.deadman.checked_at = 0  # sites spread over instances: look again
+                key = self.peers.asset_of(topic)
+                if self.saver.shared and key in self.assets and key and self.peers.holder(key):
+                    self.handover.forget([key], clear=False)
+
+    def release(self, keys: Collection[AssetKey] | None) -> int:
+        """Hand these assets over and forget them (None: save all, keep); return how many.
+
+        For a clustered source giving partitions up, after its last commit of them
+        (`alerts.handover`, docs/design.md §10).
+        """
+        with self.lock:
+            self.save_and_tell()
+            handed = self.handover.release(keys, self.clock.newest)
+            self.save_and_tell()
+        self.health.broadcast.settle()  # off the lock: the PUBACK's thread may need it
+        return handed
 
     def republish(self) -> None:
         """Publish the whole health map and all advice again (after the broker reconnects)."""
@@ -171,6 +217,8 @@ class AlertEngine:
         with self.lock:
             self._save(force=True)
             self.saver.state.close()
+            if self.saver.shared is not None:
+                self.saver.shared.close()
 
     # ---- for the commands (`alerts.commands`), under the lock ----
 
@@ -195,6 +243,8 @@ class AlertEngine:
         ts = obs.ts
         key = (obs.site, obs.asset)
         a = self.assets.get(key)
+        if a is None and self.handover.claimed:  # another instance held it: its state comes
+            a = self.handover.take(key, self.clock.newest)
         if a is None:
             a = TrackedAsset(obs.site, obs.asset, obs.kind, ts)
             a.scope(self.rules)
@@ -337,32 +387,13 @@ class AlertEngine:
 
     def _save(self, *, force: bool = False) -> bool:
         """Save with the dispatcher's log (`Saver.save`); False when the commit failed."""
+        saver = self.saver
         if self.dispatcher.dirty:
-            self.saver.changes.groups.update(self.dispatcher.drain())
-        return self.saver.save(self.assets, self.clock.newest, force=force)
-
-    def _restore(self) -> None:
-        snap = self.saver.state.load()
-        changes = self.saver.changes
-        for (site, asset), (kind, last_ts, heard) in snap.assets.items():
-            a = TrackedAsset(site, asset, kind, last_ts, heard)
-            a.scope(self.rules)
-            self.assets[(site, asset)] = a
-        newest = snap.kv.get("clock", {}).get("newest", 0)
-        self.episodes.restore(snap.episodes, snap.flaps, newest)
-        firing: set[str] = set()
-        for ekey, ep in self.episodes.open.items():
-            if ep.alert.state is State.FIRING:
-                firing.add(ep.alert.id)
-                if ep.alert.extra.get("type") == "deadman":
-                    self.deadman.restore(ekey, self.assets)
-        for data in snap.silences:
-            self.silences.add(Silence.from_state(data))
-        for alert_id_ in self.shelves.restore(snap.shelves, firing):
-            changes.shelves[alert_id_] = None
-        self.clock = FleetClock(newest, wall=self.wall)
-        self.health.silence_ids = self.muting(self.clock.now())
-        live = {alert.key: alert for alert in self.episodes.alerts()}
-        self.dispatcher.restore(snap.groups, live, self.clock.now())
-        advice = snap.kv.get("advice", ())
-        self.health.restore(snap.health, advice, self.assets, self.clock.now())
+            if saver.shared is not None:  # a new holder must know who heard what
+                saver.changes.told.update(self.dispatcher.told_changed())
+            saver.changes.groups.update(self.dispatcher.drain())
+        saved = saver.save(self.assets, self.clock.newest, force=force)
+        if saver.taken:  # another instance holds these now
+            taken, saver.taken = saver.taken, set()
+            self.handover.forget(taken, clear=False)
+        return saved

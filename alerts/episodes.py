@@ -11,7 +11,7 @@ saved: a restart only starts their count again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from alerts.base import Alert, AssetKey, EpisodeKey, State
@@ -24,8 +24,8 @@ from alerts.lifecycle import Episode, advance
 from alerts.messages import new_alert, record, render
 from alerts.metrics import AlertMetrics
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
+from alerts.saver import Saver
 from alerts.shelves import Shelves
-from alerts.state import Saver
 from ingest.base import Point
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,52 @@ class Episodes:
         policies = (r.flapping for r in self._rules if not isinstance(r, DeadmanRule))
         for flap_key in self.flaps.forget(newest, horizon(policies)):
             self._saver.changes.flaps[flap_key] = None
+
+    def adopt(
+        self,
+        key: AssetKey,
+        episodes: Mapping[str, Mapping[str, Any]],
+        flaps: Mapping[str, list[int]],
+    ) -> list[Episode]:
+        """Take over an asset's open episodes and flap history from another instance.
+
+        Its episodes go on where they were, a pending one's on-delay too; returns them.
+        """
+        tracked = self._assets.get(key)
+        taken = []
+        for rule, data in episodes.items():
+            ep = Episode.from_state(data)
+            self.open[(rule, *key)] = ep
+            if tracked is not None:
+                tracked.open.add(rule)
+            if ep.alert.state is State.FIRING:
+                self._metrics.firing.labels(ep.alert.severity.value).inc()
+            taken.append(ep)
+        for rule, times in flaps.items():
+            self.flaps.history[(rule, *key)] = list(times)
+        return taken
+
+    def of(self, key: AssetKey) -> dict[str, Episode]:
+        """The asset's open episodes, by rule."""
+        tracked = self._assets.get(key)
+        names = tracked.open if tracked is not None else ()
+        return {rule: ep for rule in names if (ep := self.open.get((rule, *key))) is not None}
+
+    def forget(self, keys: Collection[AssetKey]) -> tuple[list[Alert], list[EpisodeKey]]:
+        """Let these assets' episodes and flap history go (another instance has them now).
+
+        Returns the alerts of the open episodes and the keys of the flap histories let go.
+        """
+        gone = []
+        for ekey in [k for k in self.open if (k[1], k[2]) in keys]:
+            alert = self.open.pop(ekey).alert
+            if alert.state is State.FIRING:
+                self._metrics.firing.labels(alert.severity.value).dec()
+            gone.append(alert)
+        flaps = [k for k in self.flaps.history if (k[1], k[2]) in keys]
+        for ekey in flaps:
+            del self.flaps.history[ekey]
+        return gone, flaps
 
     def _fired(self, ekey: EpisodeKey, alert: Alert, ts: int, policy: Flapping | None) -> None:
         """Count a firing for flap damping and chattering; mark the alert if it is flapping."""

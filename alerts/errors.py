@@ -6,7 +6,9 @@ Hierarchy::
     ├── RulesError       a rules or routes file (or setting) that cannot work: names file and place
     ├── CommandError     a command (silence, ack, shelve, feedback, model reset) that is malformed
     │                    or names nothing known
-    └── DeliveryError    a receiver could not deliver a notification (carries `retryable`)
+    ├── DeliveryError    a receiver could not deliver a notification (carries `retryable`)
+    └── SharedStateError the shared alert state (``alerts.state_url``, PostgreSQL) refused a
+                         connection, a load or a save
 """
 
 from __future__ import annotations
@@ -47,3 +49,11 @@ class DeliveryError(AlertsError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class SharedStateError(AlertsError):
+    """The shared alert state of a cluster (PostgreSQL) refused a connection, load or save.
+
+    A save that failed is kept and tried again with the next one; a load that failed leaves
+    the batch's readings unjudged by the rules (the pipeline counts a processor error).
+    """

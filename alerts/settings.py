@@ -99,6 +99,10 @@ class AlertsSettings(BaseModel):
     # (an endpoint down for an hour is tried about a dozen times, none of it lost).
     retry_min: float = Field(1.0, gt=0)
     retry_max: float = Field(300.0, gt=0)
+    #: PostgreSQL every instance of a cluster reaches (``postgresql://host/db``), so that an
+    #: asset's alert state moves with its partition (`alerts.sharedstate`); None: an instance
+    #: of a RabbitMQ cluster uses ``models.checkpoints_url``, any other keeps it in alerts.db.
+    state_url: str | None = Field(None, pattern=r"^postgres(ql)?://\S+$")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

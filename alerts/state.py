@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,9 @@ import orjson
 
 from alerts import labels, outbox
 from alerts.base import AssetKey, EpisodeKey, Notification
-from alerts.fleet import TrackedAsset
 from alerts.history import pending
 from alerts.labels import Label
 from ingest.base import Point
-from ingest.errors import StoreError
-from ingest.logthrottle import ThrottledLog
 from ingest.sqlite import connect, transaction
 
 log = logging.getLogger(__name__)
@@ -64,10 +60,6 @@ KEEP_RESOLVED_SECONDS = 30 * 86400.0
 #: written up; 10,000 is weeks of a large fleet's alerts at EEMUA's benchmark rate, ~10 MB.
 KEEP_RESOLVED = 10_000
 
-#: What a restart can recompute (last-reading times, health, advice) is saved at most once
-#: per wall second: a deadman's minutes make a second's staleness harmless.
-_SAVE_LAZY_EVERY = 1.0
-
 
 @dataclass(slots=True)
 class Snapshot:
@@ -101,6 +93,11 @@ class Changes:
     labels: list[Label] = field(default_factory=list)
     #: ``alert_action`` points of the commands, kept until the store has them.
     records: list[Point] = field(default_factory=list)
+    #: By firing episode, the receivers told it fired and when: saved only where assets'
+    #: state is shared (`alerts.assetstate`), so that a new owner knows.
+    told: dict[EpisodeKey, dict[str, int]] = field(default_factory=dict)
+    #: Assets this instance no longer holds: their tracked values and health go.
+    forgotten: set[AssetKey] = field(default_factory=set)
 
     @property
     def urgent(self) -> bool:
@@ -115,6 +112,8 @@ class Changes:
             or self.resolved
             or self.labels
             or self.records
+            or self.told
+            or self.forgotten
         )
 
     def __bool__(self) -> bool:
@@ -131,6 +130,8 @@ class Changes:
             or self.resolved
             or self.labels
             or self.records
+            or self.told
+            or self.forgotten
         )
 
 
@@ -182,6 +183,9 @@ class AlertState:
                 "INSERT OR REPLACE INTO silences VALUES (?, ?)",
                 [(s["id"], orjson.dumps(s)) for s in changes.silences],
             )
+            forgotten = list(changes.forgotten)
+            c.executemany("DELETE FROM assets WHERE site = ? AND asset = ?", forgotten)
+            c.executemany("DELETE FROM health WHERE site = ? AND asset = ?", forgotten)
             c.executemany(
                 "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?)",
                 [(*k, *v) for k, v in changes.assets.items()],
@@ -243,61 +247,6 @@ class AlertState:
     def close(self) -> None:
         """Close the file."""
         self.conn.close()
-
-
-class Saver:
-    """What the engine saves next (`changes`), and when: now, or within a second.
-
-    Alerts that fire, resolve or are acked, silences, shelves, labels, and notifications
-    with the dispatcher's log are committed with the batch that caused them (before its
-    acks). Last-reading times, the clock, the health map and advice follow within a wall
-    second: after a crash they are recomputed from the readings that come again.
-
-    Parameters
-    ----------
-    state
-        The alerts' file.
-    wall
-        Wall-clock seconds.
-    """
-
-    def __init__(self, state: AlertState, wall: Callable[[], float]) -> None:
-        self.state = state
-        self.wall = wall
-        self.changes = Changes()
-        #: Assets heard from since the last lazy save (their last-reading times are due).
-        self.seen: set[AssetKey] = set()
-        self._saved_at = 0.0
-        self._log = ThrottledLog(log, interval=60.0)
-
-    def save(
-        self, assets: Mapping[AssetKey, TrackedAsset], newest: int, *, force: bool = False
-    ) -> bool:
-        """Commit what must survive a crash now, the rest at most once a second (or `force`).
-
-        `newest` is the fleet clock's. False when the commit failed: the changes are kept
-        and retried with the next save.
-        """
-        pending = self.changes
-        wall = self.wall()
-        lazy = force or wall - self._saved_at >= _SAVE_LAZY_EVERY
-        if not (pending.urgent or lazy):
-            return True
-        if lazy:
-            for key in self.seen:
-                a = assets[key]
-                pending.assets[key] = (a.kind, a.last_ts, a.heard)
-            self.seen = set()
-            pending.kv["clock"] = {"newest": newest}
-        try:
-            self.state.save(pending, wall)
-        except StoreError as exc:
-            self._log.error("save", "saving alert state failed, will retry: %s", exc)
-            return False
-        self.changes = Changes()
-        if lazy:
-            self._saved_at = wall
-        return True
 
 
 def _prune_resolved(c: sqlite3.Connection, now: float) -> None:

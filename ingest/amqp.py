@@ -1,29 +1,24 @@
 """The clustered source: telemetry from RabbitMQ partition queues, acked after the commit.
 
-Sensors publish MQTT to RabbitMQ's MQTT plugin, which routes each message to ``amq.topic``
-with the topic's ``/`` turned into ``.``. A consistent-hash exchange (``amqp.exchange``,
-plugin ``rabbitmq_consistent_hash_exchange``) bound to ``amq.topic`` hashes the routing key
-to one of ``amqp.partitions`` quorum queues, so an asset's readings always land in the same
-queue, in order, replicated on a quorum of nodes. The plugin PUBACKs a QoS 1 message only
-once the quorum queue confirmed it (measured: kill -9 of a node during a 30,000-message
-publish lost none; docs/scaling.md).
-
-Each instance declares that topology (idempotently), then consumes the partitions
-`ingest.assignment` gives it among the live instances, which it learns from heartbeats on a
-fanout exchange (`ingest.heartbeats`, on a thread and connection of their own). The queues
-have a single active consumer: while an old owner still holds a partition, the new owner's
-consumer waits and the broker hands the queue over when the old one cancels or its
-connection dies. So a partition is never consumed by two instances, whatever their views of
-the membership.
+Sensors publish MQTT to RabbitMQ's MQTT plugin; a consistent-hash exchange spreads the
+messages over ``amqp.partitions`` quorum queues by a hash of the topic, so an asset's
+readings always land in the same queue, in order (`ingest.amqptopology`, which each instance
+declares). Each instance consumes the partitions `ingest.assignment` gives it among the live
+instances, which it learns from heartbeats on a fanout exchange (`ingest.heartbeats`, on a
+thread and connection of their own), each partition on a channel of its own
+(`ingest.partitionchannels`). The queues have a single active consumer: while an old owner
+still holds a partition, the new owner's consumer waits and the broker hands the queue over
+when the old one cancels or its connection dies. So a partition is never consumed by two
+instances, whatever their views of the membership.
 
 The batch protocol is the MQTT subscriber's (`ingest.subscriber`, docs/design.md §7):
 deliveries are collected while the socket has more, up to ``ingest.batch_max`` or
 ``ingest.linger``, prepared and committed by the pipeline, and only then acked, on the
 channel that delivered them. Before it gives up a partition the source commits and acks
 what it holds and calls ``on_release`` with the topics it saw in the partitions given up
-(their assets' models are saved for the next owner and forgotten, docs/design.md §10); a
-crash instead leaves the unacked messages to the broker, which delivers them to the next
-owner. A lost connection (a node killed) drops what was not
+(their assets' models and alert state are saved for the next owner and forgotten,
+docs/design.md §10); a crash instead leaves the unacked messages to the broker, which
+delivers them to the next owner. A lost connection (a node killed) drops what was not
 committed and connects to the next URL: the broker redelivers, the stores are idempotent.
 """
 
@@ -42,11 +37,13 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from common.backoff import backoff
+from ingest.amqptopology import binding_key, declare, topic_of
 from ingest.assignment import Members, assign
 from ingest.errors import StoreError
 from ingest.heartbeats import Heartbeats
 from ingest.holding import HeldBatch
 from ingest.logthrottle import ThrottledLog
+from ingest.partitionchannels import PartitionChannels
 from ingest.pipeline import Message
 from ingest.settings import AmqpSettings, IngestSettings
 from ingest.subscriber import BatchSink
@@ -60,40 +57,6 @@ _RECONNECT = (0.2, 5.0)
 _TICK_SECONDS = 1.0
 # Errors that mean the connection or its channel is gone: reconnect, the broker redelivers.
 _LOST = (pika.exceptions.AMQPError, OSError)
-
-
-def binding_key(template: TopicTemplate) -> str:
-    """The ``amq.topic`` binding that feeds the partitions from an MQTT topic template.
-
-    The literal levels before the first placeholder, then ``#``: a topic whose site or
-    asset holds a ``.`` (which the MQTT plugin cannot tell from a level separator) still
-    reaches a partition and becomes a ``bad_topic`` dead letter instead of being dropped
-    unrouted. A template that starts with a placeholder binds its exact pattern.
-
-    Examples
-    --------
-    >>> binding_key(TopicTemplate.parse("plant/{site}/{asset}/telemetry"))
-    'plant.#'
-    >>> binding_key(TopicTemplate.parse("{site}/{asset}/telemetry"))
-    '*.*.telemetry'
-    """
-    prefix = []
-    for level in template.levels:
-        if level in ("{site}", "{asset}"):
-            break
-        prefix.append(level)
-    if prefix:
-        return ".".join([*prefix, "#"])
-    return template.subscription.replace("+", "*").replace("/", ".")
-
-
-def topic_of(routing_key: str) -> str:
-    """The MQTT topic a routing key came from (``.`` back to ``/``).
-
-    >>> topic_of("plant.s1.a1.telemetry")
-    'plant/s1/a1/telemetry'
-    """
-    return routing_key.replace(".", "/")
 
 
 class AmqpSource:
@@ -151,15 +114,9 @@ class AmqpSource:
         self.connected = False
         self.subscribed = False
         #: The partitions this instance consumes now, each on a channel of its own.
-        self.held: dict[int, BlockingChannel] = {}
-        #: What a delivery's `Message.session` names: the channel it came on, and partition.
-        self._sessions: dict[int, tuple[BlockingChannel, int]] = {}
-        self._session_of: dict[int, int] = {}  # channel number -> session
-        #: Routing keys seen per partition: what to release with it.
-        self._keys: dict[int, set[str]] = {}
+        self.partitions = PartitionChannels(settings)
         self._conn: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None  # declarations only
-        self._session = 0
         self._next_url = 0
         self._pending: list[Message] = []
         self._look_at = 0.0
@@ -243,20 +200,8 @@ class AmqpSource:
             self._hold.commit(self.pipeline.prepare(pending))
 
     def _ack(self, messages: list[Message]) -> None:
-        """Ack, on each delivering channel, up to its last message: all before were committed.
-
-        A message of a channel closed since (a lost connection) is redelivered instead.
-        """
-        last: dict[int, int] = {}
-        for m in messages:
-            last[m.session] = max(m.mid, last.get(m.session, 0))
-        acked = 0
-        for session, tag in last.items():
-            found = self._sessions.get(session)
-            if found is not None and found[0].is_open:
-                found[0].basic_ack(tag, multiple=True)
-                acked += sum(1 for m in messages if m.session == session)
-        self.metrics.acks.inc(acked)
+        """Ack a committed batch on the channels that delivered it (`PartitionChannels.ack`)."""
+        self.metrics.acks.inc(self.partitions.ack(messages))
 
     # ---- deliveries ----
 
@@ -273,10 +218,9 @@ class AmqpSource:
             channel.basic_ack(tag)  # not telemetry: storing or rejecting it would feed back
             self.metrics.messages_ignored.inc()
             return
-        session = self._session_of.get(channel.channel_number)
+        session = self.partitions.arrived(channel, key)
         if session is None:  # a channel being closed: the broker requeues what it sent
             return
-        self._keys.setdefault(self._sessions[session][1], set()).add(key)
         self._pending.append(Message(topic_of(key), body, time.time_ns(), tag, 1, session))
 
     def _on_cancelled(self, method: Any) -> None:
@@ -285,60 +229,38 @@ class AmqpSource:
         The next rebalance takes the partition again on a new channel; the old channel stays
         open until then, so what it delivered can still be acked after the commit.
         """
-        number = getattr(method, "channel_number", None)
-        for partition, channel in list(self.held.items()):
-            if channel.channel_number == number:
-                log.warning("the broker cancelled partition %d: taking it again", partition)
-                del self.held[partition]
+        for partition in self.partitions.cancelled(getattr(method, "channel_number", None)):
+            log.warning("the broker cancelled partition %d: taking it again", partition)
 
     # ---- membership and partitions ----
 
     def _rebalance(self) -> None:
         """Consume the partitions assigned to this instance now, after releasing the others."""
         want = assign(self.settings.partitions, self.members.live())[self.instance]
-        release = [p for p in self.held if p not in want]
+        release = [p for p in self.partitions.held if p not in want]
         if release:
             self._release(release)
         assert self._conn is not None
-        acquire = sorted(want - self.held.keys())
+        acquire = sorted(want - self.partitions.held.keys())
         for partition in acquire:
-            channel = self._conn.channel()
-            channel.basic_qos(prefetch_count=self.settings.prefetch)
-            channel.add_on_cancel_callback(self._on_cancelled)
-            self._session += 1
-            self._sessions[self._session] = (channel, partition)
-            self._session_of[channel.channel_number] = self._session
-            channel.basic_consume(self.settings.queue(partition), self._on_delivery)
-            self.held[partition] = channel
+            self.partitions.take(self._conn, partition, self._on_delivery, self._on_cancelled)
         if release or acquire:
-            log.info("partitions held: %s", sorted(self.held))
+            log.info("partitions held: %s", sorted(self.partitions.held))
         self.subscribed = True
 
     def _release(self, partitions: list[int]) -> None:
         """Commit and ack what is pending, let the models save, then close the channels.
 
-        Closing a partition's channel (rather than cancelling its consumer) hands what the
-        broker had sent ahead (up to ``amqp.prefetch``) back to the queue at once: pika
-        would otherwise read and reject every one of them first (measured: 12 s for 11
-        partitions of 1,000, the partitions idle meanwhile).
+        Closing the channels hands what the broker had sent ahead back to the queues at once
+        (`PartitionChannels.close`).
         """
         self._step(grew=False, force=True)
         if self._hold.batch is not None:
             return  # the store refuses: keep the partitions until their messages are in
-        self._let_go(
-            [topic_of(key) for partition in partitions for key in self._keys.pop(partition, ())]
-        )
+        self._let_go(self.partitions.topics(partitions))
         for partition in partitions:
-            self._close_channel(self.held.pop(partition))
+            self.partitions.close(partition)
         log.info("released partitions %s", sorted(partitions))
-
-    def _close_channel(self, channel: BlockingChannel) -> None:
-        """Close a partition's channel; the broker requeues what it delivered and we did not ack."""
-        session = self._session_of.pop(channel.channel_number, None)
-        if session is not None:
-            self._sessions.pop(session, None)
-        if channel.is_open:
-            channel.close()
 
     def _let_go(self, topics: Collection[str] | None) -> None:
         """Call `on_release`; should it fail, the next owner starts from older checkpoints."""
@@ -358,15 +280,12 @@ class AmqpSource:
         try:
             conn = pika.BlockingConnection(pika.URLParameters(url))
             channel = conn.channel()
-            self._declare(channel)
+            declare(channel, self.settings, self._binding)
         except _LOST as exc:
             self._log.warning("connect", "cannot use the RabbitMQ node %s: %s", _safe(url), exc)
             return False
         self._conn, self._channel = conn, channel
-        self.held = {}
-        self._sessions = {}
-        self._session_of = {}
-        self._keys = {}
+        self.partitions.reset()
         # Hear the others for two heartbeats before taking partitions: an instance that
         # starts beside running ones would otherwise take everything, then hand most back.
         self._look_at = self._clock() + 2 * self.settings.heartbeat
@@ -375,18 +294,6 @@ class AmqpSource:
         self.metrics.mqtt_connects.inc()
         log.info("connected to RabbitMQ at %s as %s", _safe(url), self.instance)
         return True
-
-    def _declare(self, channel: BlockingChannel) -> None:
-        """The exchanges, the partition queues and their bindings (all idempotent)."""
-        s = self.settings
-        channel.exchange_declare(s.exchange, "x-consistent-hash", durable=True)
-        channel.exchange_bind(s.exchange, "amq.topic", self._binding)
-        channel.exchange_declare(s.members_exchange, "fanout", durable=True)
-        arguments = {"x-queue-type": "quorum", "x-single-active-consumer": True}
-        for partition in range(s.partitions):
-            channel.queue_declare(s.queue(partition), durable=True, arguments=arguments)
-            # A weight of 1 each: every partition gets the same share of the hash ring.
-            channel.queue_bind(s.queue(partition), s.exchange, "1")
 
     def _lost(self, exc: BaseException) -> None:
         """The connection is gone: drop what was not committed; the broker redelivers it."""
@@ -398,9 +305,7 @@ class AmqpSource:
     def _close_quietly(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
         self.connected = self.subscribed = False
-        self.held = {}
-        self._sessions = {}
-        self._session_of = {}
+        self.partitions.reset()
         self.metrics.mqtt_connected.set(0)
         if conn is not None and conn.is_open:
             with contextlib.suppress(*_LOST):

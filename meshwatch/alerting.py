@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import CollectorRegistry
 
+from alerts.assetstate import SharedAlertState
 from alerts.base import Receiver
 from alerts.commands import handler
 from alerts.commands.desk import AlertDesk
@@ -25,7 +26,7 @@ from alerts.commands.history import HistoryDesk
 from alerts.connection import MqttPublisher
 from alerts.courier import Courier
 from alerts.engine import AlertEngine
-from alerts.errors import AlertsError
+from alerts.errors import AlertsError, SharedStateError
 from alerts.history.ledger import Ledger
 from alerts.metrics import AlertMetrics
 from alerts.processor import AlertProcessor
@@ -105,6 +106,11 @@ def build_alerts(
         state = AlertState(settings.state_dir() / "alerts.db")
     except StoreError as exc:
         raise ConfigError(f"invalid setting data_dir (MESHWATCH_DATA_DIR): {exc}") from None
+    try:
+        shared = _shared_state(settings)
+    except ConfigError:
+        state.close()
+        raise
     desk: AlertDesk | None = None
     feedback_desk: FeedbackDesk | None = None
     history_desk: HistoryDesk | None = None
@@ -165,6 +171,7 @@ def build_alerts(
         reroute_settings=settings.alerts.reroute,
         on_queued=courier.poke,
         instance=settings.mqtt.client_id,
+        shared=shared,
     )
     ledger = Ledger(engine)
     desk = AlertDesk(engine, ledger)
@@ -173,6 +180,37 @@ def build_alerts(
     history_desk = HistoryDesk(engine, reader)
     processor = AlertProcessor(engine, ledger)
     return AlertsRuntime(engine, processor, courier, publisher, receivers, reader, queries)
+
+
+def shared_state_url(settings: Settings) -> tuple[str, str] | None:
+    """Where assets' alert state is shared, and the setting that says so (None: alerts.db).
+
+    ``alerts.state_url``; unset, an instance of a RabbitMQ cluster shares it where its
+    models are (``models.checkpoints_url``).
+    """
+    if settings.alerts.state_url is not None:
+        return settings.alerts.state_url, "alerts.state_url (MESHWATCH_ALERTS__STATE_URL)"
+    if settings.amqp.urls and settings.models.checkpoints_url is not None:
+        setting = "models.checkpoints_url (MESHWATCH_MODELS__CHECKPOINTS_URL)"
+        return settings.models.checkpoints_url, setting
+    return None
+
+
+def _shared_state(settings: Settings) -> SharedAlertState | None:
+    found = shared_state_url(settings)
+    if found is None:
+        return None
+    url, setting = found
+    try:  # psycopg is the "cluster" extra, imported only when used
+        from alerts.sharedstate import PostgresAlertState
+    except ImportError as exc:
+        raise ConfigError(
+            f"invalid setting {setting}: needs {exc.name}: pip install 'meshwatch[cluster]'"
+        ) from None
+    try:
+        return PostgresAlertState(url, settings.mqtt.client_id)
+    except SharedStateError as exc:
+        raise ConfigError(f"invalid setting {setting}: {exc}") from None
 
 
 def _receivers(alerting: Alerting, publisher: MqttPublisher, prefix: str) -> dict[str, Receiver]:

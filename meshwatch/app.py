@@ -8,12 +8,10 @@ RabbitMQ cluster's partitions with ``amqp.urls`` (`ingest.amqp.AmqpSource`); a w
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import signal
 import threading
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -23,7 +21,7 @@ from ingest.base import Processor, Store
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
-from ingest.errors import RejectedMessage, StoreError
+from ingest.errors import StoreError
 from ingest.handoff import Handoff
 from ingest.influx import InfluxStore, InfluxWriter
 from ingest.metrics import IngestMetrics
@@ -33,6 +31,7 @@ from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
 from meshwatch import http
 from meshwatch.alerting import AlertsRuntime, alerting_of, build_alerts
+from meshwatch.cluster import check_cluster, release_hook
 from meshwatch.errors import ConfigError, MeshwatchError
 from meshwatch.http import MetricsServer
 from meshwatch.settings import Settings
@@ -141,7 +140,7 @@ def build(settings: Settings, link: Connection | None = None) -> App:
     The source is the broker, or with `link` (a worker of ``--workers``) the reader.
     """
     data_dir = settings.data_dir
-    _check_cluster(settings)
+    check_cluster(settings)
     try:
         settings.state_dir().mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -188,7 +187,11 @@ def build(settings: Settings, link: Connection | None = None) -> App:
             settings.mqtt.client_id,
             settings.mqtt.prefix,
             pipeline,
-            on_release=_release_models(scoring, TopicTemplate.parse(settings.mqtt.topic)),
+            on_release=release_hook(
+                scoring.registry if scoring is not None else None,
+                alerts.engine if alerts is not None else None,
+                TopicTemplate.parse(settings.mqtt.topic),
+            ),
         )
     else:
         source = Subscriber(settings.mqtt, settings.ingest, pipeline)
@@ -207,36 +210,19 @@ def build(settings: Settings, link: Connection | None = None) -> App:
     return _with_http(app)
 
 
-def check(settings: Settings) -> None:
+def check(settings: Settings, workers: int = 1) -> None:
     """Refuse what `build` would refuse in the configuration, opening nothing (`ConfigError`).
 
     ``meshwatch run --workers`` checks before it starts any worker, so a mistake is one line
-    from the reader, not one from each worker.
+    from the reader, not one from each worker: with `workers` above 1, their HTTP ports too
+    (``http.port`` + 1 + k), which each worker would otherwise find taken on its own.
     """
-    _check_cluster(settings)
+    check_cluster(settings)
+    http.check_free(settings.http, 1 if settings.amqp.urls else workers)
     if settings.models.enabled:
         _check_profiles(settings)
     if settings.alerts.enabled:
         alerting_of(settings)
-
-
-def _check_cluster(settings: Settings) -> None:
-    """Refuse what a RabbitMQ source (``amqp.urls``) cannot do with the other settings."""
-    if not settings.amqp.urls:
-        return
-    # RabbitMQ's MQTT plugin turns "/" into "." and leaves "." as it is: a literal level with
-    # a "." could not be told from two levels once routed.
-    dotted = [level for level in settings.mqtt.topic.split("/") if "." in level]
-    if dotted:
-        raise ConfigError(
-            f"invalid setting mqtt.topic (MESHWATCH_MQTT__TOPIC): level {dotted[0]!r} holds a "
-            "'.', which RabbitMQ (amqp.urls) reads as a level separator: use '-' or '_'"
-        )
-    if settings.ingest.publish_deadletters:
-        raise ConfigError(
-            "invalid setting ingest.publish_deadletters (MESHWATCH_INGEST__PUBLISH_DEADLETTERS):"
-            " the RabbitMQ source (amqp.urls) keeps dead letters in the data dir only; set false"
-        )
 
 
 def _check_profiles(settings: Settings) -> None:
@@ -276,30 +262,6 @@ def _scoring(settings: Settings) -> ScoringProcessor:
         checkpoint_interval=models.checkpoint_interval,
     )
     return ScoringProcessor(registry, FeedbackLog(path))
-
-
-def _release_models(
-    scoring: ScoringProcessor | None, template: TopicTemplate
-) -> Callable[[Collection[str] | None], None] | None:
-    """What the clustered source calls before it gives partitions up: save the models.
-
-    The models of the assets on the topics it gave up (None: every asset) are forgotten.
-    """
-    if scoring is None:
-        return None
-    registry = scoring.registry
-
-    def release(topics: Collection[str] | None) -> None:
-        keys: set[tuple[str, str]] | None = None
-        if topics is not None:
-            keys = set()
-            for topic in topics:
-                with contextlib.suppress(RejectedMessage):  # a dead letter has no model
-                    keys.add(template.match(topic))
-        saved = registry.release(keys)
-        log.info("saved %d models before releasing partitions", saved)
-
-    return release
 
 
 def _with_http(app: App) -> App:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,29 @@ def serve(
             f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
             f"{settings.host}:{settings.port}: {exc.strerror}"
         ) from None
+
+
+def check_free(settings: HttpSettings, workers: int = 1) -> None:
+    """Refuse, with a `ConfigError`, ``http.port`` or a worker's port that is taken.
+
+    Worker k of ``--workers`` serves on ``http.port`` + 1 + k; the reader on ``http.port``.
+    Nothing stays open: each port is bound and let go at once.
+    """
+    if settings.port == 0:
+        return
+    for k in range(-1, workers if workers > 1 else 0):
+        port = settings.port + 1 + k
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as s:
+                # As the server will: a port left in TIME_WAIT by an earlier run is free.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((settings.host, port))
+        except OSError as exc:
+            whose = "" if k < 0 else f" (worker {k}'s, http.port + {k + 1})"
+            raise ConfigError(
+                f"invalid setting http.port (MESHWATCH_HTTP__PORT): cannot listen on "
+                f"{settings.host}:{port}{whose}: {exc.strerror}"
+            ) from None
 
 
 def _handler(registry: CollectorRegistry, health: HealthCheck) -> type[BaseHTTPRequestHandler]:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import psycopg
 
+from common.sqlnames import table_name
 from models.asset import AssetModel
 from models.checkpoints import CheckpointStore, Key, checkpoint_rows, restore
 from models.errors import CheckpointError
@@ -70,9 +71,7 @@ class PostgresCheckpoints:
     @staticmethod
     def table_names(prefix: str) -> tuple[str, str]:
         """The models and set-aside tables of `prefix` (an SQL identifier; not quoted)."""
-        if not prefix.replace("_", "").isalnum() or not prefix[0].isalpha():
-            raise ValueError(f"table prefix {prefix!r} is not a plain SQL identifier")
-        return f"{prefix}_models", f"{prefix}_set_aside"
+        return table_name(prefix, "models"), table_name(prefix, "set_aside")
 
     def save(
         self,

@@ -7,13 +7,21 @@ next save that succeeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from alerts.base import AssetKey, Publisher
+from alerts.errors import DeliveryError
 from alerts.health.status import AssetHealth
+
+log = logging.getLogger(__name__)
+
+#: Seconds a hand-over waits for the broker to confirm it cleared the health given up: the
+#: broker's PUBACK takes milliseconds; a broker that is away must not hold the hand-over.
+CLEAR_WAIT = 5.0
 
 
 class Broadcaster:
@@ -35,6 +43,8 @@ class Broadcaster:
         self.instance = instance
         self._health: dict[AssetKey, AssetHealth] = {}
         self._advice: dict[AssetKey, dict[str, Any] | None] = {}
+        #: The last clear published, until `settle` confirms the broker has it.
+        self._unsettled: str | None = None
 
     def stage(
         self, health: Iterable[AssetHealth], advice: Mapping[AssetKey, dict[str, Any] | None]
@@ -51,6 +61,43 @@ class Broadcaster:
             self.advice(key, payload)
         self._health.clear()
         self._advice.clear()
+
+    def drop(self, keys: Collection[AssetKey]) -> None:
+        """Forget the changes held for these assets: they are not ours to publish any more."""
+        for key in keys:
+            self._health.pop(key, None)
+            self._advice.pop(key, None)
+
+    def clear(self, health: Sequence[AssetKey], advice: Sequence[AssetKey]) -> None:
+        """Clear these assets' retained health and advice (empty retained messages).
+
+        `settle` then waits until the broker has them.
+        """
+        if self.publisher is None:
+            return
+        topics = [f"{self.prefix}/health/{s}/{a}" for s, a in health]
+        topics += [f"{self.prefix}/reroute/{s}/{a}" for s, a in advice]
+        for topic in topics:
+            self.publisher.publish(topic, b"", retain=True)
+        if topics:
+            self._unsettled = topics[-1]
+
+    def settle(self) -> None:
+        """Wait until the broker has the clears: the last one again, confirmed by its PUBACK.
+
+        The broker handles a connection's messages in order, so once it acknowledged this one
+        it has the clears before it, and the asset's next holder, which publishes only once
+        it reads the asset, cannot be cleared by a late message of ours. Waits at most
+        `CLEAR_WAIT` s; never under the engine's lock, since the PUBACK comes on the thread
+        that hands the engine the other instances' health.
+        """
+        topic, self._unsettled = self._unsettled, None
+        if topic is None or self.publisher is None:
+            return
+        try:
+            self.publisher.publish_confirmed(topic, b"", CLEAR_WAIT)
+        except DeliveryError as exc:
+            log.warning("clearing the health of assets given up: %s", exc)
 
     def health(self, h: AssetHealth) -> None:
         """Publish one asset's health, retained."""

@@ -10,7 +10,7 @@ goes into the next save and is published after it (`alerts.health.broadcast`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from alerts.base import SITE_WIDE, Alert, AssetKey, EpisodeKey, Labels, Publisher
@@ -184,6 +184,33 @@ class HealthMap:
             else:
                 self.advice[key] = payload
         return advice
+
+    def adopt(self, h: AssetHealth, now: int) -> None:
+        """An asset's entry as the instance that held it left it: published with the next save.
+
+        The asset is looked at again at `now`, and the advice ranked again.
+        """
+        key = (h.site, h.asset)
+        self.entries[key] = h
+        self.broadcast.stage([h], {})
+        self._dirty[key] = now
+        self.peers_changed()
+
+    def forget(self, keys: Collection[AssetKey], *, clear: bool) -> None:
+        """Let these assets' entries and advice go (another instance holds them now).
+
+        With `clear`, their retained health and advice are cleared (empty retained messages),
+        so that the fleet sees only what their new holder publishes (`Broadcaster.settle`
+        waits until the broker has them).
+        """
+        gone = [k for k in keys if self.entries.pop(k, None) is not None]
+        advised = [k for k in keys if self.advice.pop(k, None) is not None]
+        for key in keys:
+            self._dirty.pop(key, None)
+        self.broadcast.drop(keys)
+        self._ranking = None
+        if clear:
+            self.broadcast.clear(gone, advised)
 
     def publish(self) -> None:
         """Publish the changes staged: the save that holds them succeeded."""

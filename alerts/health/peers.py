@@ -8,6 +8,11 @@ offline as a whole. An instance whose alerts connection is gone (its retained
 ``{prefix}/status/<instance>-alerts`` says ``offline``) is not trusted: its assets are
 neither candidates nor counted as offline.
 
+An instance that comes online is told the fleet again (`Peers.joined`): the others publish
+their maps anew. A broker that sends retained messages to a subscription with wildcards
+(mosquitto) makes that redundant; RabbitMQ 3.10's MQTT plugin does not send them, so a
+newcomer would otherwise know only the health that changes after it subscribed.
+
 Examples
 --------
 >>> peers = Peers("meshwatch-1", "meshwatch")
@@ -82,6 +87,9 @@ class Peers:
         self._status_prefix = f"{prefix}/status/"
         self._entries: dict[AssetKey, tuple[str, AssetHealth]] = {}
         self._gone: set[str] = set()
+        self._online: set[str] = set()
+        #: Another instance came online since the last look: it needs to hear our map.
+        self.joined = False
         self._log = ThrottledLog(log)
 
     def hear(self, topic: str, payload: bytes) -> bool:
@@ -95,6 +103,18 @@ class Peers:
     def live(self) -> dict[AssetKey, AssetHealth]:
         """The entries of the instances that are up, by asset."""
         return {key: h for key, (who, h) in self._entries.items() if who not in self._gone}
+
+    def asset_of(self, topic: str) -> AssetKey | None:
+        """The asset a health message's topic names (None for any other topic)."""
+        if not topic.startswith(self._health_prefix):
+            return None
+        site, _, asset = topic[len(self._health_prefix) :].partition("/")
+        return (site, asset)
+
+    def holder(self, key: AssetKey) -> str | None:
+        """The other live instance that last published this asset's health, if one did."""
+        found = self._entries.get(key)
+        return None if found is None or found[0] in self._gone else found[0]
 
     def sites(self) -> dict[str, SiteElsewhere]:
         """Each site with assets at live peers: all of those offline or not, their first name."""
@@ -134,6 +154,10 @@ class Peers:
         before = instance in self._gone
         if status == "online":
             self._gone.discard(instance)
+            if instance not in self._online:
+                self._online.add(instance)
+                self.joined = True
         else:
             self._gone.add(instance)
+            self._online.discard(instance)
         return before != (instance in self._gone)

@@ -33,5 +33,5 @@ def run(ctx: click.Context, workers: int | None, link: int | None) -> None:
     if count == 1:
         app.run(settings)
         return
-    app.check(settings)  # a mistake is one line from the reader, not one from each worker
+    app.check(settings, count)  # a mistake is one line from the reader, not from each worker
     reader.run(settings, count, ctx.find_root().obj)

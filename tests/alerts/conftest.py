@@ -31,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from plantkit import FLEET, AnyRule, Plant, route_of, rules_of
 from support import wait_for
 
+from alerts.assetstate import SharedAlertState
 from alerts.base import Alert, Severity, State
 from alerts.connection import MqttPublisher
 from alerts.settings import AlertsSettings, load
@@ -447,6 +448,8 @@ def plant(tmp_path: Path) -> Iterator[Callable[..., Plant]]:
         route: str | None = None,
         assets: tuple[tuple[str, str], ...] = FLEET,
         name: str = "alerts.db",
+        shared: Callable[[], SharedAlertState] | None = None,
+        instance: str = "meshwatch",
     ) -> Plant:
         chosen = list(defaults.rules) if rules is None else rules
         made.append(
@@ -455,6 +458,8 @@ def plant(tmp_path: Path) -> Iterator[Callable[..., Plant]]:
                 rules_of(chosen) if isinstance(chosen, str) else chosen,
                 defaults.route if route is None else route_of(route),
                 assets,
+                shared=shared,
+                instance=instance,
             )
         )
         return made[-1]

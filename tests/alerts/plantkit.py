@@ -10,7 +10,7 @@ makes plants.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
+from alerts.assetstate import SharedAlertState
 from alerts.base import Alert, Notification, Observation
 from alerts.commands.desk import AlertDesk
 from alerts.engine import AlertEngine
@@ -131,7 +132,8 @@ class RecordingPublisher:
         self.messages.append(Published(topic, payload, retain))
 
     def publish_confirmed(self, topic: str, payload: bytes, timeout: float) -> None:
-        raise AssertionError("the engine publishes without waiting for a PUBACK")
+        # Only clearing what a hand-over gave up waits for the broker (alerts.health.broadcast).
+        self.messages.append(Published(topic, payload, retain=True))
 
     def on(self, topic: str) -> list[Published]:
         return [m for m in self.messages if m.topic == topic]
@@ -163,6 +165,10 @@ class Plant:
     t: int = 0
     points: list[Point] = field(default_factory=list)
     batches: list[list[Observation]] = field(default_factory=list)
+    #: Opens the store of assets' alert state this plant shares with others (a cluster's).
+    shared: Callable[[], SharedAlertState] | None = None
+    #: The instance's name (``mqtt.client_id``), its holder name in the shared store.
+    instance: str = "meshwatch"
     engine: AlertEngine = field(init=False)
     closed: bool = field(init=False, default=False)
 
@@ -178,6 +184,8 @@ class Plant:
             metrics=AlertMetrics(),
             publisher=self.publisher,
             wall=self.wall,
+            instance=self.instance,
+            shared=self.shared() if self.shared is not None else None,
         )
 
     def run(
@@ -252,6 +260,8 @@ class Plant:
     def crash(self) -> None:
         """Drop the engine unsaved and open a new one: a SIGKILL after the last commit."""
         self.engine.saver.state.close()  # what close() would save on the way out is lost
+        if self.engine.saver.shared is not None:
+            self.engine.saver.shared.close()
         self.engine = self._open()
 
     def close(self) -> None:

@@ -178,3 +178,24 @@ def test_the_site_alert_resolves_when_an_asset_elsewhere_reports_again(
     _tell(p, "plant-a", "cnc-9", "ok")
     p.run(3, silent=SPREAD)
     assert _site_alerts(p) == ["firing", "resolved"]
+
+
+# --- a newcomer -------------------------------------------------------------------------------
+
+
+def test_an_instance_that_comes_online_hears_the_whole_map_again(
+    plant: Callable[..., Plant],
+) -> None:
+    """Each asset's health is published anew when another instance's status says online.
+
+    RabbitMQ sends no retained message to a wildcard subscription: the newcomer would know
+    only what changes after it subscribed.
+    """
+    p = plant(rules=LIMITS, route=FAST_ROUTE)
+    p.run(3)
+    before = len(p.health(CNC_A))
+    status = orjson.dumps({"client_id": f"{OTHER}-alerts", "status": "online"})
+    p.engine.hear(f"meshwatch/status/{OTHER}-alerts", status)
+    assert len(p.health(CNC_A)) == before + 1
+    p.engine.hear(f"meshwatch/status/{OTHER}-alerts", status)  # the same instance, still up
+    assert len(p.health(CNC_A)) == before + 1

@@ -45,7 +45,7 @@ def test_compose_structure_strictly() -> None:
     assert set(COMPOSE) <= {"services", "volumes", "networks", "secrets", "configs"}
     allowed = {
         "image", "build", "command", "restart", "ports", "volumes", "environment",
-        "healthcheck", "depends_on", "profiles",
+        "healthcheck", "depends_on", "profiles", "hostname",
     }  # fmt: skip
     for name, service in SERVICES.items():
         assert set(service) <= allowed, name
@@ -63,8 +63,12 @@ def test_compose_structure_strictly() -> None:
             }
 
 
+CLUSTER = {"rabbit1", "rabbit2", "rabbit3", "postgres", "meshwatch-1", "meshwatch-2"}
+INSTANCES = ["meshwatch-1", "meshwatch-2"]
+
+
 def test_the_services_of_issue_6_are_there() -> None:
-    assert set(SERVICES) == {
+    assert set(SERVICES) - CLUSTER == {
         "mosquitto",
         "influxdb",
         "meshwatch",
@@ -78,7 +82,41 @@ def test_the_services_of_issue_6_are_there() -> None:
     assert SERVICES["meshwatch"]["build"]["dockerfile"] == "Dockerfile"
     assert SERVICES["simulator"]["profiles"] == ["demo"]
     assert SERVICES["simulator"]["command"][:4] == ["simulate", "small", "--speed", "1"]
-    assert all("profiles" not in s for n, s in SERVICES.items() if n != "simulator")
+    assert all("profiles" not in s for n, s in SERVICES.items() if n not in CLUSTER | {"simulator"})
+
+
+def test_the_cluster_profile_is_three_rabbitmq_nodes_postgresql_and_two_instances() -> None:
+    """Profile cluster (issue 14): RabbitMQ 3.10 with MQTT and consistent hashing, clustered."""
+    assert {n for n, s in SERVICES.items() if s.get("profiles") == ["cluster"]} == CLUSTER
+    conf = (ROOT / "deploy/rabbitmq/20-meshwatch.conf").read_text(encoding="utf-8")
+    plugins = (ROOT / "deploy/rabbitmq/enabled_plugins").read_text(encoding="utf-8")
+    assert plugins.strip() == "[rabbitmq_mqtt,rabbitmq_consistent_hash_exchange]."
+    for i in (1, 2, 3):
+        node = SERVICES[f"rabbit{i}"]
+        assert node["image"] == "rabbitmq:3.10"
+        assert node["hostname"] == f"rabbit{i}"
+        assert f"cluster_formation.classic_config.nodes.{i} = rabbit@rabbit{i}" in conf
+        assert (
+            "./deploy/rabbitmq/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro"
+            in (node["volumes"])
+        )
+        assert node["environment"]["RABBITMQ_ERLANG_COOKIE"].startswith("${RABBITMQ_ERLANG")
+    assert SERVICES["postgres"]["image"].startswith("postgres:")
+    for name in INSTANCES:
+        instance = SERVICES[name]
+        assert instance["build"]["args"] == {"CLUSTER": "true"}
+        assert set(instance["depends_on"]) == {"rabbit1", "rabbit2", "rabbit3"} | {
+            "postgres",
+            "influxdb",
+        }
+
+
+def test_the_cluster_image_installs_the_cluster_requirements() -> None:
+    """The instances' image is built with CLUSTER=true, which the Dockerfile acts on."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG CLUSTER=false" in dockerfile
+    install = "pip install --no-deps -r deploy/requirements-cluster.txt"
+    assert f'if [ "$CLUSTER" = "true" ]; then {install}' in dockerfile
 
 
 def test_pipeline_waits_for_healthy_broker_and_influxdb_and_has_a_healthz_check() -> None:
@@ -130,7 +168,7 @@ def test_influxdb_is_initialised_from_env() -> None:
         assert VARIABLE.fullmatch(env[f"DOCKER_INFLUXDB_INIT_{key}"]), key
 
 
-@pytest.mark.parametrize("service", ["meshwatch", "simulator"])
+@pytest.mark.parametrize("service", ["meshwatch", "simulator", *INSTANCES])
 def test_meshwatch_variables_are_real_settings_that_parse(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,7 +192,24 @@ def test_meshwatch_variables_are_real_settings_that_parse(
             assert hasattr(node, part), f"{key} is not a meshwatch setting"
             node = getattr(node, part)
         shown = node.get_secret_value() if hasattr(node, "get_secret_value") else node
-        assert str(shown) == value, key
+        if isinstance(shown, tuple | list):  # a list setting, given as JSON
+            assert list(shown) == json.loads(value), key
+        else:
+            assert str(shown) == value, key
+    if service in INSTANCES:
+        # An instance of the cluster: every node, its own name, shared state in PostgreSQL.
+        assert len(loaded.amqp.urls) == 3
+        assert [u.split("@")[1].split(":")[0] for u in loaded.amqp.urls] == [
+            "rabbit1",
+            "rabbit2",
+            "rabbit3",
+        ]
+        assert loaded.mqtt.client_id == service
+        assert (loaded.mqtt.host, loaded.mqtt.protocol) == ("rabbit1", "3.1.1")
+        assert loaded.models.checkpoints_url == loaded.alerts.state_url
+        assert str(loaded.models.checkpoints_url).endswith("@postgres/meshwatch")
+        assert loaded.influx.url == "http://influxdb:8086"
+        return
     assert loaded.mqtt.host == "mosquitto"
     if service == "meshwatch":
         assert loaded.influx.url == "http://influxdb:8086"

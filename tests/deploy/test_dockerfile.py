@@ -17,9 +17,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 DEPENDENCIES = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
 
 
-def _pins() -> dict[str, Requirement]:
+def _pins(path: str = "deploy/requirements.txt") -> dict[str, Requirement]:
     pins = {}
-    for line in (ROOT / "deploy/requirements.txt").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / path).read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             req = Requirement(line)
             assert re.fullmatch(r"==[^,*]+", str(req.specifier)), f"not pinned: {line}"
@@ -27,8 +27,8 @@ def _pins() -> dict[str, Requirement]:
     return pins
 
 
-def _closure() -> set[str]:
-    """Names of the runtime dependencies and theirs, from the installed metadata."""
+def _closure(requirements: list[Requirement] = DEPENDENCIES) -> set[str]:
+    """Names of `requirements` (the runtime's) and their dependencies, from the metadata."""
     seen: dict[str, set[str]] = {}
 
     def walk(req: Requirement, extras: set[str]) -> None:
@@ -41,7 +41,7 @@ def _closure() -> set[str]:
         for sub in importlib.metadata.requires(req.name) or []:
             walk(Requirement(sub), seen[name])
 
-    for req in DEPENDENCIES:
+    for req in requirements:
         walk(req, set())
     return set(seen)
 
@@ -61,6 +61,15 @@ def test_pins_are_exactly_the_runtime_dependencies_and_their_dependencies() -> N
     assert set(_pins()) == _closure()
     for extra in ("pytest", "ruff", "mypy", "matplotlib", "amqtt"):
         assert extra not in _pins()
+
+
+def test_cluster_pins_are_what_the_cluster_extra_needs_beyond_the_runtime() -> None:
+    """deploy/requirements-cluster.txt: psycopg for a cluster's instances, pinned, no more."""
+    pins = _pins("deploy/requirements-cluster.txt")
+    (extra,) = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["cluster"]]
+    assert set(pins) == _closure([extra]) - _closure()
+    pin = pins[canonicalize_name(extra.name)]
+    assert extra.specifier.contains(str(pin.specifier).removeprefix("=="))
 
 
 def test_dockerfile_is_slim_non_root_runtime_only_with_a_healthz_check() -> None:

@@ -1,10 +1,10 @@
-"""The clustered source's pure parts (`ingest.amqp`) and its settings (`amqp:`)."""
+"""The clustered source's pure parts (`ingest.amqptopology`) and its settings (`amqp:`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ingest.amqp import binding_key, topic_of
+from ingest.amqptopology import binding_key, topic_of
 from ingest.topic import TopicTemplate
 from meshwatch.app import check
 from meshwatch.errors import ConfigError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -207,3 +208,27 @@ def test_a_bad_rules_file_stops_start_up_once_before_any_worker(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"{rules}: line 2 (rules[0])" in result.stderr
+
+
+def test_a_taken_worker_port_stops_start_up_once_before_any_worker(tmp_path: Path) -> None:
+    """Worker 1 would serve on http.port + 2: taken, the reader says so and starts nothing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "meshwatch", "run", "--workers", "2"],
+            env={
+                **os.environ,
+                "MESHWATCH_HTTP__HOST": "127.0.0.1",
+                "MESHWATCH_HTTP__PORT": str(port - 2),
+                "MESHWATCH_DATA_DIR": str(tmp_path / "data"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"127.0.0.1:{port} (worker 1's, http.port + 2)" in result.stderr
+    assert not (tmp_path / "data" / "workers").exists()
