@@ -27,7 +27,8 @@ The statistic combines the two strongest metrics, sqrt(z1² + z2²); the thresho
 asset's own, the larger of ``c`` and ``margin`` times the highest statistic of the last
 quarter of the warm-up; the score is s² / (s² + thr²), 0.5 at the threshold
 (`models.thresholded`). Readings learn only when they score under ``guard``, so a fault is
-not learned as it grows.
+not learned as it grows; in the fast window after a change of state made by steps, under the
+threshold, so the new state is learned.
 
 Measured (README "Detectors"): on the simulated fleets with duty states of tens of minutes
 and the default warm-up, false alarms fell from 1.7 to about 0.02 per machine-hour with
@@ -56,6 +57,10 @@ _ROUGH_PER_SD = 2.0 * math.sqrt(3.0 / math.pi)
 # Accepted readings are learned one in _LEARN_EVERY, with that weight: consecutive readings
 # of a smoothed level carry nearly the same information, and learning is a third of the cost.
 _LEARN_EVERY = 4
+# Right after a change of state made by steps, readings scoring under the threshold (0.5)
+# are learned: the allowance keeps the new state under it, not under the guard, and a state
+# never learned would be flagged once the fast window ends.
+_FAST_GUARD = 0.5
 
 
 class OperatingStates(SelfThresholded):
@@ -325,8 +330,16 @@ class OperatingStates(SelfThresholded):
     # ---- the detector contract ----
 
     def _learn_scored(self, x: Features) -> None:
-        """Learn a reading scored under the guard, unless a step of its own is in its grace."""
-        if self.last_score < self.guard and not self.in_grace:
+        """Learn a reading scored under the guard, unless a step of its own is in its grace.
+
+        In the fast window after a change of state that metrics made by stepping, the guard
+        is the threshold: the new state is learned from the readings that follow the change.
+        """
+        guard = self.guard
+        t = self.since_change
+        if t < self.fast_window and min(self.step_age) < t + self.fast_window:
+            guard = _FAST_GUARD
+        if self.last_score < guard and not self.in_grace:
             self._learn()
 
     def _statistic(self, x: Features) -> tuple[float, int]:

@@ -18,7 +18,7 @@ from modelkit import ts
 from models.asset import AssetModel
 from models.base import Verdict
 from models.operating import OperatingStates
-from models.settings import ProfileSettings
+from models.settings import DetectorSpec, ProfileSettings
 
 Reading = dict[str, float]
 
@@ -169,6 +169,23 @@ def test_a_job_never_seen_after_a_long_idle_spell_raises_no_alarm() -> None:
     model = _default()
     verdicts = _run(model, moulder, 0, 3000 + 1200)
     assert not any(v.anomalous for v in verdicts)
+
+
+def test_readings_right_after_a_change_of_state_teach_it_unless_flagged() -> None:
+    """The fast window after a change made by steps learns readings under the threshold.
+
+    With a guard so strict that nothing else is learned, the new state is still learned
+    from the readings that follow the change, so it is not flagged once the window ends.
+    """
+    compressor = _compressor(random.Random(6), lambda i: 0.85 if i < 500 else 0.25)
+    model = AssetModel(
+        ProfileSettings(
+            name="strict",
+            detectors=(DetectorSpec(type="operating_states", params={"guard": 1e-6}),),
+        )
+    )
+    verdicts = _run(model, compressor, 0, 500 + 1200)
+    assert not any(v.anomalous for v in verdicts[560:])
 
 
 def test_a_current_rising_through_its_spikes_is_flagged() -> None:
