@@ -7,6 +7,13 @@ of its own: the system's RabbitMQ service, its configuration and its plugins are
 touched. The nodes find each other by the classic peer list (``cluster_formation``) and share
 an Erlang cookie written in the working directory. Start-up takes 25-35 s on 2 cores.
 
+RabbitMQ 3.10's MQTT plugin tracks client IDs in a Raft cluster of its own (``mqtt_node``).
+When the nodes boot together, two of them may ask its new leader to join at once: the second
+request is refused (``cluster_change_not_permitted``) and never retried, so that node accepts
+TCP on its MQTT port but refuses every session ("client ID registration timed out"). `start`
+therefore waits until each node accepts an MQTT session, and adds a node left out of the
+tracking cluster to it once (`_rejoin_client_id_tracking`).
+
 The script started is ``/usr/lib/rabbitmq/bin/rabbitmq-server``, not the ``/usr/sbin``
 wrapper, which would switch to the ``rabbitmq`` user who cannot write the working directory.
 """
@@ -16,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -29,6 +38,11 @@ _SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 _PLUGINS = "[rabbitmq_mqtt,rabbitmq_consistent_hash_exchange].\n"
 # A node boots in 10-30 s here; the cluster is formed a few seconds after the last one.
 _START_TIMEOUT = 120.0
+# RabbitMQ refuses a session after 5 s when it cannot register the client ID.
+_MQTT_PROBE_TIMEOUT = 10.0
+# Adds the node it runs on to the MQTT plugin's client ID tracking cluster (a no-op answer,
+# {error,already_member}, when it is one): the join that the plugin does not retry.
+_REJOIN = "ra:add_member(mqtt_node:all_node_ids() -- [mqtt_node:node_id()], mqtt_node:node_id())."
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,8 @@ class RabbitCluster(Closing):
         self._processes[0].wait_ready(
             lambda: self.running_nodes() == len(self.nodes), _START_TIMEOUT, "the cluster formed"
         )
+        for index in range(len(self.nodes)):
+            self._wait_mqtt_sessions(index)
 
     def start_node(self, index: int, *, wait: bool = True) -> None:
         """Start node `index` (again, after `kill_node`), with its data."""
@@ -172,6 +188,34 @@ class RabbitCluster(Closing):
             ),
             _START_TIMEOUT,
             f"AMQP on {node.amqp_port} and MQTT on {node.mqtt_port}",
+        )
+
+    def _wait_mqtt_sessions(self, index: int) -> None:
+        """Wait until node `index` accepts an MQTT session; rejoin it to the tracking once."""
+        node = self.nodes[index]
+        rejoined = False
+
+        def ready() -> bool:
+            nonlocal rejoined
+            if _mqtt_session_accepted(node.mqtt_port, f"meshwatch-probe-{index}"):
+                return True
+            if not rejoined:
+                self._rejoin_client_id_tracking(index)
+                rejoined = True
+            return False
+
+        self._processes[index].wait_ready(
+            ready, _START_TIMEOUT, f"an MQTT session accepted on {node.mqtt_port}"
+        )
+
+    def _rejoin_client_id_tracking(self, index: int) -> None:
+        """Add node `index` to the MQTT plugin's client ID tracking cluster (see the module)."""
+        subprocess.run(
+            [str(_SCRIPTS / "rabbitmqctl"), "-n", self.nodes[index].name, "eval", _REJOIN],
+            env=self._env(None),
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     def running_nodes(self) -> int:
@@ -225,3 +269,25 @@ class RabbitCluster(Closing):
     def __enter__(self) -> RabbitCluster:
         self.start()
         return self
+
+
+def _mqtt_session_accepted(port: int, client_id: str) -> bool:
+    """Whether an MQTT 3.1.1 CONNECT (clean session) to 127.0.0.1:`port` gets CONNACK 0."""
+    name = client_id.encode()
+    # variable header: protocol name "MQTT", level 4, flags: clean session, keep-alive 10 s
+    body = b"\x00\x04MQTT\x04\x02\x00\x0a" + struct.pack("!H", len(name)) + name
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=_MQTT_PROBE_TIMEOUT) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            connack = b""
+            while len(connack) < 4:
+                chunk = sock.recv(4 - len(connack))
+                if not chunk:
+                    return False
+                connack += chunk
+            accepted = connack[0] == 0x20 and connack[3] == 0
+            if accepted:
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
+            return accepted
+    except OSError:
+        return False
