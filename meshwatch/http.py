@@ -13,6 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from meshwatch.errors import ConfigError
 from meshwatch.settings import HttpSettings
 
+#: How often the serving thread looks for `MetricsServer.close` (s): it blocks that long at most.
+_SHUTDOWN_POLL = 0.05
+
 #: Returns (healthy, details); details are shown as JSON by ``/healthz``.
 HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
 
@@ -37,7 +40,9 @@ class MetricsServer:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(_SHUTDOWN_POLL,), name="http", daemon=True
+        )
 
     def start(self) -> None:
         """Start serving."""

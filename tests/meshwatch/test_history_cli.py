@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -64,30 +64,51 @@ def _meshwatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-@pytest.fixture
-def prefix(unique_topic: str) -> str:
+# The history tests only read the one episode: the pipeline and the episode (`handled`) are the
+# module's, made once.
+
+
+@pytest.fixture(scope="module")
+def telemetry() -> str:
+    """The module's telemetry prefix (`unique_topic`'s form)."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def prefix(telemetry: str) -> str:
     """The pipeline's own prefix, apart from the telemetry's."""
-    return f"{unique_topic}-mw"
+    return f"{telemetry}-mw"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pipeline(
-    mosquitto: Mosquitto, data_dir: Path, unique_topic: str, prefix: str, tmp_path: Path
+    mosquitto: Mosquitto, telemetry: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PipelineProcess]:
+    tmp_path = tmp_path_factory.mktemp("history")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
     config = tmp_path / "meshwatch.yaml"
     config.write_text(CONFIG)
-    env = pipeline_env(mosquitto, data_dir, unique_topic, MESHWATCH_MQTT__PREFIX=prefix)
-    process = PipelineProcess(env, tmp_path / "meshwatch.log", config)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        # module-scoped: set up before the per-test `clean_environ`, so clean it here
+        for name in list(os.environ):
+            if name.startswith("MESHWATCH_"):
+                patch.delenv(name)
+        env = pipeline_env(mosquitto, data_dir, telemetry, MESHWATCH_MQTT__PREFIX=prefix)
+        process = PipelineProcess(env, tmp_path / "meshwatch.log", config)
+        process.start()
+        # the autouse `no_stray_pipelines` kills after each test what is listed: this one
+        # serves the whole module and is stopped below
+        PipelineProcess.started.remove(process)
+        try:
+            yield process
+        finally:
+            process.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def handled(
-    mosquitto: Mosquitto, unique_topic: str, prefix: str, pipeline: PipelineProcess
+    mosquitto: Mosquitto, telemetry: str, prefix: str, pipeline: PipelineProcess
 ) -> Iterator[tuple[dict[str, str], str]]:
     """An oven fault, acked by ana, confirmed by bob, resolved: the CLI's env and alert id."""
     env = env_for(mosquitto, prefix)
@@ -96,7 +117,7 @@ def handled(
     def alerts() -> list[dict[str, Any]]:
         return [orjson.loads(m.payload) for m in heard if m.payload]
 
-    publish(mosquitto, _ovens(unique_topic, 0, 10, hot=True))
+    publish(mosquitto, _ovens(telemetry, 0, 10, hot=True))
     wait_for(lambda: bool(alerts()), 20, "the firing notification")
     alert_id = alerts()[0]["id"]
     acked = _meshwatch(env, "ack", alert_id, "--by", "ana", "--comment", "on my way")
@@ -105,7 +126,7 @@ def handled(
         env, "feedback", alert_id, "fault", "--by", "bob", "--comment", "bearing worn"
     )
     assert judged.returncode == 0, judged.stderr
-    publish(mosquitto, _ovens(unique_topic, 10, 20, hot=False))
+    publish(mosquitto, _ovens(telemetry, 10, 20, hot=False))
     wait_for(lambda: alerts()[-1]["state"] == "resolved", 20, "the resolution")
     listener.disconnect()
 
