@@ -346,15 +346,17 @@ class OperatingStates(SelfThresholded):
         nan = math.nan
         e = evidence(self, [x.get(name, nan) for name in self.names])
         # The explanation also counts metrics whose evidence waits (a step in its grace):
-        # the top metric is `combine`'s over max(e, plain), found in the same pass.
+        # the top metric is `combine`'s over max(e, plain), found in the same pass. A smooth
+        # metric (an average) locates the state but is never evidence, so it is not named.
         first = second = explained = 0.0
         top = 0
+        sensor = self._sensor
         for j, (v, p) in enumerate(zip(e, self._plain, strict=True)):
             if v > first:
                 first, second = v, first
             elif v > second:
                 second = v
-            waiting = v if v > p else p
+            waiting = v if v > p or not sensor[j] else p
             if waiting > explained:
                 explained, top = waiting, j
         return math.hypot(first, second), top

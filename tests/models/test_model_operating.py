@@ -188,6 +188,30 @@ def test_readings_right_after_a_change_of_state_teach_it_unless_flagged() -> Non
     assert not any(v.anomalous for v in verdicts[560:])
 
 
+def test_a_smooth_metric_far_from_the_states_seen_is_not_named() -> None:
+    """Vibration grown while the utilization (an average, noiseless) rises on: vibration named.
+
+    A smooth metric locates the operating state but is never evidence, so an alert does not
+    send staff to look at it.
+    """
+    rng = random.Random(2)
+
+    def reading(i: int, extra: float = 0.0) -> Reading:
+        return {
+            "current": 10.0 + rng.gauss(0, 0.25),
+            "vibration": 1.0 + extra + rng.gauss(0, 0.04),
+            "utilization": 0.3 + 0.0004 * i,
+        }
+
+    model = _default()
+    for i in range(600):
+        model.process(ts(i), reading(i))
+    worn = [model.process(ts(600 + i), reading(600 + i, 0.5)) for i in range(200)]
+    flagged = [v for v in worn if v.anomalous]
+    assert flagged
+    assert {v.top_metric for v in flagged} == {"vibration"}
+
+
 def test_a_current_rising_through_its_spikes_is_flagged() -> None:
     """A motor fault, the current rising through its spikes: flagged within minutes.
 
