@@ -7,12 +7,15 @@ of its own: the system's RabbitMQ service, its configuration and its plugins are
 touched. The nodes find each other by the classic peer list (``cluster_formation``) and share
 an Erlang cookie written in the working directory. Start-up takes 25-35 s on 2 cores.
 
-RabbitMQ 3.10's MQTT plugin tracks client IDs in a Raft cluster of its own (``mqtt_node``).
-When the nodes boot together, two of them may ask its new leader to join at once: the second
-request is refused (``cluster_change_not_permitted``) and never retried, so that node accepts
-TCP on its MQTT port but refuses every session ("client ID registration timed out"). `start`
-therefore waits until each node accepts an MQTT session, and adds a node left out of the
-tracking cluster to it once (`_rejoin_client_id_tracking`).
+RabbitMQ 3.10's MQTT plugin tracks client IDs in a Raft cluster of its own (``mqtt_node``),
+which it forms as it starts on each node. Started on several nodes at once, it races: two
+nodes may ask the new leader to join at once, and the second request is refused
+(``cluster_change_not_permitted``) and never retried, so that node accepts TCP on its MQTT
+port but refuses every session ("client ID registration timed out"); or two nodes each wait
+for the other to have a member list, for 100 s. So the nodes boot together with the
+consistent-hash plugin only, and `start` then enables MQTT on one node after the other once
+the cluster formed, each waited for until it accepts an MQTT session (a node left out of the
+tracking cluster all the same is added to it once: `_rejoin_client_id_tracking`).
 
 The script started is ``/usr/lib/rabbitmq/bin/rabbitmq-server``, not the ``/usr/sbin``
 wrapper, which would switch to the ``rabbitmq`` user who cannot write the working directory.
@@ -35,7 +38,8 @@ from meshwatch.localservers.errors import MissingBinaryError, ServerError
 from meshwatch.localservers.process import LOCALHOST, _Process, _tcp_accepts, free_port
 
 _SCRIPTS = Path("/usr/lib/rabbitmq/bin")
-_PLUGINS = "[rabbitmq_mqtt,rabbitmq_consistent_hash_exchange].\n"
+# The plugins a node boots with; `start` enables rabbitmq_mqtt on each node in turn after.
+_BOOT_PLUGINS = "[rabbitmq_consistent_hash_exchange].\n"
 # A node boots in 10-30 s here; the cluster is formed a few seconds after the last one.
 _START_TIMEOUT = 120.0
 # RabbitMQ refuses a session after 5 s when it cannot register the client ID.
@@ -122,7 +126,6 @@ class RabbitCluster(Closing):
             "HOME": str(home),  # the Erlang cookie is read from $HOME/.erlang.cookie
             # the system's rabbitmq-env.conf names the system node: read an empty one instead
             "RABBITMQ_CONF_ENV_FILE": str(self.workdir / "rabbitmq-env.conf"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.workdir / "enabled_plugins"),
         }
         if index is not None:
             node, d = self.nodes[index], self.workdir / f"n{index}"
@@ -136,6 +139,7 @@ class RabbitCluster(Closing):
                 RABBITMQ_LOG_BASE=str(d / "log"),
                 RABBITMQ_PID_FILE=str(d / "pid"),
                 RABBITMQ_PLUGINS_EXPAND_DIR=str(d / "plugins-expand"),
+                RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
             )
         return env
 
@@ -159,15 +163,17 @@ class RabbitCluster(Closing):
             cookie.write_text(self._cookie)
             cookie.chmod(0o400)  # Erlang refuses a cookie others may read
         (self.workdir / "rabbitmq-env.conf").write_text("")
-        (self.workdir / "enabled_plugins").write_text(_PLUGINS)
         for index in range(len(self.nodes)):
             self.start_node(index, wait=False)
         for index in range(len(self.nodes)):
-            self._wait_node(index)
+            self._wait_node(index, mqtt=False)
         self._processes[0].wait_ready(
             lambda: self.running_nodes() == len(self.nodes), _START_TIMEOUT, "the cluster formed"
         )
         for index in range(len(self.nodes)):
+            self._enable_mqtt(index)
+        for index in range(len(self.nodes)):
+            self._wait_node(index)
             self._wait_mqtt_sessions(index)
 
     def start_node(self, index: int, *, wait: bool = True) -> None:
@@ -175,20 +181,53 @@ class RabbitCluster(Closing):
         d = self.workdir / f"n{index}"
         d.mkdir(parents=True, exist_ok=True)
         (d / "rabbitmq.conf").write_text(self.config_text(index))
+        plugins = d / "enabled_plugins"
+        if not plugins.exists():  # a restarted node keeps rabbitmq_mqtt (`_enable_mqtt`)
+            plugins.write_text(_BOOT_PLUGINS)
         process = self._processes[index]
         process.spawn([str(_SCRIPTS / "rabbitmq-server")], self._env(index))
         if wait:
             self._wait_node(index)
 
-    def _wait_node(self, index: int) -> None:
+    def _wait_node(self, index: int, *, mqtt: bool = True) -> None:
         node = self.nodes[index]
         self._processes[index].wait_ready(
             lambda: (
-                _tcp_accepts(LOCALHOST, node.amqp_port) and _tcp_accepts(LOCALHOST, node.mqtt_port)
+                _tcp_accepts(LOCALHOST, node.amqp_port)
+                and (not mqtt or _tcp_accepts(LOCALHOST, node.mqtt_port))
             ),
             _START_TIMEOUT,
-            f"AMQP on {node.amqp_port} and MQTT on {node.mqtt_port}",
+            f"AMQP on {node.amqp_port}" + (f" and MQTT on {node.mqtt_port}" if mqtt else ""),
         )
+
+    def _enable_mqtt(self, index: int) -> None:
+        """Enable rabbitmq_mqtt on running node `index` (its plugins file keeps it, for restarts).
+
+        Once the cluster has formed every node sees the same peers, so each starts the client
+        ID tracking with the same members. One node after the other: enabled on all at once,
+        two nodes could still each wait 100 s for the other's member list.
+        """
+        plugins = self.workdir / f"n{index}" / "enabled_plugins"
+        result = subprocess.run(
+            [
+                str(_SCRIPTS / "rabbitmq-plugins"),
+                "-n",
+                self.nodes[index].name,
+                "enable",
+                "rabbitmq_mqtt",
+            ],
+            # not the node's own settings (_env(index)): its distribution port would move the
+            # CLI's own port range (that port + 10000), possibly past 65535
+            env={**self._env(None), "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(
+                f"cannot enable rabbitmq_mqtt on node {index} (exit {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()}"
+            )
 
     def _wait_mqtt_sessions(self, index: int) -> None:
         """Wait until node `index` accepts an MQTT session; rejoin it to the tracking once."""
