@@ -8,11 +8,11 @@ is more anomalous) over a dict of metrics. Raw scores are not comparable between
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from river import anomaly, base, compose, preprocessing, stats
+from river import base, stats
 from river.base.typing import FeatureName
 
 from models.base import Features
@@ -162,13 +162,37 @@ class ZScore(base.AnomalyDetector):
         return str(max(z, key=z.__getitem__)) if z else ""
 
 
+# river's anomaly and preprocessing modules pull in scipy (~0.8 s of every start): they are
+# imported by `prepare` when a profile names a detector built on them, not by every pipeline.
 def _half_space_trees(params: dict[str, Any]) -> base.Estimator:
+    from river import anomaly, compose, preprocessing
+
     # HalfSpaceTrees wants features in [0, 1]: min-max scale them first.
     return compose.Pipeline(preprocessing.MinMaxScaler(), anomaly.HalfSpaceTrees(**params))
 
 
 def _one_class_svm(params: dict[str, Any]) -> base.Estimator:
+    from river import anomaly, compose, preprocessing
+
     return compose.Pipeline(preprocessing.StandardScaler(), anomaly.OneClassSVM(**params))
+
+
+#: Detector types built on river's anomaly module (and scipy, through preprocessing).
+_ON_RIVER_ANOMALY = frozenset({"half_space_trees", "one_class_svm"})
+
+
+def prepare(types: Iterable[str]) -> None:
+    """Import now what detectors of these types need, so no asset's first reading waits for it.
+
+    Examples
+    --------
+    >>> import sys
+    >>> prepare(["operating_states"])
+    >>> prepare(["half_space_trees"]); "river.anomaly" in sys.modules
+    True
+    """
+    if _ON_RIVER_ANOMALY.intersection(types):
+        from river import anomaly, compose, preprocessing  # noqa: F401
 
 
 #: River detectors by profile type name (the control chart is built separately).

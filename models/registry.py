@@ -18,6 +18,7 @@ from itertools import islice
 
 from models.asset import AssetModel
 from models.checkpoints import Checkpoints, Key
+from models.detectors import prepare
 from models.feedback import ModelChange
 from models.profiles import ProfileSelector, fingerprint
 
@@ -66,6 +67,7 @@ class ModelRegistry:
         self._due: list[Key] = []  # a checkpoint being saved slice by slice
         self._fingerprints = {name: fingerprint(p) for name, p in selector.by_name.items()}
         self._last_save = clock()
+        prepare(d.type for p in selector.by_name.values() for d in p.detectors)
 
     def __len__(self) -> int:
         return len(self._models)
