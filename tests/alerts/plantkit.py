@@ -41,14 +41,34 @@ CNC_B = ("plant-b", "cnc-2")
 CNC_C = ("plant-c", "cnc-3")
 FLEET = (CNC_A, CNC_B, CNC_C)
 
-# Notifications go out at once and changes within a second; repeats every 30 s.
-FAST_ROUTE = """
-receivers: [mqtt, log]
+
+def fast_route(receivers: str = "mqtt, log", repeat: str = "30s") -> str:
+    """A route telling ``receivers`` at once and of changes within a second, repeating."""
+    return f"""
+receivers: [{receivers}]
 group_by: ['...']
 group_wait: 0s
 group_interval: 1s
-repeat_interval: 30s
+repeat_interval: {repeat}
 """
+
+
+# Notifications go out at once and changes within a second; repeats every 30 s.
+FAST_ROUTE = fast_route()
+
+#: A mill over 90 °C: what the ``hot`` rule of `hot_and_offline` fires on.
+HOT = {"spindle_temp_c": 95.0}
+
+
+def hot_and_offline(offline_for: str = "5m", *more: str) -> str:
+    """Rules: ``hot`` (critical over 90 °C), ``offline`` after ``offline_for``, then ``more``."""
+    rules = [
+        "{name: hot, type: limit, condition: spindle_temp_c > 90, severity: critical}",
+        f"{{name: offline, type: deadman, severity: critical, for: {offline_for}}}",
+        *more,
+    ]
+    return "rules:\n" + "".join(f"  - {rule}\n" for rule in rules)
+
 
 AnyRule = AnomalyRule | LimitRule | DeadmanRule
 

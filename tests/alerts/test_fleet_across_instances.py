@@ -11,18 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from plantkit import CNC_A, FAST_ROUTE, Plant
+from plantkit import CNC_A, FAST_ROUTE, HOT, Plant, hot_and_offline
 
 from alerts.base import SITE_WIDE
 from alerts.health.peers import Peers
 
 OTHER = "meshwatch-2"
-HOT = {"spindle_temp_c": 95.0}
-LIMITS = """
-rules:
-  - {name: hot, type: limit, condition: spindle_temp_c > 90, severity: critical}
-  - {name: offline, type: deadman, severity: critical, for: 30s}
-"""
+LIMITS = hot_and_offline("30s")
 
 
 def _health(site: str, asset: str, status: str = "ok", **extra: Any) -> bytes:

@@ -13,26 +13,16 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from plantkit import CNC_A, CNC_B, CNC_C, FLEET, Plant
+from plantkit import CNC_A, CNC_B, CNC_C, FLEET, HOT, Plant, fast_route, hot_and_offline
 
 from alerts.base import State
 from alerts.sharedstate import PostgresAlertState
 
-RULES = """
-rules:
-  - {name: hot, type: limit, condition: spindle_temp_c > 90, severity: critical}
-  - {name: warm, type: limit, condition: bearing_temp_c > 80, severity: warning, for: 30s}
-  - {name: offline, type: deadman, severity: critical, for: 5m}
-"""
+RULES = hot_and_offline(
+    "5m", "{name: warm, type: limit, condition: bearing_temp_c > 80, severity: warning, for: 30s}"
+)
 # Told at once; no repeat within a test, so every notification is a new one.
-ROUTE = """
-receivers: [mqtt]
-group_by: ['...']
-group_wait: 0s
-group_interval: 1s
-repeat_interval: 4h
-"""
-HOT = {"spindle_temp_c": 95.0}
+ROUTE = fast_route("mqtt", repeat="4h")
 NORMAL = {"spindle_temp_c": 60.0}
 
 Cluster = Callable[..., tuple[Plant, Plant]]

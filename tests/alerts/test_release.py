@@ -10,21 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from plantkit import CNC_A, CNC_B, CNC_C, FLEET, Plant
+from plantkit import CNC_A, CNC_B, CNC_C, FLEET, HOT, Plant, fast_route, hot_and_offline
 
-RULES = """
-rules:
-  - {name: hot, type: limit, condition: spindle_temp_c > 90, severity: critical}
-  - {name: offline, type: deadman, severity: critical, for: 5m}
-"""
-ROUTE = """
-receivers: [mqtt]
-group_by: ['...']
-group_wait: 0s
-group_interval: 1s
-repeat_interval: 30s
-"""
-HOT = {"spindle_temp_c": 95.0}
+RULES = hot_and_offline()
+ROUTE = fast_route("mqtt")
 
 
 def _released(plant: Callable[..., Plant]) -> Plant:
