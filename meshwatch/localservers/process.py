@@ -26,11 +26,12 @@ _LOG_TAIL_BYTES = 4000
 _SBIN_DIRS = (Path("/usr/sbin"), Path("/usr/bin"), Path("/usr/local/sbin"), Path("/usr/local/bin"))
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+def free_port(span: int = 1) -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago, with the next ``span - 1``.
 
     Another process may take it before the caller binds it; the servers check again when they
-    start (`_check_port_free`).
+    start (`_check_port_free`). A ``span`` is for a server that also binds the ports after its
+    own (``meshwatch run --workers N``: worker k on ``http.port + 1 + k``).
 
     Returns
     -------
@@ -42,10 +43,25 @@ def free_port() -> int:
     >>> port = free_port()
     >>> isinstance(port, int) and 0 < port < 65536
     True
+    >>> 0 < free_port(span=3) < 65534
+    True
     """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOCALHOST, 0))
+            port = int(sock.getsockname()[1])
+        if port + span <= 65536 and all(_bindable(port + k) for k in range(1, span)):
+            return port
+    raise ServerError(f"no {span} free TCP ports in a row on {LOCALHOST}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOCALHOST, 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind((LOCALHOST, port))
+        except OSError:
+            return False
+        return True
 
 
 def find_binary(name: str, *, package: str | None = None) -> Path:

@@ -33,7 +33,7 @@ from support import (
 )
 
 from ingest.partition import owner
-from meshwatch.localservers import Mosquitto
+from meshwatch.localservers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,9 @@ def _workers(
 ) -> PipelineProcess:
     config = tmp_path / f"meshwatch-{count}.yaml"
     config.write_text(MODELS)
-    env = pipeline_env(mosquitto, data_dir, unique, MESHWATCH_WORKERS=str(count), **extra)
+    # the reader's port and the workers' after it, free together
+    ports = {"MESHWATCH_HTTP__PORT": str(free_port(span=count + 1))}
+    env = pipeline_env(mosquitto, data_dir, unique, MESHWATCH_WORKERS=str(count), **ports, **extra)
     process = PipelineProcess(env, tmp_path / f"meshwatch-{count}.log", config)
     process.start()
     # The reader answers on the port itself, worker k on port + 1 + k; one is a single process.
@@ -194,20 +196,26 @@ def test_a_worker_killed_mid_stream_loses_nothing_stores_nothing_twice_and_tells
     assert f"worker {oven_owner} exited with signal SIGKILL" in process.log()
 
 
-def test_a_bad_rules_file_stops_start_up_once_before_any_worker(tmp_path: Path) -> None:
-    """The reader checks the configuration first: one line, exit status 2, no worker."""
-    rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: hot\n    type: limit\n    condition: temp >> 80\n")
+def _refused_start(env: dict[str, str]) -> str:
+    """``meshwatch run --workers 2`` with ``env`` added: refused in one line, exit 2; the line."""
     result = subprocess.run(
         [sys.executable, "-m", "meshwatch", "run", "--workers", "2"],
-        env={**os.environ, "MESHWATCH_ALERTS__RULES_FILE": str(rules)},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
-    assert f"{rules}: line 2 (rules[0])" in result.stderr
+    return result.stderr
+
+
+def test_a_bad_rules_file_stops_start_up_once_before_any_worker(tmp_path: Path) -> None:
+    """The reader checks the configuration first: one line, exit status 2, no worker."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: hot\n    type: limit\n    condition: temp >> 80\n")
+    line = _refused_start({"MESHWATCH_ALERTS__RULES_FILE": str(rules)})
+    assert f"{rules}: line 2 (rules[0])" in line
 
 
 def test_a_taken_worker_port_stops_start_up_once_before_any_worker(tmp_path: Path) -> None:
@@ -216,19 +224,12 @@ def test_a_taken_worker_port_stops_start_up_once_before_any_worker(tmp_path: Pat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "meshwatch", "run", "--workers", "2"],
-            env={
-                **os.environ,
+        line = _refused_start(
+            {
                 "MESHWATCH_HTTP__HOST": "127.0.0.1",
                 "MESHWATCH_HTTP__PORT": str(port - 2),
                 "MESHWATCH_DATA_DIR": str(tmp_path / "data"),
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
+            }
         )
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert f"127.0.0.1:{port} (worker 1's, http.port + 2)" in result.stderr
+    assert f"127.0.0.1:{port} (worker 1's, http.port + 2)" in line
     assert not (tmp_path / "data" / "workers").exists()
