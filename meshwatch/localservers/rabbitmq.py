@@ -23,8 +23,10 @@ wrapper, which would switch to the ``rabbitmq`` user who cannot write the workin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -42,6 +44,8 @@ _SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 _BOOT_PLUGINS = "[rabbitmq_consistent_hash_exchange].\n"
 # A node boots in 10-30 s here; the cluster is formed a few seconds after the last one.
 _START_TIMEOUT = 120.0
+# Starts of a cluster whose ports another process took meanwhile (see `RabbitCluster.start`).
+_START_ATTEMPTS = 2
 # RabbitMQ refuses a session after 5 s when it cannot register the client ID.
 _MQTT_PROBE_TIMEOUT = 10.0
 # Adds the node it runs on to the MQTT plugin's client ID tracking cluster (a no-op answer,
@@ -87,11 +91,7 @@ class RabbitCluster(Closing):
         if size < 1:
             raise ValueError(f"a cluster needs at least one node, got {size}")
         self.workdir = Path(workdir).resolve()
-        tag = uuid.uuid4().hex[:8]
-        self.nodes = [
-            RabbitNode(f"mw{tag}n{i}@localhost", free_port(), free_port(), free_port())
-            for i in range(size)
-        ]
+        self.nodes = _new_nodes(size)
         self._processes = [
             _Process(f"rabbitmq node {i}", self.workdir / f"n{i}" / "out.log") for i in range(size)
         ]
@@ -146,6 +146,10 @@ class RabbitCluster(Closing):
     def start(self) -> None:
         """Start every node and wait until all have joined one cluster.
 
+        A start that fails stops what it started. A port taken by another process between
+        `free_port` and the node binding it (tests running side by side) is one retry with new
+        names and ports.
+
         Raises
         ------
         MissingBinaryError
@@ -153,6 +157,21 @@ class RabbitCluster(Closing):
         ServerError
             If a node exits or the cluster does not form within two minutes.
         """
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                self._start_once()
+                return
+            except ServerError as exc:
+                with contextlib.suppress(ServerError):
+                    self.stop(timeout=10)
+                if "eaddrinuse" not in str(exc) or attempt == _START_ATTEMPTS - 1:
+                    raise
+                self.nodes = _new_nodes(len(self.nodes))
+                for index in range(len(self.nodes)):
+                    shutil.rmtree(self.workdir / f"n{index}" / "mnesia", ignore_errors=True)
+                    (self.workdir / f"n{index}" / "enabled_plugins").unlink(missing_ok=True)
+
+    def _start_once(self) -> None:
         script = _SCRIPTS / "rabbitmq-server"
         if not script.is_file():
             raise MissingBinaryError(f"{script} not found: run scripts/ensure-tools rabbitmq")
@@ -308,6 +327,15 @@ class RabbitCluster(Closing):
     def __enter__(self) -> RabbitCluster:
         self.start()
         return self
+
+
+def _new_nodes(size: int) -> list[RabbitNode]:
+    """Nodes of a new cluster: names of their own, ports free a moment ago."""
+    tag = uuid.uuid4().hex[:8]
+    return [
+        RabbitNode(f"mw{tag}n{i}@localhost", free_port(), free_port(), free_port())
+        for i in range(size)
+    ]
 
 
 def _mqtt_session_accepted(port: int, client_id: str) -> bool:

@@ -16,9 +16,12 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import not_installed
 
 from meshwatch.localservers import (
+    MissingBinaryError,
     Mosquitto,
+    RabbitCluster,
     VictoriaMetrics,
     make_client_certificate,
     make_password_file,
@@ -221,3 +224,22 @@ def test_victoria_metrics_restart_keeps_data(
     fresh_victoria_metrics.restart()
     series = fresh_victoria_metrics.export(f'telemetry_temp{{site="{unique_topic}"}}')
     assert [(s["values"], s["timestamps"]) for s in series] == [([2.0], [946684800000])]
+
+
+@pytest.mark.slow
+def test_a_rabbitmq_node_whose_mqtt_port_was_taken_starts_on_new_ports(tmp_path: Path) -> None:
+    """A port taken between choosing it and the node binding it: one retry, new ports."""
+    cluster = RabbitCluster(tmp_path / "rabbitmq", size=1)
+    taken_port = cluster.nodes[0].mqtt_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", taken_port))
+        taken.listen()
+        try:
+            cluster.start()
+        except MissingBinaryError as exc:
+            not_installed(str(exc))
+        try:
+            assert cluster.nodes[0].mqtt_port != taken_port
+            assert cluster.running_nodes() == 1
+        finally:
+            cluster.stop()
