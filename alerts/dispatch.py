@@ -10,6 +10,11 @@ alerts nobody acknowledged are repeated once ``repeat_interval`` has passed sinc
 receiver last heard of the group. Times are event times (ns), so a replay notifies as the
 original stream would have.
 
+An alert that changes level (`alerts.escalation`) is news again: every receiver that heard
+it hears it once more, at its new severity, and the routes its new labels take hear it as
+new. It stays in the groups it joined until it resolves, so whoever heard it at one level
+hears each later change and its resolution (and its repeats, at whatever level it is).
+
 Muting holds back firings and repeats, never the end of what a receiver was told: a
 resolution goes to every receiver that heard the alert fire, even when a silence, an
 inhibition or a shelf covers it by then, and says so (``"muted": "silenced"``). An alert
@@ -25,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from alerts.base import SITE_WIDE, Alert, Muter, Notification, Stage, State
+from alerts.base import SITE_WIDE, Alert, Labels, Muter, Notification, Stage, State
 from alerts.metrics import AlertMetrics
 from alerts.route import Route
 
@@ -129,22 +134,35 @@ class Dispatcher:
         Returns the groups it is in.
         """
         labels = alert.labels()
-        keys: list[GroupKey] = []
+        return [self._join(route, labels, alert, now) for route in self.root.match(labels)]
+
+    def _join(self, route: Route, labels: Labels, alert: Alert, now: int) -> GroupKey:
+        """Put `alert` in its group on `route` (named by `labels`); return the group's key."""
+        key, shared = _key(route, labels)
+        group = self.groups.get(key)
+        if group is None:
+            group = Group(route, shared or {}, now + int(route.group_wait * 1e9))
+            self.groups[key] = group
+            self.due = min(self.due, group.next_flush)
+        # By id: a new episode that fires before the flush must not hide the old one's
+        # resolution from the receivers that were told it fired.
+        group.alerts[alert.id] = alert
+        self.dirty.add(key)
+        return key
+
+    def relevel(self, alert: Alert, now: int) -> None:
+        """A firing alert changed severity: tell everyone who heard it, and its new routes.
+
+        The receivers of the groups it is in hear it again at their next flush (within
+        ``group_interval``); a route its new labels take and it was not on yet gets it as a
+        new alert (after ``group_wait``).
+        """
+        self.remind(alert)
+        on = {group.route.path for group in self.groups.values() if alert.id in group.alerts}
+        labels = alert.labels()
         for route in self.root.match(labels):
-            shared = route.group_labels(labels)
-            by = labels if shared is None else shared
-            key: GroupKey = (route.path, tuple(sorted(by.items())))
-            group = self.groups.get(key)
-            if group is None:
-                group = Group(route, shared or {}, now + int(route.group_wait * 1e9))
-                self.groups[key] = group
-                self.due = min(self.due, group.next_flush)
-            # By id: a new episode that fires before the flush must not hide the old one's
-            # resolution from the receivers that were told it fired.
-            group.alerts[alert.id] = alert
-            self.dirty.add(key)
-            keys.append(key)
-        return keys
+            if route.path not in on:
+                self._join(route, labels, alert, now)
 
     def remind(self, alert: Alert) -> None:
         """Announce a firing alert again, as if its receivers had never heard of it.
@@ -335,16 +353,26 @@ class Dispatcher:
         """Rebuild groups and the log from saved groups; routes follow the current config.
 
         An alert still open in the engine (`live`) is the same object here, so later changes
-        reach its group; a group whose route no longer exists is routed afresh and flushed now.
+        reach its group. An alert goes back into the group it was saved in while that group's
+        route still exists (an alert that changed level stays where it was heard); one whose
+        route no longer exists is routed afresh and flushed now.
         """
         saved = list(groups)
+        routes = {route.path: route for route in self.root.walk()}
         for g in saved:
+            route = routes.get(g["route"])
+            formed = {k: v for k, v in g["key"]}  # the labels the group was formed with
+            if route is not None and _key(route, formed)[0] != (g["route"], tuple(formed.items())):
+                route = None  # its grouping changed: routed afresh
             for data in g["alerts"]:
                 restored = Alert.from_state(data)
                 alert = live.get(restored.key)
                 if alert is None or alert.id != restored.id:
                     alert = restored
-                self.insert(alert, now)
+                if route is None:
+                    self.insert(alert, now)
+                else:
+                    self._join(route, formed, alert, now)
         for g in saved:
             key: GroupKey = (g["route"], tuple((k, v) for k, v in g["key"]))
             if key in self.groups:
@@ -353,6 +381,13 @@ class Dispatcher:
                 self.sent[(receiver, key)] = Sent(set(s["firing"]), s["at"])
         self.due = min((g.next_flush for g in self.groups.values()), default=_NEVER)
         self.dirty.clear()
+
+
+def _key(route: Route, labels: Labels) -> tuple[GroupKey, dict[str, str] | None]:
+    """The key of the group on `route` an alert with `labels` joins, and its shared labels."""
+    shared = route.group_labels(labels)
+    by = labels if shared is None else shared
+    return (route.path, tuple(sorted(by.items()))), shared
 
 
 def _new_id() -> str:

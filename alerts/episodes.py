@@ -4,8 +4,9 @@ An episode is one rule's alert on one asset, from its first pending reading to i
 resolution (`alerts.lifecycle`). `Episodes` holds those open now, advances them with each
 reading a rule judges, and makes every transition count: the gauges and counters, the change
 to save (`alerts.state.Changes`), the ``alert`` record to store with the batch, the dispatch
-(`alerts.dispatch`) and the health map's mark (`alerts.health.map`). Pending episodes are not
-saved: a restart only starts their count again.
+(`alerts.dispatch`) and the health map's mark (`alerts.health.map`). A firing alert's change
+of level (`alerts.escalation`) counts as much: saved, recorded, dispatched and marked. Pending
+episodes are not saved: a restart only starts their count again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from alerts.base import Alert, AssetKey, EpisodeKey, State
 from alerts.dispatch import SHELVED_AT_END, Dispatcher
 from alerts.errors import CommandError
+from alerts.escalation import climb
 from alerts.flapping import Flapping, FlapTracker, horizon
 from alerts.fleet import AnyRule, TrackedAsset
 from alerts.health.map import HealthMap
@@ -67,7 +69,8 @@ class Episodes:
     ) -> None:
         self.open: dict[EpisodeKey, Episode] = {}
         self.flaps = FlapTracker()
-        #: Transitions to firing or resolved so far (what inhibits what changes only then).
+        #: Transitions to firing or resolved, and changes of level, so far (what inhibits
+        #: what changes only then).
         self.transitions = 0
         self._rules = list(rules)
         self._rules_by_name = {r.name: r for r in self._rules}
@@ -128,6 +131,8 @@ class Episodes:
         if active:
             alert.value = value
             alert.top_metric = top_metric
+        if isinstance(rule, AnomalyRule) and rule.escalate is not None:
+            self._climb(ekey, new, rule, a, state, active, value, ts)
         if state is None:
             return
         self.open[ekey] = new
@@ -135,6 +140,73 @@ class Episodes:
             self._fired(ekey, alert, ts, rule.flapping)
         alert.message = render(rule, a, alert, ts - new.since)
         self.transition(ekey, new, state, ts)
+
+    def _climb(
+        self,
+        ekey: EpisodeKey,
+        ep: Episode,
+        rule: AnomalyRule,
+        a: TrackedAsset,
+        state: State | None,
+        active: bool,
+        score: float,
+        ts: int,
+    ) -> None:
+        """Count a reading of an escalating rule's open episode towards a change of level.
+
+        `state` is the transition the reading caused, if any. An alert that fires with its
+        level's condition already held fires at the level (one alert, one notification); one
+        firing changes level (`_relevel`); a pending one only counts.
+        """
+        level = rule.level
+        if level is None or state is State.RESOLVED:
+            return
+        ran = ep.rise > 0
+        at_level = climb(ep, level, high=active and score >= level.min_score, score=score, ts=ts)
+        if state is State.FIRING:
+            if at_level:
+                ep.escalated = True
+                ep.alert.severity = level.severity
+        elif ep.alert.state is State.FIRING:
+            if at_level != ep.escalated:
+                self._relevel(ekey, ep, rule, a, at_level, ts)
+            elif ran and ep.rise == 0:
+                # A run towards the level ended: saved, so that a restart does not count on
+                # from the run's start.
+                self._saver.changes.episodes[ekey] = ep.to_state()
+
+    def _relevel(
+        self,
+        ekey: EpisodeKey,
+        ep: Episode,
+        rule: AnomalyRule,
+        a: TrackedAsset,
+        escalated: bool,
+        ts: int,
+    ) -> None:
+        """A firing alert rises to its rule's level, or falls back: a change, told once.
+
+        Its id, start and episode stay; its severity, message and the counts change. It is
+        saved, recorded (``escalated``, ``deescalated``), counted, dispatched to every
+        receiver that heard it and to the routes its new severity takes, and marks its asset.
+        """
+        alert = ep.alert
+        before = alert.severity
+        level = rule.level
+        ep.escalated = escalated
+        ep.fall = 0
+        alert.severity = level.severity if escalated and level is not None else rule.severity
+        alert.message = render(rule, a, alert, ts - ep.since)
+        self.transitions += 1
+        metrics = self._metrics
+        metrics.firing.labels(before.value).dec()
+        metrics.firing.labels(alert.severity.value).inc()
+        metrics.level_changes.labels(ekey[0], alert.severity.value).inc()
+        self._saver.changes.episodes[ekey] = ep.to_state()
+        self._points.append(record(alert, ekey[0], "escalated" if escalated else "deescalated", ts))
+        self._dispatcher.relevel(alert, ts)
+        self._health.mark_alert(alert, ts, self._assets)
+        log.info("alert %s (%s on %s/%s) is %s now", alert.id, *ekey, alert.severity)
 
     def fire(self, rule: str, alert: Alert, ts: int) -> None:
         """A deadman alert fires at once: its waiting was the silence itself."""

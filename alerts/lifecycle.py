@@ -42,6 +42,12 @@ class Episode:
     seen
         Event time (ns) of the last reading that did not clear it, while firing (how long the
         condition has been quiet).
+    escalated
+        Whether its alert is at its rule's escalation level (`alerts.escalation`).
+    rise, rise_since
+        Readings in a row at the escalation's score, and the event time (ns) of the first.
+    fall
+        Readings in a row below the escalation's lower score, while escalated.
     """
 
     alert: Alert
@@ -49,6 +55,10 @@ class Episode:
     hits: int = 0
     misses: int = 0
     seen: int = 0
+    escalated: bool = False
+    rise: int = 0
+    rise_since: int = 0
+    fall: int = 0
 
     def to_state(self) -> dict[str, Any]:
         """Exact values for the state store."""
@@ -58,14 +68,32 @@ class Episode:
             "hits": self.hits,
             "misses": self.misses,
             "seen": self.seen,
+            "escalated": self.escalated,
+            "rise": self.rise,
+            "rise_since": self.rise_since,
+            "fall": self.fall,
         }
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any]) -> Episode:
-        """Inverse of `to_state` (an episode saved before ``seen`` existed was seen firing)."""
+        """Inverse of `to_state`.
+
+        An episode saved before ``seen`` existed was seen firing; one saved before levels
+        existed is at its rule's own severity, with nothing counted towards a change.
+        """
         alert = Alert.from_state(data["alert"])
         seen = data.get("seen", alert.started_at)
-        return cls(alert, data["since"], data["hits"], data["misses"], seen)
+        return cls(
+            alert,
+            data["since"],
+            data["hits"],
+            data["misses"],
+            seen,
+            data.get("escalated", False),
+            data.get("rise", 0),
+            data.get("rise_since", 0),
+            data.get("fall", 0),
+        )
 
 
 def alert_id(rule: str, site: str, asset: str, since: int) -> str:

@@ -2,11 +2,14 @@
 
 A rule's template (`alerts.templates`) is filled with the asset, the alert's value and top
 metric and how long the condition has held (for a limit rule also its metric, operator and
-threshold); a flapping alert's message says that it flaps and how it is damped. Each
-transition of an episode is stored as an ``alert`` record (`record`).
+threshold); an escalated alert's message is its level's (`alerts.escalation`); a flapping
+alert's message says that it flaps and how it is damped. Each transition of an episode, and
+each change of its level, is stored as an ``alert`` record (`record`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from alerts.base import Alert, State
 from alerts.flapping import note
@@ -17,6 +20,8 @@ from common.durations import format_duration
 from ingest.base import Point
 
 _NS = 1_000_000_000
+#: A change of an alert's level (`alerts.escalation`), as its ``alert`` record says it.
+LevelChange = Literal["escalated", "deescalated"]
 
 
 def new_alert(
@@ -47,8 +52,8 @@ def new_alert(
 
 
 def render(rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int) -> str:
-    """The alert's message once its condition has held `held_ns`, with the flapping note."""
-    message = rule.render(values(rule, a, alert, held_ns))
+    """The alert's message at its severity now, its condition held `held_ns`; flapping noted."""
+    message = rule.render(values(rule, a, alert, held_ns), alert.severity)
     if alert.flapping and not isinstance(rule, DeadmanRule) and rule.flapping is not None:
         message += note(rule.flapping)
     return message
@@ -69,13 +74,17 @@ def values(rule: AnyRule, a: TrackedAsset, alert: Alert, held_ns: int) -> dict[s
     return filled
 
 
-def record(alert: Alert, rule: str, state: State, ts: int) -> Point:
-    """The ``alert`` record of `alert` moving to `state` at event time `ts`."""
+def record(alert: Alert, rule: str, change: State | LevelChange, ts: int) -> Point:
+    """The ``alert`` record of `alert` at event time `ts`: it fired, resolved or changed level.
+
+    The ``state`` field says which (the new state, or `LevelChange`); the ``severity`` tag is
+    the alert's now.
+    """
     return Point(
         "alert",
         {"site": alert.site, "asset": alert.asset, "rule": rule, "severity": alert.severity},
         {
-            "state": state.value,
+            "state": str(change),
             "value": alert.value,
             "message": alert.message,
             "id": alert.id,

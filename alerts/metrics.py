@@ -1,9 +1,9 @@
 """Prometheus metrics of the alerts, registered beside ingest's on the same registry.
 
-Besides traffic (transitions, notifications, commands), the alarm-hygiene figures of
-ISA-18.2 and EEMUA 191: chattering alerts (three firings within a minute, counted as they
-happen), stale alerts (firing for more than a day), and the alerts held flapping or shelved;
-and the feedback of maintenance staff: verdicts by kind, and model resets.
+Besides traffic (transitions, changes of level, notifications, commands), the alarm-hygiene
+figures of ISA-18.2 and EEMUA 191: chattering alerts (three firings within a minute, counted
+as they happen), stale alerts (firing for more than a day), and the alerts held flapping or
+shelved; and the feedback of maintenance staff: verdicts by kind, and model resets.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ class AlertMetrics:
         )
         self.firing = Gauge(
             "meshwatch_alerts_firing", "Alerts firing now, by severity", ["severity"], registry=r
+        )
+        self.level_changes = Counter(
+            "meshwatch_alert_level_changes",
+            "Firing alerts that changed severity (escalated, fell back), by rule and new severity",
+            ["rule", "severity"],
+            registry=r,
         )
         self.notifications = Counter(
             "meshwatch_notifications",

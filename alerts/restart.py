@@ -5,10 +5,15 @@ each receiver was told, the fleet clock, the health map and advice, from ``alert
 (docs/design.md §9.11). Where a cluster's instances share assets' alert state
 (`alerts.assetstate`), the file gives back only the instance's own part, and the assets this
 instance held when it stopped come from the shared store.
+
+A firing alert of a rule the config no longer has resolves at start-up: nothing could
+resolve it later (an upgrade from the two default anomaly rules to the one that escalates
+leaves an ``anomaly_severe`` alert so), and whoever heard it fire hears it end.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from alerts.assetstate import instance_wide
@@ -19,6 +24,8 @@ from alerts.silences import Silence
 
 if TYPE_CHECKING:  # the engine calls this from its constructor
     from alerts.engine import AlertEngine
+
+log = logging.getLogger(__name__)
 
 
 def restore(engine: AlertEngine) -> None:
@@ -37,6 +44,10 @@ def restore(engine: AlertEngine) -> None:
     live = {alert.key: alert for alert in engine.episodes.alerts()}
     engine.dispatcher.restore(snap.groups, live, now)
     engine.handover.adopt_held(newest)
+    configured = {rule.name for rule in engine.rules}
+    for ekey in [k for k in engine.episodes.open if k[0] not in configured]:
+        if (alert := engine.episodes.resolve(ekey, now)) is not None:
+            log.warning("alert %s of rule %s, no longer configured, resolves", alert.id, ekey[0])
     firing: set[str] = set()
     for ekey, ep in engine.episodes.open.items():
         if ep.alert.state is State.FIRING:

@@ -9,6 +9,10 @@ asset's ``site``, ``asset`` and ``kind``):
 - ``deadman``: no reading from the asset for ``for`` (measured in event time); with ``site``
   on, a site none of whose assets reports is one site-wide alert.
 
+An anomaly rule may ``escalate``: its one alert rises to a higher severity while the score
+is strong and falls back when it weakens (`alerts.escalation`), instead of a second rule
+raising a second alert for the same event.
+
 Anomaly and limit alerts resolve with hysteresis, so a value hovering at a threshold does
 not chatter: ``resolve_after`` consecutive readings that clear the condition (for an anomaly
 rule, readings scoring below ``resolve_below``: a lower level than the one it fired at), and
@@ -21,12 +25,14 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from alerts.base import Labels, Observation, Severity
 from alerts.errors import RulesError
+from alerts.escalation import Escalation, Level
 from alerts.flapping import Flapping
 from alerts.matchers import Matcher, match_all, parse_all
 from alerts.templates import MessageTemplate
@@ -56,6 +62,9 @@ _KEEP_FIRING = 300.0
 #: enough for a machine's state change to settle in its model, short beside the minutes a
 #: developing fault takes (issue 11 measured the fleet's false alarms with and without it).
 _ON_DELAY = 120.0
+#: The score at which a model flags a reading (`models.asset.THRESHOLD`, every detector's
+#: scale): an anomaly rule without ``min_score`` fires from it, so its escalation lies above.
+FLAG_SCORE = 0.5
 
 
 class _Rule(BaseModel):
@@ -108,9 +117,14 @@ class _Rule(BaseModel):
         """Whether this rule watches the asset with these labels."""
         return match_all(self._scope, labels)
 
-    def render(self, values: dict[str, object]) -> str:
-        """The alert's message."""
-        return self._template.render({"rule": self.name, "severity": self.severity, **values})
+    def render(self, values: dict[str, object], severity: Severity | None = None) -> str:
+        """The alert's message at `severity` (None: the rule's own)."""
+        at = self.severity if severity is None else severity
+        return self._template_at(at).render({"rule": self.name, "severity": at, **values})
+
+    def _template_at(self, severity: Severity) -> MessageTemplate:
+        """The message template of an alert at `severity`: the rule's, but for a level."""
+        return self._template
 
 
 class _Lasting(_Rule):
@@ -163,6 +177,10 @@ class AnomalyRule(_Lasting):
     (0.50-0.52) therefore keeps one alert firing instead of firing and resolving within
     seconds. ``resolve_below: 1`` resolves on readings that are merely not flagged.
 
+    With ``escalate`` (`alerts.escalation.Escalation`), the alert rises to the level's
+    severity while the score holds ``escalate.min_score`` and falls back below
+    ``escalate.resolve_below``, keeping its id; it resolves by the rule's conditions alone.
+
     Examples
     --------
     >>> rule = AnomalyRule(name="anomaly", for_readings=3, min_score=0.8)
@@ -181,6 +199,7 @@ class AnomalyRule(_Lasting):
     resolve_after: int = Field(10, ge=1)
     min_score: float | None = Field(None, gt=0, le=1)
     resolve_below: float = Field(0.4, ge=0, le=1)
+    escalate: Escalation | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -189,6 +208,39 @@ class AnomalyRule(_Lasting):
         if isinstance(data, dict) and "for" in data and "for_readings" not in data:
             return {**data, "for_readings": 1}
         return data
+
+    @model_validator(mode="after")
+    def _escalates_above(self) -> AnomalyRule:
+        level = self.escalate
+        if level is None:
+            return self
+        fires_at = FLAG_SCORE if self.min_score is None else self.min_score
+        if level.min_score <= fires_at:
+            what = "the flag's score" if self.min_score is None else "the rule's min_score"
+            raise ValueError(
+                f"escalate.min_score ({level.min_score:g}) must be above {what} "
+                f"({fires_at:g}): the level is a stronger anomaly than the alert fires on"
+            )
+        if level.severity.rank <= self.severity.rank:
+            raise ValueError(
+                f"escalate.severity ({level.severity}) must be above the rule's severity "
+                f"({self.severity}): escalating raises the alert's severity"
+            )
+        return self
+
+    @cached_property
+    def level(self) -> Level | None:
+        """The escalation with the rule's on-delay and hysteresis count filled in, if any.
+
+        Cached on the instance: the engine reads it per reading of an open episode.
+        """
+        return None if self.escalate is None else Level.of(self.escalate, self)
+
+    def _template_at(self, severity: Severity) -> MessageTemplate:
+        level = self.level
+        if level is not None and severity is level.severity:
+            return level.template
+        return self._template
 
     def _default_message(self) -> str:
         return (
@@ -287,19 +339,21 @@ Rule = Annotated[AnomalyRule | LimitRule | DeadmanRule, Field(discriminator="typ
 
 
 def default_rules() -> list[AnomalyRule | LimitRule | DeadmanRule]:
-    """What a fresh install watches: anomalies (a warning, critical when strong) and silence.
+    """What a fresh install watches: anomalies (one alert, critical when strong) and silence.
 
     A warning once the model has flagged the asset for 2 minutes without a break (an
     on-delay, ISA-18.2's first remedy for nuisance alarms: a machine changing state, or a
     metric brushing its threshold, does not page anyone); a score of 0.8, twice the threshold
-    distance (`models.operating`: score = s^2 / (s^2 + t^2)), held as long, is what makes an
-    asset critical and moves its work. Five minutes without data is offline.
+    distance (`models.operating`: score = s^2 / (s^2 + t^2)), held as long, escalates that
+    same alert to critical, which moves the asset's work. Five minutes without data is
+    offline.
 
-    Alarm hygiene (ISA-18.2, EEMUA 191): each anomaly alert fires for at least 5 minutes
-    (``keep_firing_for``), and resolves only after 10 readings in a row below a lower level
-    than it fired at: 0.4 for the warning (fired when flagged, at 0.5), 0.7 for the critical
-    (fired at 0.8). Both are about 0.8 of the firing distance from normal (0.4 is s = 0.82 t,
-    0.7 is s = 1.53 t of 2 t). Flap damping keeps its defaults (`alerts.flapping.Flapping`).
+    Alarm hygiene (ISA-18.2, EEMUA 191): the anomaly alert fires for at least 5 minutes
+    (``keep_firing_for``), and resolves only after 10 readings in a row below 0.4, a lower
+    level than it fired at (flagged, at 0.5); a critical one falls back to a warning after 10
+    readings in a row below 0.7 (it rose at 0.8). Both are about 0.8 of the firing distance
+    from normal (0.4 is s = 0.82 t, 0.7 is s = 1.53 t of 2 t). Flap damping keeps its
+    defaults (`alerts.flapping.Flapping`).
     """
     return [
         AnomalyRule(
@@ -310,20 +364,7 @@ def default_rules() -> list[AnomalyRule | LimitRule | DeadmanRule]:
             resolve_after=10,
             resolve_below=0.4,
             keep_firing_for=_KEEP_FIRING,
-        ),
-        AnomalyRule(
-            name="anomaly_severe",
-            severity=Severity.CRITICAL,
-            for_readings=1,
-            for_=_ON_DELAY,
-            resolve_after=10,
-            min_score=0.8,
-            resolve_below=0.7,
-            keep_firing_for=_KEEP_FIRING,
-            message=(
-                "{asset} at {site} is failing: {top_metric} far out of its normal range "
-                "for {duration} (score {value:.2f})"
-            ),
+            escalate=Escalation(min_score=0.8, resolve_below=0.7, severity=Severity.CRITICAL),
         ),
         DeadmanRule(name="offline", severity=Severity.CRITICAL, **{"for": 300.0}),
     ]

@@ -12,7 +12,7 @@ The alerts' wall clock (silences, the silent-fleet clock, lazy saves) is the str
 event time, so the verdict depends on the readings only, not on how fast they are judged.
 Models and alert state live in a temporary directory, removed on close. The alerts come out
 in the form of the alert messages (`alerts.base.Alert.to_json`'s fields that judging needs),
-one when an alert fires and one when it resolves, made from the engine's ``alert`` records:
+one when an alert fires, changes level and resolves, made from the engine's ``alert`` records:
 every episode counts, also one the receivers would not hear of because an inhibition muted
 it (a critical alert of the same asset, its site offline). The demo, which judges the alert
 messages on the broker, does not see those, so on the same run it can count fewer alarms.
@@ -187,10 +187,14 @@ class OfflinePipeline(Closing):
             alert_id = str(p.fields["id"])
             state = str(p.fields["state"])
             at = format_rfc3339(p.ts)
-            # A record carries the time of its change; a message, when the alert fired.
-            started = self._fired.pop(alert_id, at) if state == "resolved" else at
+            # A record carries the time of its change; a message, when the alert fired. A
+            # change of level is the message of a firing alert at its new severity.
             if state == "firing":
-                self._fired[alert_id] = at
+                self._fired[alert_id] = started = at
+            elif state == "resolved":
+                started = self._fired.pop(alert_id, at)
+            else:
+                state, started = "firing", self._fired.get(alert_id, at)
             self.judged.alerts.append(
                 {
                     "id": alert_id,

@@ -2,7 +2,8 @@
 
 Pure functions over `ingest.query.Row` values, so the same code serves the pipeline's
 ``history`` command and the web console whatever the store. An episode is one alert id:
-its ``firing`` record starts it and its ``resolved`` record ends it (still open: no end).
+its ``firing`` record starts it and its ``resolved`` record ends it (still open: no end);
+its ``escalated`` and ``deescalated`` records are its changes of level (`alerts.escalation`).
 Its ``alert_action`` records say who acknowledged, shelved or judged it and when; its
 ``notification`` records which receiver was told what. A silence is linked to an episode
 when its matchers match the alert's labels and its window overlaps the episode (a silence
@@ -17,12 +18,15 @@ from typing import Any
 
 import orjson
 
+from alerts.base import Severity
 from alerts.errors import RulesError
 from alerts.matchers import Matcher, match_all, parse_all
 from alerts.timeintervals import TimeInterval, TimeIntervalSpec
 from common.timestamps import format_rfc3339
 from ingest.query import Row
 
+#: Severities by name, with their order (an episode's severity is the highest it reached).
+_RANKS = {s.value: s.rank for s in Severity}
 #: The end of an episode still open.
 _OPEN = 2**63 - 1
 
@@ -57,6 +61,18 @@ class Action:
         if self.silence is not None:
             doc["silence"] = self.silence
         return doc
+
+
+@dataclass(frozen=True, slots=True)
+class LevelChange:
+    """A firing alert's change of severity (escalated or fell back), and when (ns)."""
+
+    severity: str
+    at: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The change in the ``history`` reply."""
+        return {"severity": self.severity, "at": format_rfc3339(self.at)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +117,8 @@ class Episode:
     """One alert from firing to resolved, with what people did and whom it reached.
 
     `fired` is None when the store no longer has the firing record (pruned, or written
-    before the window and not found); `resolved` is None while it is open.
+    before the window and not found); `resolved` is None while it is open. `severity` is the
+    highest it reached; `levels`, its changes of severity after it fired.
     """
 
     id: str
@@ -115,6 +132,7 @@ class Episode:
     message: str = ""
     actions: list[Action] = field(default_factory=list)
     told: list[Told] = field(default_factory=list)
+    levels: list[LevelChange] = field(default_factory=list)
 
     def labels(self) -> dict[str, str]:
         """The labels matchers select on (`alerts.matchers.LABELS`)."""
@@ -161,6 +179,7 @@ class Episode:
             "open": self.resolved is None,
             "duration_s": None if duration is None else round(duration / _NS, 3),
             "message": self.message,
+            "levels": [change.to_json() for change in self.levels],
             "actions": [a.to_json() for a in self.actions],
             "notifications": receivers,
         }
@@ -266,9 +285,15 @@ def _transition(found: dict[str, Episode], row: Row) -> None:
         )
         found[alert_id] = episode
     state = fields.get("state")
+    severity = tags.get("severity", "")
+    if _RANKS.get(severity, -1) > _RANKS.get(episode.severity, -1):
+        episode.severity = severity
     if state == "firing":
         if episode.fired is None or row.ts < episode.fired:
             episode.fired = row.ts
+        episode.message = str(fields.get("message", "")) or episode.message
+    elif state in ("escalated", "deescalated"):
+        episode.levels.append(LevelChange(severity, row.ts))
         episode.message = str(fields.get("message", "")) or episode.message
     elif state == "resolved":
         episode.resolved = row.ts

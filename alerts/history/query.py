@@ -36,6 +36,9 @@ REPLY_BUDGET = 256 * 1024
 #: Rows of the per-asset summary a reply carries at most (the busiest first).
 SUMMARY_ROWS = 200
 _ALERT_TAGS = ("site", "asset", "rule", "severity")
+#: Records a walk back to an episode's firing record reads at most: its changes of level
+#: and the last episodes' records lie between.
+_WALK_BACK = 16
 _OTHER_TAGS = ("site", "asset", "rule")
 
 
@@ -57,15 +60,24 @@ def read(
         if alert.state is State.FIRING and alert.id not in seen and alert.started_at < start:
             alert_rows.append(_firing_row(alert))
             seen.add(alert.id)
-    for row in [r for r in alert_rows if str(r.fields.get("id")) not in seen]:
-        # Resolved in the window, fired before it: its firing record is the series' last
-        # one before the resolution (one walk back along the series' key).
+    have = {(r.ts, str(r.fields.get("id"))) for r in alert_rows}
+    for row in list(alert_rows):
+        alert_id = str(row.fields.get("id"))
+        if alert_id in seen:
+            continue
+        # Resolved or changed level in the window, fired before it (or of another severity
+        # than the matchers chose): its firing record and changes of level are among the
+        # rule's last records on the asset before (one walk back; by site, asset and rule, as
+        # a change of level changes the severity tag).
+        series = {tag: row.tags.get(tag, "") for tag in _OTHER_TAGS}
         before = reader.rows(
-            "alert", start=0, stop=row.ts, tags=row.tags, newest_first=True, limit=4
+            "alert", start=0, stop=row.ts, tags=series, newest_first=True, limit=_WALK_BACK
         )
-        match = [r for r in before if r.fields.get("id") == row.fields.get("id")]
-        alert_rows.extend(match[:1])
-        seen.add(str(row.fields.get("id")))
+        for r in before:
+            if str(r.fields.get("id")) == alert_id and (r.ts, alert_id) not in have:
+                alert_rows.append(r)
+                have.add((r.ts, alert_id))
+        seen.add(alert_id)
     tags = _equalities(matchers, _OTHER_TAGS)
     actions = reader.rows(ACTION, start=start, tags=tags)
     notifications = reader.rows(NOTIFICATION, start=start, tags=tags)

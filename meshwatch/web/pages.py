@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from alerts.messages import LevelChange
 from meshwatch.web.actions import ActionError
 from meshwatch.web.app import Console
 from meshwatch.web.charts import COLUMNS, chart
@@ -26,6 +27,8 @@ from meshwatch.web.history import AlertRecord, HistoryError
 Page = Callable[[Request], Awaitable[Response]]
 # Worst first, for the alerts page (deadman alerts are critical).
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+#: The records whose message is a firing alert's: it fired, or changed level since.
+_FIRING_RECORDS = frozenset({"firing", *get_args(LevelChange)})
 # A comment line on an idle ``/events`` stream this often (s), so proxies keep it open.
 _KEEPALIVE = 15.0
 # How long a browser waits before reconnecting a dropped stream (ms).
@@ -89,8 +92,10 @@ async def alerts_page(console: Console, request: Request) -> Response:
         history = await run_in_threadpool(console.history.alerts, days)
     except HistoryError as exc:
         history, problem = [], str(exc)
-    # The latest firing record of each alert carries its message and start.
-    messages: dict[str, AlertRecord] = {r.id: r for r in reversed(history) if r.state == "firing"}
+    # The latest firing record of each alert, or change of its level, carries its message.
+    messages: dict[str, AlertRecord] = {
+        r.id: r for r in reversed(history) if r.state in _FIRING_RECORDS
+    }
     rows: list[dict[str, Any]] = []
     for a in console.fleet.snapshot():
         for entry in a.alerts:
@@ -106,7 +111,6 @@ async def alerts_page(console: Console, request: Request) -> Response:
                     "state": "acknowledged" if acked else str(entry.get("state", "firing")),
                     "asset": a,
                     "message": found.message if found else a.reason,
-                    "started": found.ts if found else None,
                     "shelved_by": entry.get("shelved_by"),
                     "shelved_until": entry.get("shelved_until"),
                     "acted": acted,
