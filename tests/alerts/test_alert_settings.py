@@ -64,7 +64,7 @@ def _rules_error(path: Path, kind: str = "rules") -> str:
 def test_no_configuration_gives_the_defaults() -> None:
     """With nothing configured: the default rules, everything to mqtt and log."""
     alerting = load(AlertsSettings())
-    assert [r.name for r in alerting.rules] == ["anomaly", "anomaly_severe", "offline"]
+    assert [r.name for r in alerting.rules] == ["anomaly", "offline"]
     assert (alerting.route.receivers, alerting.route.children, alerting.receivers) == (
         ("mqtt", "log"),
         (),

@@ -130,22 +130,19 @@ def test_one_unflagged_reading_restarts_the_default_two_minutes(
     p.run(1)  # the break, at 101 s
     assert p.run(120, faulty=[CNC_A], score=0.9) == []  # 102 s to 221 s
     points = p.run(1, faulty=[CNC_A], score=0.9)
-    assert [(x.tags["rule"], x.ts) for x in points] == [
-        ("anomaly", _at(222)),
-        ("anomaly_severe", _at(222)),
-    ]
+    assert [(x.tags["rule"], x.ts) for x in points] == [("anomaly", _at(222))]
 
 
-def test_strong_fault_held_two_minutes_raises_a_critical_alert(
+def test_strong_fault_held_two_minutes_raises_one_critical_alert(
     plant: Callable[..., Plant],
 ) -> None:
-    """Scores of 0.8 and more held for 2 minutes fire the default severe rule, critical."""
+    """Scores of 0.8 and more held for 2 minutes fire the default rule at once at critical."""
     p = plant()
     points = p.run(121, faulty=[CNC_A], score=0.9)
-    assert [(x.tags["rule"], x.tags["severity"], x.ts) for x in points] == [
-        ("anomaly", "warning", _at(121)),
-        ("anomaly_severe", "critical", _at(121)),
+    assert [(x.tags["rule"], x.tags["severity"], x.fields["state"], x.ts) for x in points] == [
+        ("anomaly", "critical", "firing", _at(121)),
     ]
+    assert "is failing" in points[0].fields["message"]
 
 
 def test_a_weaker_score_for_two_minutes_raises_the_warning_alone(

@@ -260,17 +260,26 @@ def test_flap_damping_with_an_unknown_key_is_rejected() -> None:
         AnomalyRule.model_validate({"name": "anomaly", "flapping": {"quite": "5m"}})
 
 
-def test_default_anomaly_rules_keep_firing_five_minutes_with_hysteresis() -> None:
-    """The defaults: 5 minutes minimum; resolve below 0.4 (warning) and 0.7 (critical)."""
-    anomaly, severe = (r for r in default_rules() if isinstance(r, AnomalyRule))
+def test_default_anomaly_rule_keeps_firing_five_minutes_with_hysteresis() -> None:
+    """The default: 5 minutes minimum; resolve below 0.4; critical from 0.8 down to below 0.7."""
+    [anomaly] = (r for r in default_rules() if isinstance(r, AnomalyRule))
     assert (anomaly.keep_firing_for, anomaly.resolve_below) == (300.0, 0.4)
-    assert (severe.keep_firing_for, severe.resolve_below, severe.min_score) == (300.0, 0.7, 0.8)
+    assert anomaly.level is not None
+    level = anomaly.level
+    assert (level.severity, level.min_score, level.resolve_below, level.resolve_after) == (
+        Severity.CRITICAL,
+        0.8,
+        0.7,
+        10,
+    )
 
 
-def test_default_anomaly_rules_wait_for_two_minutes_of_flags() -> None:
-    """The defaults' on-delay (ISA-18.2): 2 minutes of event time flagged, however many readings."""
-    anomaly, severe = (r for r in default_rules() if isinstance(r, AnomalyRule))
-    assert [(r.for_, r.for_readings) for r in (anomaly, severe)] == [(120.0, 1), (120.0, 1)]
+def test_default_anomaly_rule_waits_for_two_minutes_of_flags_and_of_strong_ones() -> None:
+    """The on-delay (ISA-18.2): 2 minutes flagged to fire, 2 minutes at 0.8 to escalate."""
+    [anomaly] = (r for r in default_rules() if isinstance(r, AnomalyRule))
+    assert anomaly.level is not None
+    assert (anomaly.for_, anomaly.for_readings) == (120.0, 1)
+    assert (anomaly.level.hold_ns, anomaly.level.hits) == (120 * 10**9, 1)
 
 
 # --- deadman rules --------------------------------------------------------------------------
@@ -321,10 +330,9 @@ def test_unknown_rule_option_is_rejected() -> None:
 
 
 def test_default_rules_watch_anomalies_and_silence() -> None:
-    """With no configuration: an anomaly warning, a severe anomaly critical, and offline."""
+    """With no configuration: one anomaly rule (a warning that escalates), and offline."""
     assert [(r.name, r.type, r.severity) for r in default_rules()] == [
         ("anomaly", "anomaly", Severity.WARNING),
-        ("anomaly_severe", "anomaly", Severity.CRITICAL),
         ("offline", "deadman", Severity.CRITICAL),
     ]
 
