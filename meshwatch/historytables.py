@@ -35,11 +35,36 @@ def episodes_table(episodes: Sequence[Mapping[str, Any]]) -> Table:
             Text(_duration(episode.get("duration_s")) + (" (open)" if open_ else "")),
             Text(f"{episode.get('site', '-')}/{episode.get('asset', '-')}"),
             Text(str(episode.get("rule", "-"))),
-            Text(severity, style=styled(_SEVERITY_STATUS.get(severity, "")).style),
+            Text(
+                severity + levels(episode.get("levels")),
+                style=styled(_SEVERITY_STATUS.get(severity, "")).style,
+            ),
             Text(who(episode.get("actions"))),
             Text(told(episode.get("notifications"))),
         )
     return table
+
+
+def levels(changes: object) -> str:
+    """An episode's changes of severity after it fired, a line each (none: nothing).
+
+    The episode's severity is the highest it reached; these say when it rose and fell.
+
+    Examples
+    --------
+    >>> print("critical" + levels([{"severity": "critical", "at": "2026-11-25T10:14:02.000Z"},
+    ...                            {"severity": "warning", "at": "2026-11-25T10:31:40.000Z"}]))
+    critical
+    → critical 2026-11-25 10:14:02Z
+    → warning 2026-11-25 10:31:40Z
+    """
+    if not isinstance(changes, list):
+        return ""
+    return "".join(
+        f"\n→ {change.get('severity', '-')} {short_time(change.get('at'))}"
+        for change in changes
+        if isinstance(change, dict)
+    )
 
 
 def who(actions: object) -> str:
