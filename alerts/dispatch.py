@@ -361,7 +361,7 @@ class Dispatcher:
         routes = {route.path: route for route in self.root.walk()}
         for g in saved:
             route = routes.get(g["route"])
-            formed = {k: v for k, v in g["key"]}  # the labels the group was formed with
+            formed = dict(g["key"])  # the labels the group was formed with
             if route is not None and _key(route, formed)[0] != (g["route"], tuple(formed.items())):
                 route = None  # its grouping changed: routed afresh
             for data in g["alerts"]:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from alerts.base import Alert, AssetKey, EpisodeKey, State
+from alerts.base import Alert, AssetKey, EpisodeKey, Severity, State
 from alerts.dispatch import SHELVED_AT_END, Dispatcher
 from alerts.errors import CommandError
 from alerts.escalation import climb
@@ -23,7 +23,7 @@ from alerts.flapping import Flapping, FlapTracker, horizon
 from alerts.fleet import AnyRule, TrackedAsset
 from alerts.health.map import HealthMap
 from alerts.lifecycle import Episode, advance
-from alerts.messages import new_alert, record, render
+from alerts.messages import LevelChange, new_alert, record, render
 from alerts.metrics import AlertMetrics
 from alerts.rules import AnomalyRule, DeadmanRule, LimitRule
 from alerts.saver import Saver
@@ -169,7 +169,8 @@ class Episodes:
                 ep.alert.severity = level.severity
         elif ep.alert.state is State.FIRING:
             if at_level != ep.escalated:
-                self._relevel(ekey, ep, rule, a, at_level, ts)
+                ep.escalated = at_level
+                self._relevel(ekey, ep, rule, a, level.severity if at_level else rule.severity, ts)
             elif ran and ep.rise == 0:
                 # A run towards the level ended: saved, so that a restart does not count on
                 # from the run's start.
@@ -181,10 +182,10 @@ class Episodes:
         ep: Episode,
         rule: AnomalyRule,
         a: TrackedAsset,
-        escalated: bool,
+        severity: Severity,
         ts: int,
     ) -> None:
-        """A firing alert rises to its rule's level, or falls back: a change, told once.
+        """A firing alert rises to its rule's level or falls back, to `severity`: told once.
 
         Its id, start and episode stay; its severity, message and the counts change. It is
         saved, recorded (``escalated``, ``deescalated``), counted, dispatched to every
@@ -192,10 +193,8 @@ class Episodes:
         """
         alert = ep.alert
         before = alert.severity
-        level = rule.level
-        ep.escalated = escalated
         ep.fall = 0
-        alert.severity = level.severity if escalated and level is not None else rule.severity
+        alert.severity = severity
         alert.message = render(rule, a, alert, ts - ep.since)
         self.transitions += 1
         metrics = self._metrics
@@ -203,7 +202,8 @@ class Episodes:
         metrics.firing.labels(alert.severity.value).inc()
         metrics.level_changes.labels(ekey[0], alert.severity.value).inc()
         self._saver.changes.episodes[ekey] = ep.to_state()
-        self._points.append(record(alert, ekey[0], "escalated" if escalated else "deescalated", ts))
+        change: LevelChange = "escalated" if severity.rank > before.rank else "deescalated"
+        self._points.append(record(alert, ekey[0], change, ts))
         self._dispatcher.relevel(alert, ts)
         self._health.mark_alert(alert, ts, self._assets)
         log.info("alert %s (%s on %s/%s) is %s now", alert.id, *ekey, alert.severity)
