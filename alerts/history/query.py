@@ -35,10 +35,12 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 REPLY_BUDGET = 256 * 1024
 #: Rows of the per-asset summary a reply carries at most (the busiest first).
 SUMMARY_ROWS = 200
-_ALERT_TAGS = ("site", "asset", "rule", "severity")
 #: Records a walk back to an episode's firing record reads at most: its changes of level
 #: and the last episodes' records lie between.
 _WALK_BACK = 16
+#: The tags the store is asked to select on: not ``severity``, which an escalating alert's
+#: records change within one episode (its severity is the highest it reached, judged by
+#: `alerts.history.episodes.build` with the other matchers).
 _OTHER_TAGS = ("site", "asset", "rule")
 
 
@@ -54,7 +56,7 @@ def read(
     `open_alerts` are the pipeline's firing alerts: one that fired before the window is
     still part of it, though the window holds no record of it.
     """
-    alert_rows = reader.rows("alert", start=start, tags=_equalities(matchers, _ALERT_TAGS))
+    alert_rows = reader.rows("alert", start=start, tags=_equalities(matchers, _OTHER_TAGS))
     seen = {str(r.fields.get("id")) for r in alert_rows if r.fields.get("state") == "firing"}
     for alert in open_alerts:
         if alert.state is State.FIRING and alert.id not in seen and alert.started_at < start:
@@ -65,10 +67,9 @@ def read(
         alert_id = str(row.fields.get("id"))
         if alert_id in seen:
             continue
-        # Resolved or changed level in the window, fired before it (or of another severity
-        # than the matchers chose): its firing record and changes of level are among the
-        # rule's last records on the asset before (one walk back; by site, asset and rule, as
-        # a change of level changes the severity tag).
+        # Resolved or changed level in the window, fired before it: its firing record and
+        # changes of level are among the rule's last records on the asset before (one walk
+        # back; by site, asset and rule, as a change of level changes the severity tag).
         series = {tag: row.tags.get(tag, "") for tag in _OTHER_TAGS}
         before = reader.rows(
             "alert", start=0, stop=row.ts, tags=series, newest_first=True, limit=_WALK_BACK
@@ -155,7 +156,7 @@ def _equalities(matchers: Sequence[Matcher], tags: Sequence[str]) -> dict[str, s
     Examples
     --------
     >>> from alerts.matchers import parse_all
-    >>> _equalities(parse_all(["site=lyon", "asset=~cnc-.*", "kind=oven"]), _ALERT_TAGS)
+    >>> _equalities(parse_all(["site=lyon", "asset=~cnc-.*", "kind=oven"]), _OTHER_TAGS)
     {'site': 'lyon'}
     """
     return {m.label: m.value for m in matchers if m.op == "=" and m.label in tags and m.value}

@@ -26,9 +26,14 @@ S = 1_000_000_000
 
 
 def _alert(
-    t: int, state: str, alert_id: str = "e1", asset: str = "cnc-1", rule: str = "hot"
+    t: int,
+    state: str,
+    alert_id: str = "e1",
+    asset: str = "cnc-1",
+    rule: str = "hot",
+    severity: str = "critical",
 ) -> Row:
-    tags = {"site": "lyon", "asset": asset, "rule": rule, "severity": "critical"}
+    tags = {"site": "lyon", "asset": asset, "rule": rule, "severity": severity}
     return Row("alert", tags, {"state": state, "id": alert_id, "kind": "cnc-mill"}, T0 + t * S)
 
 
@@ -296,6 +301,49 @@ def test_an_episode_resolved_in_the_window_keeps_the_start_it_had_before(
     assert (e.fired, e.resolved) == (T0, T0 + 6600 * S)
     assert [a.action for a in e.actions] == ["ack"]
     assert [(t.receiver, t.state) for t in e.told] == [("mqtt", "firing"), ("mqtt", "resolved")]
+
+
+def _escalating(*steps: tuple[int, str, str]) -> list[Row]:
+    """An ``anomaly`` alert's records: (seconds, state, severity) each."""
+    return [_alert(t, state, rule="anomaly", severity=sev) for t, state, sev in steps]
+
+
+def test_an_episode_lists_its_changes_of_level_and_the_highest_severity() -> None:
+    """Warning, critical, warning again, resolved: one episode, critical at worst, two changes."""
+    [e] = build(
+        _escalating(
+            (0, "firing", "warning"),
+            (60, "escalated", "critical"),
+            (300, "deescalated", "warning"),
+            (600, "resolved", "warning"),
+        )
+    )
+    assert (e.fired, e.resolved, e.severity) == (T0, T0 + 600 * S, "critical")
+    assert [(c.severity, c.at) for c in e.levels] == [
+        ("critical", T0 + 60 * S),
+        ("warning", T0 + 300 * S),
+    ]
+
+
+def test_an_episode_that_escalated_in_the_window_keeps_its_start_from_before(
+    store: tuple[EmbeddedStore, EmbeddedReader],
+) -> None:
+    """Fired as a warning 2 h ago, critical 10 min ago: asked for the last hour, all of it."""
+    writer, reader = store
+    _write(writer, *_escalating((0, "firing", "warning"), (6600, "escalated", "critical")))
+    [e] = read(reader, start=T0 + 3600 * S)
+    assert (e.fired, e.severity, [c.severity for c in e.levels]) == (T0, "critical", ["critical"])
+
+
+def test_a_severity_matcher_finds_an_episode_that_escalated(
+    store: tuple[EmbeddedStore, EmbeddedReader],
+) -> None:
+    """``severity=critical`` selects the episode that became critical, with its firing."""
+    writer, reader = store
+    _write(writer, *_escalating((100, "firing", "warning"), (160, "escalated", "critical")))
+    [e] = read(reader, start=T0, matchers=parse_all(["severity=critical"]))
+    assert (e.fired, e.severity) == (T0 + 100 * S, "critical")
+    assert read(reader, start=T0, matchers=parse_all(["severity=warning"])) == []
 
 
 def test_the_window_leaves_out_episodes_over_before_it(
