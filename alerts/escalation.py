@@ -17,7 +17,7 @@ alert still resolves by the rule's own conditions, whatever its level.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -109,16 +109,18 @@ class Level:
     template: MessageTemplate
 
     @classmethod
-    def of(cls, escalation: Escalation, rule: Any) -> Level:
-        """`escalation` of `rule` (an `alerts.rules.AnomalyRule`), its gaps filled from it."""
-        hold = rule.for_ if escalation.for_ is None else escalation.for_
+    def of(
+        cls, escalation: Escalation, *, for_: float, for_readings: int, resolve_after: int
+    ) -> Level:
+        """`escalation`, what it leaves unset taken from its rule's on-delay and hysteresis."""
+        hold = for_ if escalation.for_ is None else escalation.for_
         return cls(
             escalation.severity,
             escalation.min_score,
             escalation.resolve_below,
-            rule.for_readings if escalation.for_readings is None else escalation.for_readings,
+            for_readings if escalation.for_readings is None else escalation.for_readings,
             int(hold * _NS),
-            rule.resolve_after if escalation.resolve_after is None else escalation.resolve_after,
+            resolve_after if escalation.resolve_after is None else escalation.resolve_after,
             MessageTemplate(escalation.message or FAILING_MESSAGE),
         )
 

@@ -234,7 +234,14 @@ class AnomalyRule(_Lasting):
 
         Cached on the instance: the engine reads it per reading of an open episode.
         """
-        return None if self.escalate is None else Level.of(self.escalate, self)
+        if self.escalate is None:
+            return None
+        return Level.of(
+            self.escalate,
+            for_=self.for_,
+            for_readings=self.for_readings,
+            resolve_after=self.resolve_after,
+        )
 
     def _template_at(self, severity: Severity) -> MessageTemplate:
         level = self.level
