@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import webkit
 from webkit import FakePipeline, client, console, login, token
 
+from ingest.base import Batch, Point
+from ingest.embedded import EmbeddedStore
 from meshwatch.web.csrf import REFUSED
 from meshwatch.web.forms import FORBIDDEN
 
@@ -195,3 +198,32 @@ def test_unknown_page_is_a_plain_404(http) -> None:
     login(http, "ana")
     response = http.get("/nope")
     assert response.status_code == 404 and "no such page" in response.text
+
+
+def test_an_escalated_alert_shows_its_current_message_and_its_change_of_level(
+    tmp_path, http
+) -> None:
+    """The open alert's card has the message of its level now; the history lists the change."""
+    now = time.time_ns()
+    tags = {"site": "plant-a", "asset": "cnc-1", "rule": "anomaly"}
+    records = [
+        ("warning", "firing", "cnc-1 behaves abnormally", now - 120 * 10**9),
+        ("critical", "escalated", "cnc-1 is failing", now - 60 * 10**9),
+    ]
+    store = EmbeddedStore(tmp_path / "meshwatch.db")
+    try:
+        points = [
+            Point(
+                "alert", {**tags, "severity": severity}, {"state": s, "message": m, "id": "a1"}, t
+            )
+            for severity, s, m, t in records
+        ]
+        store.write(Batch(points=points))
+    finally:
+        store.close()
+    login(http, "ana")
+    page = http.get("/alerts").text
+    card = page[page.index('<article class="alert" data-alert-id="a1"') :].split("</article>")[0]
+    assert 'data-severity="critical"' in card
+    assert '<p class="message">cnc-1 is failing</p>' in card
+    assert re.search(r'data-state="escalated">.*<td>critical</td><td>escalated</td>', page)
