@@ -47,7 +47,7 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
     back = model.history[(model.tick // EVERY - MOVE_SLOTS) % SLOTS]
     smooth, cap = model._smooth, model._rough_cap
     nudge = model._nudge
-    moved = nudged = 0
+    moved = nudged = stirred = 0
     for j in range(d):
         v = x[j]
         last = prev[j]
@@ -68,6 +68,8 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
                 moved += 1
             elif abs(v - smoothed) > nudge[j]:
                 nudged += 1  # past its noise, though by little beside its level
+            elif abs(v - smoothed) > 0.5 * nudge[j]:
+                stirred += 1  # less, but more than noise does
         smoothed += lam * (v - smoothed)
         level[j] = smoothed
         slower = slow[j]
@@ -79,7 +81,7 @@ def evidence(model: OperatingStates, x: list[float]) -> list[float]:
         rough[j] = roughness + lam_rough * ((second if second < cap[j] else cap[j]) - roughness)
         run[j] = run[j] + 1 if v == last else 1
     model.prev2, model.prev = prev, x
-    track_changes(model, moved, nudged, back)
+    track_changes(model, moved, nudged, stirred, back)
     model._stale += 1
     if model._stale >= _CACHE_EVERY or model.since_change == 0:
         _cache(model)
@@ -121,7 +123,14 @@ def _cache(model: OperatingStates) -> None:
     memory = model.memory
     if len(memory):
         sl = model._sl_array
-        expected, others = memory.expected(level, sl)
+        expected, others, chosen = memory.expected(level, sl)
+        # where each metric's relation partner stood in that state: the relation's slope
+        # carries the expectation from there to where the partner stands now
+        assert model.relations is not None
+        model._anchor = [
+            float(memory.levels[chosen[j], best[0]]) if best is not None else math.nan
+            for j, best in enumerate(model.relations.best)
+        ]
         # The others' distance is in support units; a metric whose states lie far apart
         # beside its noise (a pressure of 0 or 1,000 bar) may stand as far apart in its own.
         unit = np.maximum(sl, model.wander)
@@ -163,6 +172,8 @@ def _level_evidence(model: OperatingStates) -> list[float]:
                 allowance = 1.0
             unit = sl[j] if sl[j] > wander[j] else wander[j]
             z[j] = abs(level[j] - expected[j]) / (unit * allowance)
+    if expected is not None:
+        _anchored(model, z)
     related = relations.zscores(level, model.rate, model._spread)
     accuse = model.accuse and t >= model.fast_window  # relations judge once settled
     leverage = model._leverage
@@ -180,6 +191,28 @@ def _level_evidence(model: OperatingStates) -> list[float]:
             z[j] = 0.0
     _blame(model, z, judged, related)
     return z
+
+
+def _anchored(model: OperatingStates, z: list[float]) -> None:
+    """Explain a metric by the state it is expected in, moved along its relation.
+
+    Between and beyond the remembered states a metric that follows another moves with it:
+    a temperature higher as the duty averaged over the last hour is. The expectation is the
+    state's level plus the relation's slope times how far the partner stands from its level
+    in that state (a local, anchored reading of the relation, not its global intercept).
+    """
+    relations, expected, anchor = model.relations, model._expected, model._anchor
+    assert relations is not None and expected is not None
+    level, sl, wander = model.level, model._sl, model._wander
+    for j, best in enumerate(relations.best):
+        if best is None or z[j] == 0.0:
+            continue
+        p, coefficients = best[0], best[1]
+        moved = expected[j] + coefficients[1] * (level[p] - anchor[j])
+        unit = sl[j] if sl[j] > wander[j] else wander[j]
+        za = abs(level[j] - moved) / unit
+        if za < z[j]:
+            z[j] = za
 
 
 def _blame(model: OperatingStates, z: list[float], judged: list[int], related: list[float]) -> None:

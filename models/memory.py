@@ -61,10 +61,11 @@ class StateMemory:
             return len(self) - 1
         return int((((self.levels - level) / sl) ** 2).sum(axis=1).argmin())
 
-    def expected(self, level: Vector, sl: Vector) -> tuple[Vector, Vector]:
-        """Per metric: its level in the state nearest by the other metrics, and their distance.
+    def expected(self, level: Vector, sl: Vector) -> tuple[Vector, Vector, NDArray[np.intp]]:
+        """Per metric: its level in the state nearest by the others, their distance, the state.
 
-        The distance is in support units, of the others from that state.
+        The distance is in support units, of the others from that state; the state is its
+        index in the memory.
 
         The support unit of a metric is the larger of its smoothed noise and a twentieth of
         the range it spans across states: "near" means near on the scale the states differ on.
@@ -74,13 +75,13 @@ class StateMemory:
         squares = (diff / support) ** 2
         others = np.sqrt(np.maximum(squares.sum(axis=1)[:, None] - squares, 0.0))
         if len(self) == 1:  # the only state is the nearest for every metric
-            return self.levels[0].copy(), others[0]
+            return self.levels[0].copy(), others[0], np.zeros(level.shape[0], dtype=np.intp)
         # Among the states as near by the others (within one support unit), the one nearest
         # by the metric itself: two states the others cannot tell apart are both normal.
         tied = others <= others.min(axis=0) + 1.0
         nearest = np.where(tied, np.abs(diff), np.inf).argmin(axis=0)
         columns = np.arange(level.shape[0])
-        return self.levels[nearest, columns], others[nearest, columns]
+        return self.levels[nearest, columns], others[nearest, columns], nearest
 
     def support(self, sl: Vector) -> Vector:
         """Each metric's support unit: its smoothed noise, or a twentieth of its range."""
@@ -135,8 +136,12 @@ class StateMemory:
         self.counts = np.append(self.counts, count)
 
     def _merge(self, sl: Vector) -> None:
-        """Merge the two closest states into one (weighted by how often each was seen)."""
-        scaled = self.levels / sl
+        """Merge the two closest states into one (weighted by how often each was seen).
+
+        Closest in support units, the scale the states differ on: the many states a lagging
+        temperature leaves as it warms through one load merge before two loads do.
+        """
+        scaled = self.levels / self.support(sl)
         distances = ((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(axis=2)
         np.fill_diagonal(distances, np.inf)
         a, b = np.unravel_index(int(distances.argmin()), distances.shape)

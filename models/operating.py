@@ -10,9 +10,12 @@ should read, learned online from the readings it accepts:
 * `models.relations.Relations` learns what each metric follows, lags included (current and
   vibration follow the load, a temperature follows it with a lag), so a load never seen is
   no anomaly while the relation holds, and a broken relation is one inside the normal range;
+  read from the state the asset is in, along the relation's slope, it explains a metric
+  between and beyond the states seen (a temperature following the hour's duty);
 * a change of operating state is recognised as such (`models.settling`): several metrics
   moving a lot within a few dozen readings, or one moving a lot as others step past their
-  noise (a compressor's pressure moving 0.4 bar of 7 as its current halves). Right after it
+  noise (a compressor's pressure moving 0.4 bar of 7 as its current halves), or going on in
+  stages (unloaded, then loaded to a level never seen a few seconds later). Right after it
   the metrics that stepped may land as far from the states seen as the others did, counted
   in the units the states differ by (a moulder's pressure back from 0 to a job never seen);
   the new state is learned, and metrics that lag behind it (temperatures settling, averages
@@ -192,6 +195,10 @@ class OperatingStates(SelfThresholded):
         self.__dict__.update(state)
         if self.relations is not None and "_nudge" not in state:
             self._lists()
+        if "since_onset" not in state:
+            self.since_onset = 1 << 30
+        if "_anchor" not in state:
+            self._anchor: list[float] = [math.nan] * len(getattr(self, "names", ()))
         if "_widen" not in state:
             self._widen = [1.0] * len(getattr(self, "names", ()))
 
@@ -232,7 +239,7 @@ class OperatingStates(SelfThresholded):
         self.prev, self.prev2 = list(first), list(first)
         self.run = [1] * d
         self.step_age = [1 << 30] * d
-        self.since_change = 1 << 30
+        self.since_change = self.since_onset = 1 << 30
         self.before_change = list(first)
         self.history = [list(first) for _ in range(SLOTS)]
         self.tick = 0
@@ -244,6 +251,7 @@ class OperatingStates(SelfThresholded):
         self._learned = 0
         self._stale = 0  # readings since the cached expectations were computed
         self._expected: list[float] | None = None
+        self._anchor = [math.nan] * d  # the partner's level in each metric's expected state
         self._others = [0.0] * d
         self._widen = [1.0] * d
         self._nearest = -1

@@ -26,20 +26,37 @@ MOVE_SLOTS = 6
 # it moved less than this share of it in the last MOVE_SLOTS * EVERY readings. A lagging one
 # (a temperature) is still moving at nearly its pace since the change.
 _JUMPED = 0.25
+# A change of state may come in stages for this many readings after it began: a lone step
+# later than that is judged as one metric's own.
+_STAGED = 180
 
 
-def track_changes(model: OperatingStates, moved: int, nudged: int, back: list[float]) -> None:
+def track_changes(
+    model: OperatingStates, moved: int, nudged: int, stirred: int, back: list[float]
+) -> None:
     """Notice a change of operating state: several metrics moved a lot within ~30 readings.
 
     ``moved`` metrics moved past their step size; ``nudged`` ones step past their noise at
     this reading, though by less than their step size (a pressure moving 0.4 bar of 7 as
-    the load drops): with one that moved, they make a change of state too.
+    the load drops): with one that moved, they make a change of state too. ``stirred`` ones
+    moved past half that: in the fast window after a change, one metric moving past its
+    step size as another stirs is the change going on in stages (a compressor unloaded,
+    then loaded to a level never seen, its pressure moving a few noise units).
     """
     model.since_change += 1
+    model.since_onset += 1
     movers = moved + nudged
     if moved >= 1 and movers >= 2 and 3 * movers >= model._movers:
         if model.since_change > 30:
             model.before_change = list(back)
+        model.since_change = model.since_onset = 0
+        model.unsettled = [True] * len(back)
+    elif (
+        moved
+        and movers + stirred >= 2
+        and model.since_change < model.fast_window
+        and model.since_onset < _STAGED
+    ):
         model.since_change = 0
         model.unsettled = [True] * len(back)
     model.tick += 1

@@ -17,8 +17,10 @@ from modelkit import ts
 
 from models.asset import AssetModel
 from models.base import Verdict
+from models.evidence import _anchored
 from models.operating import OperatingStates
 from models.settings import DetectorSpec, ProfileSettings
+from models.settling import track_changes
 
 Reading = dict[str, float]
 
@@ -357,7 +359,8 @@ def test_a_checkpoint_saved_before_the_change_of_state_constants_still_scores() 
     _run(model, mill, 0, 1000)
     detector = model.detectors[0]
     assert isinstance(detector, OperatingStates)
-    del detector._nudge, detector._widen  # as a checkpoint of an earlier meshwatch holds it
+    # as a checkpoint of an earlier meshwatch holds it
+    del detector._nudge, detector._widen, detector._anchor, detector.since_onset
     restored = pickle.loads(pickle.dumps(model))
     verdicts = _run(restored, mill, 1000, 600)
     assert not any(v.anomalous for v in verdicts)
@@ -380,3 +383,65 @@ def test_scores_are_calibrated_to_the_threshold() -> None:
     verdicts = _run(_default(), mill, 0, 1400)[400:]
     assert all(0.0 <= v.score < 1.0 for v in verdicts)
     assert sorted(v.score for v in verdicts)[len(verdicts) // 2] < 0.3
+
+
+def _fitted_mill() -> OperatingStates:
+    """The default detector of a mill that ran jobs at two loads for 3,000 readings."""
+    mill = _mill(random.Random(11), lambda i: (0.2, 0.8)[(i // 300) % 2])
+    model = _default()
+    _run(model, mill, 0, 3000)
+    detector = model.detectors[0]
+    assert isinstance(detector, OperatingStates)
+    return detector
+
+
+def test_a_step_in_the_fast_window_of_a_change_is_part_of_it() -> None:
+    """Unloaded, then loaded to a level never seen 20 readings later: one change, in stages.
+
+    The second stage moves one metric alone (the current; the pressure moves under its step
+    size): the window after the change runs on from it, so the new level is learned.
+    """
+    model = _fitted_mill()
+    back = list(model.level)
+    track_changes(model, 2, 0, 0, back)  # several metrics moved: a change
+    for _ in range(20):
+        track_changes(model, 0, 0, 0, back)
+    track_changes(model, 1, 0, 1, back)  # one metric steps as another stirs
+    assert model.since_change == 0
+
+
+def test_a_lone_step_long_after_a_change_is_the_metric_s_own() -> None:
+    """Three minutes after a change began, a step of one metric is judged as its own."""
+    model = _fitted_mill()
+    back = list(model.level)
+    track_changes(model, 2, 0, 0, back)
+    for _ in range(200):
+        track_changes(model, 1 if _ % 50 == 49 else 0, 0, 1, back)
+    assert model.since_change > 0
+
+
+def test_a_metric_is_expected_along_its_relation_from_the_state_it_is_in() -> None:
+    """Beyond the states seen, a metric that follows another moves from its state with it.
+
+    The expectation is the state's level plus the relation's slope times how far the
+    partner stands from its level in that state: a temperature 6 °C up as the load it
+    follows went up by 0.15 of its range is explained; 6 °C up alone is not.
+    """
+    model = _fitted_mill()
+    assert model.relations is not None
+    j = model.names.index("spindle_temp")
+    relation = model.relations.best[j]
+    assert relation is not None
+    partner, slope = relation[0], relation[1][1]
+    expected = list(model.level)
+    model._expected, model._anchor = expected, [expected[partner]] * len(expected)
+    moved = 3.0 * model._sl[partner] * 10
+    model.level = list(expected)
+    model.level[partner] += moved
+    model.level[j] += slope * moved
+    along = [math.inf] * len(expected)
+    _anchored(model, along)
+    model.level[partner] -= moved
+    alone = [math.inf] * len(expected)
+    _anchored(model, alone)
+    assert along[j] < 1.0 < model.threshold < alone[j]
