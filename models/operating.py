@@ -196,7 +196,7 @@ class OperatingStates(SelfThresholded):
         if self.relations is not None and "_nudge" not in state:
             self._lists()
         if "since_onset" not in state:
-            self.since_onset = 1 << 30
+            self.since_onset = getattr(self, "since_change", 1 << 30)
         if "_anchor" not in state:
             self._anchor: list[float] = [math.nan] * len(getattr(self, "names", ()))
         if "_widen" not in state:

@@ -57,8 +57,7 @@ def track_changes(
         and model.since_change < model.fast_window
         and model.since_onset < _STAGED
     ):
-        model.since_change = 0
-        model.unsettled = [True] * len(back)
+        model.since_change = 0  # lagging metrics settle as they have since the change began
     model.tick += 1
     if model.tick % EVERY == 0:
         model.history[(model.tick // EVERY) % SLOTS] = list(model.level)
@@ -92,6 +91,9 @@ def settle(model: OperatingStates) -> None:
             for j in range(d)
         ]
     fast_window, stepped, ratio = model.fast_window, model.stepped, model.settle_ratio
+    # the average pace counts from the change's start, its stages included: a later stage
+    # does not make a climb that begins with it (an overheating spindle) look like settling
+    onset = model.since_onset if model.since_onset > t else t
     settling = [False] * d
     for j in range(d):
         change = level[j] - old[j]
@@ -103,7 +105,7 @@ def settle(model: OperatingStates) -> None:
         settling[j] = (
             abs(moved) > 3.0 * sl[j]
             and (change > 0) == (moved > 0)
-            and abs(change) / span <= ratio * abs(moved) / t
+            and abs(change) / span <= ratio * abs(moved) / onset
         )
     model.settling = settling
 
