@@ -28,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common import mqtt as transport
 from common.backoff import backoff
+from common.mqtt.bulkread import BulkReader
 from ingest import mqttclient
 from ingest.deadletters import DeadLetter
 from ingest.holding import HeldBatch
@@ -132,6 +133,7 @@ class Subscriber:
             disconnected=self._on_disconnect,
         )
         self.client.on_message = self._on_message
+        self._bulk = BulkReader(v5=mqtt_settings.protocol == "5")
         if ingest_settings.publish_deadletters:
             pipeline.on_rejected = self._republish
 
@@ -202,16 +204,17 @@ class Subscriber:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers should refuse such topics; keep what we can read
             topic = msg._topic.decode("utf-8", "replace")
+        self._received(topic, cast(bytes, msg.payload), msg.mid, msg.qos)
+
+    def _received(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """Keep a message for the batch; our own output is acked and ignored."""
         if topic.startswith(self._own_prefix):
             # Our own output (a template such as {site}/{asset} also matches it): not
             # telemetry, and storing or rejecting it would feed back on itself.
-            client.ack(msg.mid, msg.qos)
+            self.client.ack(mid, qos)
             self.metrics.messages_ignored.inc()
             return
-        payload = cast(bytes, msg.payload)
-        self._pending.append(
-            Message(topic, payload, time.time_ns(), msg.mid, msg.qos, self._session)
-        )
+        self._pending.append(Message(topic, payload, time.time_ns(), mid, qos, self._session))
 
     # ---- the loop ----
 
@@ -266,12 +269,19 @@ class Subscriber:
         """Read on while messages keep coming, without a select() per message.
 
         ``loop()`` selects before every packet; once one message arrived, more are usually
-        buffered, and ``loop_read`` (paho's API for external event loops) takes them directly.
-        The burst ends at the first read that yields no message, or at a full batch.
+        buffered. The bulk reader takes the whole PUBLISH packets at the socket's front many
+        at a time; anything else (or a packet not yet whole) is paho's to read, with
+        ``loop_read`` (its API for external event loops). The burst ends at the first read
+        that yields no message, or at a full batch.
         """
         rc = _SUCCESS
+        received = self._received
         while len(self._pending) < self._batch_max:
             count = len(self._pending)
+            for p in self._bulk.read(self.client, self._batch_max - count):
+                received(p.topic, p.payload, p.mid, p.qos)
+            if len(self._pending) > count:
+                continue
             rc = self.client.loop_read()
             if rc != _SUCCESS or len(self._pending) == count:
                 break
