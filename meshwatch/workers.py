@@ -195,7 +195,7 @@ class Reader:
         ]
         self.metrics = IngestMetrics()
         self.fanout = FanOut(TopicTemplate.parse(mqtt.topic), self.workers, self.metrics)
-        self.subscriber = Subscriber(mqtt, settings.ingest, self.fanout)
+        self.subscriber = Subscriber(mqtt, settings.ingest, self.fanout, ahead=1)
         self.stop = threading.Event()
         self.http: MetricsServer | None = None
         if port:
