@@ -23,7 +23,7 @@ from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
 from ingest.errors import StoreError
 from ingest.fanout import FanOut
-from ingest.handoff import Handoff
+from ingest.handoff import READY, Handoff
 from ingest.metrics import IngestMetrics
 from ingest.partition import owner
 from ingest.pipeline import IngestPipeline, Message
@@ -71,9 +71,11 @@ class ThreadWorker:
         dying = self.starts <= self.dies
         self.thread = threading.Thread(target=self._serve, args=(theirs, dying), daemon=True)
         self.thread.start()
+        assert self.conn.recv_bytes() == READY  # as `meshwatch.workers.WorkerProcess.ready`
 
     def _serve(self, pipe: Connection, dying: bool) -> None:
         if dying:
+            pipe.send_bytes(READY)
             pipe.recv_bytes()
             pipe.close()
             return
