@@ -16,7 +16,6 @@ TLS connections are left to paho: an SSL socket cannot peek at plaintext.
 from __future__ import annotations
 
 import socket
-import ssl
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -65,12 +64,9 @@ class BulkReader:
         finds the failure at its next read).
         """
         sock = client.socket()
-        # paho's own reading state: a packet begun must be finished by paho itself.
-        if (
-            type(sock) is not socket.socket
-            or isinstance(sock, ssl.SSLSocket)
-            or client._in_packet["command"] != 0
-        ):
+        # Only a plain TCP socket (not an SSLSocket, a websocket wrapper, or none), and only
+        # between packets in paho's own reading state: a packet begun is paho's to finish.
+        if type(sock) is not socket.socket or client._in_packet["command"] != 0:
             return []
         try:
             data = sock.recv(self.peek_bytes, socket.MSG_PEEK)

@@ -146,7 +146,7 @@ def test_a_backlog_is_read_whole_in_order_while_paho_reads_the_rest(
     assert {p.qos for p in got} == {1}
 
 
-def test_tls_connections_are_left_to_paho() -> None:
-    """No socket it can peek at (none yet, or TLS): the reader reads nothing."""
+def test_a_client_without_a_plain_socket_is_left_to_paho() -> None:
+    """No socket it can peek at (none yet; TLS: tests/meshwatch/test_tls.py): it reads nothing."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     assert BulkReader(v5=True).read(client, 10) == []
