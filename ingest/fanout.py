@@ -10,6 +10,11 @@ refuses writes) makes `commit` raise a retryable `StoreError`: the subscriber ho
 and asks again, as with its own store. A worker that dies is started again and sent what it
 had not confirmed; nothing was acked, and the store takes a resent reading once.
 
+The reader does not wait for one batch before it hands out the next: it reads and sends batch
+N+1 while the workers commit batch N (the subscriber's ``ahead``), then waits for N, so the
+workers always have the next slice queued. A worker answers its slices in the order it got
+them, and the subscriber commits (and acks) batches in the order it made them.
+
 Frames between them (`Link`) are pickled tuples: to a worker ``(seq, [(topic, payload,
 arrival_ns), ...])``; from it ``("done", seq, dead_letters)``, ``("held", seq, reason)`` or
 ``("failed", seq, reason)`` (its store refused for good: the run ends, as with one process).
@@ -98,6 +103,8 @@ class FanOut:
         self.on_rejected: Callable[[DeadLetter], None] | None = None
         self._owners: dict[str, int] = {}
         self._seq = 0
+        #: The batches handed out and not yet committed, oldest first.
+        self._out: list[Dispatched] = []
 
     def owner_of(self, topic: str) -> int:
         """The worker that takes a message on `topic` (cached per topic)."""
@@ -126,6 +133,7 @@ class FanOut:
             frame = pickle.dumps((self._seq, items), protocol=pickle.HIGHEST_PROTOCOL)
             dispatched.waiting[index] = frame
             self._send(self.links[index], frame)
+        self._out.append(dispatched)
         self.metrics.messages_received.inc(len(messages))
         return dispatched
 
@@ -135,7 +143,7 @@ class FanOut:
             for index in list(dispatched.waiting):
                 link = self.links[index]
                 if not link.alive():
-                    self._revive(link, dispatched)
+                    self._revive(link)
                     continue
                 while index in dispatched.waiting and link.poll(0):
                     self._answer(link, dispatched)
@@ -144,6 +152,8 @@ class FanOut:
                 raise StoreError(f"a worker holds its slice: {reasons}", retryable=True)
             if dispatched.waiting:
                 self._wait(dispatched)
+        if dispatched in self._out:
+            self._out.remove(dispatched)
 
     def tick(self) -> None:
         """Start again the workers that died between batches (each keeps its own time)."""
@@ -163,7 +173,7 @@ class FanOut:
         try:
             reply = pickle.loads(link.recv())
         except EOFError:  # its end closed: it died, or is dying
-            self._revive(link, dispatched)
+            self._revive(link)
             return
         if reply[1] != dispatched.seq:
             return  # a late answer to a frame sent again after a restart
@@ -178,11 +188,13 @@ class FanOut:
         else:  # failed: a store that will never take it; nothing of the batch is acked
             raise StoreError(f"worker {link.index}: {reply[2]}", retryable=False)
 
-    def _revive(self, link: Link, dispatched: Dispatched) -> None:
-        """Start a dead worker again and send it its slice of the batch again."""
+    def _revive(self, link: Link) -> None:
+        """Start a dead worker again and send it again its slices of every batch out, in order."""
         link.restart()
-        dispatched.held.pop(link.index, None)
-        self._send(link, dispatched.waiting[link.index])
+        for batch in self._out:
+            if link.index in batch.waiting:
+                batch.held.pop(link.index, None)
+                self._send(link, batch.waiting[link.index])
 
     def _send(self, link: Link, frame: bytes) -> None:
         # A dead worker: commit finds it, starts it again and resends.

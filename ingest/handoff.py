@@ -1,12 +1,15 @@
 """The worker's side of ``--workers``: batches from the reader, committed, then confirmed.
 
 A worker runs the whole pipeline (decode, score, alert, store) on the slices the reader's
-`ingest.fanout.FanOut` sends it, and answers each with ``("done", seq, dead_letters)`` once
-committed. When its store refuses a write it answers ``("held", seq, reason)`` at once (the
-reader holds the batch unacked) and keeps trying with growing pauses until the write
-succeeds, then answers ``done``; a refusal for good is ``("failed", seq, reason)``, and the
-worker stops. Between slices it lets time act (`IngestPipeline.tick`: deadman, flushes,
-checkpoints). The end of the pipe (the reader stopped, or died) ends it.
+`ingest.fanout.FanOut` sends it. Once built it says `READY`, so that the reader takes
+messages from the broker only when its workers can take them (a start takes ~1 s of imports
+and models, during which a backlog would wait in the reader unacked). It answers each slice
+with ``("done", seq, dead_letters)`` once committed. When its store refuses a write it
+answers ``("held", seq, reason)`` at once (the reader holds the batch unacked) and keeps
+trying with growing pauses until the write succeeds, then answers ``done``; a refusal for
+good is ``("failed", seq, reason)``, and the worker stops. Between slices it lets time act
+(`IngestPipeline.tick`: deadman, flushes, checkpoints). The end of the pipe (the reader
+stopped, or died) ends it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from ingest.pipeline import IngestPipeline, Message, PreparedBatch
 
 log = logging.getLogger(__name__)
 
+#: The worker's first frame: its pipeline is built and it takes slices.
+READY = b"ready"
 #: Seconds between ticks while slices keep coming, and the longest wait for one.
 _TICK_S = 1.0
 #: Pauses between tries of a held slice: from, to (seconds).
@@ -68,8 +73,9 @@ class Handoff:
         return self._held is not None
 
     def run(self, stop: threading.Event) -> None:
-        """Serve slices until the reader closes the pipe or `stop` is set."""
+        """Say `READY`, then serve slices until the reader closes the pipe or `stop` is set."""
         try:
+            self.pipe.send_bytes(READY)
             while not stop.is_set():
                 if self._held is not None:
                     self._retry()

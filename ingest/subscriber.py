@@ -9,7 +9,12 @@ is dropped. Acks are sent only on the connection that received the message; afte
 reconnect the broker redelivers, and idempotent writes make that harmless.
 
 What it hands batches to is a `BatchSink`: the pipeline itself in a single process, or, with
-``meshwatch run --workers N``, the fan-out to the workers (`ingest.fanout.FanOut`).
+``meshwatch run --workers N``, the fan-out to the workers (`ingest.fanout.FanOut`). A sink
+whose `prepare` only hands the work on (the fan-out) may have ``ahead`` batches prepared
+beyond the one being committed: the subscriber reads and hands on the next batch while the
+workers commit the last, and commits and acks them in the order it made them. Each batch is
+then at most the broker's window (``mqtt.receive_maximum``) divided among them, so that the
+broker can send the next while one is out.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
@@ -28,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common import mqtt as transport
 from common.backoff import backoff
+from common.mqtt.bulkread import BulkReader
 from ingest import mqttclient
 from ingest.deadletters import DeadLetter
 from ingest.holding import HeldBatch
@@ -95,6 +102,9 @@ class Subscriber:
         Batching limits.
     pipeline
         Decodes, processes and commits (`BatchSink`).
+    ahead
+        Batches handed to `pipeline` and not yet committed while the next is read: 0 for
+        the pipeline itself (its `prepare` does the work), 1 for the fan-out to workers.
     """
 
     def __init__(
@@ -102,6 +112,8 @@ class Subscriber:
         mqtt_settings: MqttSettings,
         ingest_settings: IngestSettings,
         pipeline: BatchSink[Any],
+        *,
+        ahead: int = 0,
     ) -> None:
         self.settings = mqtt_settings
         self.pipeline = pipeline
@@ -112,8 +124,13 @@ class Subscriber:
         self._own_prefix = mqtt_settings.prefix + "/"
         self.status_topic = f"{mqtt_settings.prefix}/status/{mqtt_settings.client_id}"
         self.deadletter_topic = f"{mqtt_settings.prefix}/deadletter"
-        # A batch never needs to exceed what the broker may have in flight to us.
-        self._batch_max = min(ingest_settings.batch_max, mqtt_settings.receive_maximum)
+        # A batch never needs to exceed its share of what the broker may have in flight to us.
+        self._batch_max = max(
+            1, min(ingest_settings.batch_max, mqtt_settings.receive_maximum // (ahead + 1))
+        )
+        self._ahead = ahead
+        #: Batches prepared and not yet committed, oldest first.
+        self._out: deque[Any] = deque()
         self._linger_ns = int(ingest_settings.linger * 1e9)
         self._pending: list[Message] = []
         self._session = 0
@@ -132,6 +149,7 @@ class Subscriber:
             disconnected=self._on_disconnect,
         )
         self.client.on_message = self._on_message
+        self._bulk = BulkReader(v5=mqtt_settings.protocol == "5")
         if ingest_settings.publish_deadletters:
             pipeline.on_rejected = self._republish
 
@@ -202,16 +220,17 @@ class Subscriber:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers should refuse such topics; keep what we can read
             topic = msg._topic.decode("utf-8", "replace")
+        self._received(topic, cast(bytes, msg.payload), msg.mid, msg.qos)
+
+    def _received(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """Keep a message for the batch; our own output is acked and ignored."""
         if topic.startswith(self._own_prefix):
             # Our own output (a template such as {site}/{asset} also matches it): not
             # telemetry, and storing or rejecting it would feed back on itself.
-            client.ack(msg.mid, msg.qos)
+            self.client.ack(mid, qos)
             self.metrics.messages_ignored.inc()
             return
-        payload = cast(bytes, msg.payload)
-        self._pending.append(
-            Message(topic, payload, time.time_ns(), msg.mid, msg.qos, self._session)
-        )
+        self._pending.append(Message(topic, payload, time.time_ns(), mid, qos, self._session))
 
     # ---- the loop ----
 
@@ -266,12 +285,19 @@ class Subscriber:
         """Read on while messages keep coming, without a select() per message.
 
         ``loop()`` selects before every packet; once one message arrived, more are usually
-        buffered, and ``loop_read`` (paho's API for external event loops) takes them directly.
-        The burst ends at the first read that yields no message, or at a full batch.
+        buffered. The bulk reader takes the whole PUBLISH packets at the socket's front many
+        at a time; anything else (or a packet not yet whole) is paho's to read, with
+        ``loop_read`` (its API for external event loops). The burst ends at the first read
+        that yields no message, or at a full batch.
         """
         rc = _SUCCESS
+        received = self._received
         while len(self._pending) < self._batch_max:
             count = len(self._pending)
+            for p in self._bulk.read(self.client, self._batch_max - count):
+                received(p.topic, p.payload, p.mid, p.qos)
+            if len(self._pending) > count:
+                continue
             rc = self.client.loop_read()
             if rc != _SUCCESS or len(self._pending) == count:
                 break
@@ -280,10 +306,14 @@ class Subscriber:
     def _timeout(self) -> float:
         if self._hold.batch is not None:
             return min(1.0, self._hold.wait())
-        return 0.0 if self._pending else _IDLE_SECONDS
+        return 0.0 if self._pending or self._out else _IDLE_SECONDS
 
     def _step(self, *, grew: bool) -> None:
-        """Commit when the socket ran dry, the batch is full, or it waited `linger`."""
+        """Prepare when the socket ran dry, the batch is full, or it waited `linger`; commit.
+
+        While messages keep coming, `ahead` batches stay out; once a read brings none, the
+        oldest is committed each round, so the last ones are acked without waiting for more.
+        """
         if self._hold.batch is not None:
             self._hold.retry()
             return
@@ -294,7 +324,10 @@ class Subscriber:
             or time.time_ns() - pending[0].arrival_ns >= self._linger_ns
         ):
             self._pending = []
-            self._hold.commit(self.pipeline.prepare(pending))
+            self._out.append(self.pipeline.prepare(pending))
+        keep = self._ahead if grew else max(0, len(self._out) - 1)
+        while len(self._out) > keep and self._hold.batch is None:
+            self._hold.commit(self._out.popleft())
 
     def _ack(self, messages: list[Message]) -> None:
         if not self.connected:
@@ -356,9 +389,11 @@ class Subscriber:
         try:
             if self._hold.batch is not None:
                 self._hold.retry(force=True)
-            elif self._pending:
+            if self._pending and self._hold.batch is None:
                 pending, self._pending = self._pending, []
-                self._hold.commit(self.pipeline.prepare(pending))
+                self._out.append(self.pipeline.prepare(pending))
+            while self._out and self._hold.batch is None:
+                self._hold.commit(self._out.popleft())
         finally:
             if self.connected:
                 self._goodbye()

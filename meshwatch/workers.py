@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ingest.fanout import FanOut
+from ingest.handoff import READY
 from ingest.metrics import IngestMetrics
 from ingest.subscriber import Subscriber
 from ingest.topic import TopicTemplate
@@ -49,6 +50,8 @@ _START_UP = 10.0
 _PAUSE_MIN, _PAUSE_MAX, _STEADY = 1.0, 30.0, 60.0
 #: How long the workers get to commit and save after the reader stopped, before SIGKILL.
 _GRACE = 30.0
+#: The longest wait for a started worker's `READY` before the reader goes on without it.
+_READY_WAIT = 60.0
 
 
 class WorkerFailed(MeshwatchError):
@@ -114,6 +117,21 @@ class WorkerProcess:
         self.starts += 1
         log.info("worker %d started (pid %d)", self.index, self.proc.pid)
 
+    def ready(self) -> None:
+        """Wait until the worker said `READY` (it died, or `_READY_WAIT` passed: go on).
+
+        Taking its first frame here keeps it out of the replies the fan-out reads. A worker
+        that died meanwhile is found dead, and started again, by the fan-out.
+        """
+        assert self.conn is not None
+        try:
+            if self.conn.poll(_READY_WAIT) and self.conn.recv_bytes() == READY:
+                log.info("worker %d ready", self.index)
+                return
+        except (OSError, EOFError):
+            return
+        log.warning("worker %d not ready after %g s; going on", self.index, _READY_WAIT)
+
     def send(self, frame: bytes) -> None:
         """Send one frame to the worker."""
         assert self.conn is not None
@@ -155,6 +173,7 @@ class WorkerProcess:
         time.sleep(self.pause)
         self.pause = min(self.pause * 2, _PAUSE_MAX)
         self.start()
+        self.ready()
 
     def close(self) -> None:
         """Close the link: the worker commits what it has, saves and exits."""
@@ -195,7 +214,7 @@ class Reader:
         ]
         self.metrics = IngestMetrics()
         self.fanout = FanOut(TopicTemplate.parse(mqtt.topic), self.workers, self.metrics)
-        self.subscriber = Subscriber(mqtt, settings.ingest, self.fanout)
+        self.subscriber = Subscriber(mqtt, settings.ingest, self.fanout, ahead=1)
         self.stop = threading.Event()
         self.http: MetricsServer | None = None
         if port:
@@ -217,10 +236,15 @@ class Reader:
         }
 
     def run(self) -> None:
-        """Read and fan out until `stop` is set; then let the workers finish and exit."""
+        """Read and fan out until `stop` is set; then let the workers finish and exit.
+
+        The broker is read only once every worker is ready (they start side by side).
+        """
         if self.http is not None:
             self.http.start()
         try:
+            for w in self.workers:
+                w.ready()
             run_source(self.subscriber, self.stop)
         finally:
             self.close()

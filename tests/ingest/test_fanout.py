@@ -23,7 +23,7 @@ from ingest.decode import Decoder
 from ingest.embedded import EmbeddedStore
 from ingest.errors import StoreError
 from ingest.fanout import FanOut
-from ingest.handoff import Handoff
+from ingest.handoff import READY, Handoff
 from ingest.metrics import IngestMetrics
 from ingest.partition import owner
 from ingest.pipeline import IngestPipeline, Message
@@ -71,9 +71,11 @@ class ThreadWorker:
         dying = self.starts <= self.dies
         self.thread = threading.Thread(target=self._serve, args=(theirs, dying), daemon=True)
         self.thread.start()
+        assert self.conn.recv_bytes() == READY  # as `meshwatch.workers.WorkerProcess.ready`
 
     def _serve(self, pipe: Connection, dying: bool) -> None:
         if dying:
+            pipe.send_bytes(READY)
             pipe.recv_bytes()
             pipe.close()
             return
@@ -97,7 +99,10 @@ class ThreadWorker:
         return self.conn.poll(timeout)
 
     def recv(self) -> bytes:
-        return self.conn.recv_bytes()
+        try:
+            return self.conn.recv_bytes()
+        except OSError as exc:  # died with a frame unread: reset, as `WorkerProcess` says
+            raise EOFError(str(exc)) from exc
 
     def alive(self) -> bool:
         return self.thread.is_alive()
@@ -174,6 +179,37 @@ def test_a_worker_that_dies_holding_its_slice_is_started_again_and_sent_it(worke
     fanout.commit(fanout.prepare(_messages(100)))
     assert [w.starts for w in links] == [2, 2]
     assert sum(len(w.assets()) for w in links) == 100
+
+
+def test_the_next_batch_goes_out_before_the_last_is_committed(workers) -> None:
+    """Two batches out at once: each committed in turn, every message stored once."""
+    links = workers(2)
+    fanout = FanOut(TEMPLATE, links, IngestMetrics())
+    messages = _messages(200)
+    first, second = fanout.prepare(messages[:100]), fanout.prepare(messages[100:])
+    fanout.commit(first)
+    fanout.commit(second)
+    assert not first.waiting and not second.waiting
+    assert sum(len(w.assets()) for w in links) == 200
+
+
+def test_a_worker_that_dies_with_two_batches_out_is_sent_both_again_in_order(workers) -> None:
+    """Its slices of both batches come again, the older first: nothing lost, none twice."""
+    links = workers(2, dies=1)
+    fanout = FanOut(TEMPLATE, links, IngestMetrics())
+    messages = _messages(200)
+    first, second = fanout.prepare(messages[:100]), fanout.prepare(messages[100:])
+    fanout.commit(first)
+    fanout.commit(second)
+    assert [w.starts for w in links] == [2, 2]
+    stored = [pair for w in links for pair in w.assets()]
+    assert len(stored) == 200
+    for w in links:  # each worker stored its share in the order the batches had it
+        assert w.assets() == [
+            (m.topic.split("/")[1], m.topic.split("/")[2])
+            for m in messages
+            if owner(m.topic.split("/")[1], m.topic.split("/")[2], 2) == w.index
+        ]
 
 
 def test_a_store_that_refuses_for_good_ends_the_run_with_nothing_acked(workers) -> None:

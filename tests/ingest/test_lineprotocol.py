@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from ingest import lineprotocol
 from ingest.base import Batch, Point, Reading
 from ingest.decode import Decoder
 from ingest.lineprotocol import batch_lines, point_line, reading_line
@@ -164,3 +165,26 @@ def test_batch_lines_has_one_line_per_batch_item() -> None:
 def test_batch_lines_of_an_empty_batch_is_empty() -> None:
     """An empty batch gives no lines."""
     assert batch_lines(Batch()) == []
+
+
+def test_point_lines_follow_the_tags_they_have_now() -> None:
+    """A head is remembered by the tags' text, so a changed tag value gives its new line."""
+    tags = {"site": "s1", "asset": "a1"}
+    first = point_line(Point("anomaly", tags, {"score": 0.5}, 1))
+    tags["asset"] = "a2"
+    second = point_line(Point("anomaly", tags, {"score": 0.5}, 1))
+    assert (first, second) == (
+        "anomaly,site=s1,asset=a1 score=0.5 1",
+        "anomaly,site=s1,asset=a2 score=0.5 1",
+    )
+
+
+def test_lines_stay_right_past_the_cache_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More distinct assets than the caches hold: they start over, every line stays right."""
+    monkeypatch.setattr(lineprotocol, "_CACHE_LIMIT", 3)
+    for i in range(10):
+        reading = Reading("s1", f"a{i}", "k", i, {"t": 1.0})
+        point = Point("anomaly", {"site": "s1", "asset": f"a{i}"}, {f"f {i}": True}, i)
+        assert reading_line(reading) == f"telemetry,site=s1,asset=a{i},kind=k t=1.0 {i}"
+        assert point_line(point) == rf"anomaly,site=s1,asset=a{i} f\ {i}=true {i}"
+    assert max(map(len, (lineprotocol._READING_HEADS, lineprotocol._POINT_HEADS))) <= 3

@@ -109,6 +109,21 @@ def test_two_workers_store_exactly_what_one_stores(
     assert [row[:2] + row[3:] for row in two_scores] == [row[:2] + row[3:] for row in one_scores]
 
 
+def test_the_reader_takes_messages_only_once_every_worker_is_ready(
+    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path, unique_topic: str
+) -> None:
+    """A backlog does not wait in the reader, unacked, while the workers start."""
+    process = _workers(mosquitto, data_dir, unique_topic, tmp_path, 2)
+    process.stop(timeout=40)
+    lines = process.log().splitlines()
+    connected = next(i for i, line in enumerate(lines) if "ingest.subscriber: connected" in line)
+    ready = [
+        i for i, line in enumerate(lines) if line.endswith(("worker 0 ready", "worker 1 ready"))
+    ]
+    assert len(ready) == 2
+    assert max(ready) < connected
+
+
 def test_each_asset_is_modelled_by_exactly_one_worker(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path, unique_topic: str
 ) -> None:
