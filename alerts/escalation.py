@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.base import Severity
-from alerts.templates import MessageTemplate
+from alerts.templates import MessageTemplate, Template
 from common.durations import Duration
 
 if TYPE_CHECKING:
@@ -61,14 +61,7 @@ a score between them holds the level (hysteresis) ...
     for_readings: int | None = Field(None, ge=1)
     resolve_after: int | None = Field(None, ge=1)
     severity: Severity = Severity.CRITICAL
-    message: str | None = None
-
-    @field_validator("message")
-    @classmethod
-    def _template_works(cls, value: str | None) -> str | None:
-        if value is not None:
-            MessageTemplate(value)
-        return value
+    message: Template | None = None
 
     @model_validator(mode="after")
     def _hysteresis(self) -> Escalation:

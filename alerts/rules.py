@@ -35,7 +35,7 @@ from alerts.errors import RulesError
 from alerts.escalation import Escalation, Level
 from alerts.flapping import Flapping
 from alerts.matchers import Matcher, match_all, parse_all
-from alerts.templates import MessageTemplate
+from alerts.templates import MessageTemplate, Template
 from common.durations import Duration
 from ingest.topic import ID_PATTERN
 
@@ -72,7 +72,7 @@ class _Rule(BaseModel):
 
     name: str
     severity: Severity = Severity.WARNING
-    message: str | None = None
+    message: Template | None = None
     matchers: list[str] = Field(default_factory=list)
     _scope: tuple[Matcher, ...] = PrivateAttr(default=())
     _template: MessageTemplate = PrivateAttr()
@@ -82,13 +82,6 @@ class _Rule(BaseModel):
     def _name_is_an_id(cls, value: str) -> str:
         if not ID_PATTERN.fullmatch(value):
             raise ValueError(f"rule name {value!r} must match [A-Za-z0-9_.-]{{1,64}}")
-        return value
-
-    @field_validator("message")
-    @classmethod
-    def _template_works(cls, value: str | None) -> str | None:
-        if value is not None:
-            MessageTemplate(value)
         return value
 
     @field_validator("matchers")

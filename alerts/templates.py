@@ -9,6 +9,9 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 #: Fields a template may use, with sample values that check a template's format specs.
 FIELDS: Mapping[str, object] = {
@@ -79,3 +82,12 @@ class _LenientFormatter(string.Formatter):
 
 
 _FORMATTER = _LenientFormatter()
+
+
+def _works(message: str) -> str:
+    MessageTemplate(message)
+    return message
+
+
+#: A message template field of a config: checked when the config loads.
+Template = Annotated[str, AfterValidator(_works)]

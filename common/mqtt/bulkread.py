@@ -105,19 +105,10 @@ def parse_publishes(data: bytes, v5: bool, limit: int) -> tuple[list[Publish], i
         qos = (first >> 1) & 3
         if first >> 4 != _PUBLISH or qos > 1:
             break
-        # The remaining length: 1 to 4 bytes, 7 bits each, least significant first.
-        length = 0
-        shift = 0
-        at = pos + 1
-        while True:
-            if at >= end or shift > 21:
-                return found, pos
-            byte = data[at]
-            at += 1
-            length |= (byte & 127) << shift
-            shift += 7
-            if byte < 128:
-                break
+        try:
+            length, at = _varint(data, pos + 1, end)  # the remaining length
+        except IndexError:  # not all here yet
+            return found, pos
         stop = at + length
         if stop > end:
             break
@@ -147,15 +138,24 @@ def _variable_header(data: bytes, at: int, stop: int, qos: int, v5: bool) -> tup
     if qos:
         mid = data[at] << 8 | data[at + 1]
         at += 2
-    if v5:  # skip the properties: their length, a variable byte integer, then them
-        size = 0
-        shift = 0
-        while True:
-            byte = data[at]
-            at += 1
-            size |= (byte & 127) << shift
-            shift += 7
-            if byte < 128:
-                break
+    if v5:  # skip the properties: their length, then them
+        size, at = _varint(data, at, stop)
         at += size
     return topic, mid, at
+
+
+def _varint(data: bytes, at: int, end: int) -> tuple[int, int]:
+    """MQTT's variable byte integer at `at` and where it ends (`IndexError`: not whole).
+
+    1 to 4 bytes, 7 bits each, least significant first; one not ended by `end`, or longer
+    than 4 bytes, is not whole.
+    """
+    value = shift = 0
+    while at < end and shift <= 21:
+        byte = data[at]
+        at += 1
+        value |= (byte & 127) << shift
+        shift += 7
+        if byte < 128:
+            return value, at
+    raise IndexError("variable byte integer not whole")

@@ -352,13 +352,19 @@ def test_a_restored_model_goes_on_exactly_as_the_original() -> None:
     assert original == again
 
 
-def test_a_checkpoint_saved_before_the_change_of_state_constants_still_scores() -> None:
-    """A model pickled without the per-metric constants added later loads and scores on."""
+def _two_load_mill(readings: int) -> tuple[AssetModel, OperatingStates, Iterator[Reading]]:
+    """A mill that ran jobs at two loads for `readings`: its model, detector and readings."""
     mill = _mill(random.Random(9), lambda i: (0.2, 0.8)[(i // 300) % 2])
     model = _default()
-    _run(model, mill, 0, 1000)
+    _run(model, mill, 0, readings)
     detector = model.detectors[0]
     assert isinstance(detector, OperatingStates)
+    return model, detector, mill
+
+
+def test_a_checkpoint_saved_before_the_change_of_state_constants_still_scores() -> None:
+    """A model pickled without the per-metric constants added later loads and scores on."""
+    model, detector, mill = _two_load_mill(1000)
     # as a checkpoint of an earlier meshwatch holds it
     del detector._nudge, detector._widen, detector._anchor, detector.since_onset
     restored = pickle.loads(pickle.dumps(model))
@@ -387,12 +393,7 @@ def test_scores_are_calibrated_to_the_threshold() -> None:
 
 def _fitted_mill() -> OperatingStates:
     """The default detector of a mill that ran jobs at two loads for 3,000 readings."""
-    mill = _mill(random.Random(11), lambda i: (0.2, 0.8)[(i // 300) % 2])
-    model = _default()
-    _run(model, mill, 0, 3000)
-    detector = model.detectors[0]
-    assert isinstance(detector, OperatingStates)
-    return detector
+    return _two_load_mill(3000)[1]
 
 
 def test_a_step_in_the_fast_window_of_a_change_is_part_of_it() -> None:
