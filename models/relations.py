@@ -9,7 +9,10 @@ learning is one outer product a reading and each fit a 4x4 solve at refresh time
 
 A metric is judged by its tightest relation, and only once that relation is established:
 R² of at least ``r2_min`` over data in which both metrics really moved (their variance at
-least ``signal_min`` times their smoothed noise, squared). Then a load it has not seen yet
+least ``signal_min`` times their smoothed noise, squared); once in use, it holds until its
+R² falls 0.05 below ``r2_min``, so an explanation does not flicker away and back (a
+compressor's oil temperature, explained by the hour's duty at R² about 0.9 in the afternoon,
+was flagged each time a refit came out just under it). Then a load it has not seen yet
 is no anomaly as long as the relation holds, and a broken relation is one even when every
 level is inside its normal range.
 """
@@ -22,6 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 Vector = NDArray[np.float64]
+
+#: How far below ``r2_min`` a metric's relation in use may fall before it is dropped.
+_HOLD = 0.05
 
 
 class Relations:
@@ -105,7 +111,12 @@ class Relations:
         r2 = 1.0 - sse / np.maximum(sst, 1e-300)
         moved_y = var[targets] >= (self.signal_min * sl[pairs[:, 0]]) ** 2
         moved_x = var[1 + pairs[:, 1]] >= (self.signal_min * sl[pairs[:, 1]]) ** 2
-        established = (r2 >= self.r2_min) & moved_y & moved_x
+        # a relation in use holds until its fit is clearly worse (hysteresis): one that
+        # flickers around r2_min would take its explanation away and give it back
+        in_use = np.array([-1 if b is None else b[0] for b in self.best])
+        held = pairs[:, 1] == in_use[pairs[:, 0]]
+        floor = np.where(held, self.r2_min - _HOLD, self.r2_min)
+        established = (r2 >= floor) & moved_y & moved_x
         residual = np.maximum(sse / n, (0.5 * sl[pairs[:, 0]]) ** 2)
         tightness = np.where(established, 1.0 - r2, np.inf)
         best: list[tuple[int, list[float], list[list[float]], float] | None] = []
