@@ -34,8 +34,9 @@ not learned as it grows; in the fast window after a change of state made by step
 threshold, so the new state is learned.
 
 Measured (README "Detectors"): on the simulated fleets with duty states of tens of minutes
-and the default warm-up, false alarms fell from 1.7 to about 0.02 per machine-hour with
-every fault type caught; SKAB F1 0.78 at FAR 13.5 % (the control chart: 0.79 / 10.4 %).
+and the default warm-up, false alarms fell from 1.7 to about 0.01 per machine-hour over a
+simulated day, with every fault type caught on some site; SKAB F1 0.78 at FAR 13.3 % (the
+control chart: 0.79 / 10.4 %).
 """
 
 from __future__ import annotations
