@@ -156,10 +156,15 @@ class FanOut:
             self._out.remove(dispatched)
 
     def tick(self) -> None:
-        """Start again the workers that died between batches (each keeps its own time)."""
+        """Start again the workers that died between commits, sending them what is out.
+
+        A batch may be out while the subscriber ticks (it reads the next while the workers
+        commit the last): a worker started again without its slices would leave that batch
+        waiting for good.
+        """
         for link in self.links:
             if not link.alive():
-                link.restart()
+                self._revive(link)
 
     def _wait(self, dispatched: Dispatched) -> None:
         """Sleep until a waiting worker answers, at most a slice of time."""

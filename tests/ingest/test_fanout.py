@@ -212,6 +212,21 @@ def test_a_worker_that_dies_with_two_batches_out_is_sent_both_again_in_order(wor
         ]
 
 
+def test_a_worker_that_dies_with_a_batch_out_is_sent_it_when_the_tick_starts_it(workers) -> None:
+    """The idle tick that starts a dead worker again sends it its slice of the batch out."""
+    links = workers(2, dies=1)
+    fanout = FanOut(TEMPLATE, links, IngestMetrics())
+    dispatched = fanout.prepare(_messages(100))
+    for w in links:  # both die holding their slice, before the subscriber commits
+        w.thread.join(10)
+    fanout.tick()
+    committing = threading.Thread(target=fanout.commit, args=(dispatched,), daemon=True)
+    committing.start()
+    committing.join(20)
+    assert not committing.is_alive(), "the batch waits for slices never sent again"
+    assert sum(len(w.assets()) for w in links) == 100
+
+
 def test_a_store_that_refuses_for_good_ends_the_run_with_nothing_acked(workers) -> None:
     """As in a single process: a non-retryable refusal is not held for ever, nor retried."""
     links = workers(2, broken=True)
